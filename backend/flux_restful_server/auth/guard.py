@@ -1,0 +1,97 @@
+"""Resolve the caller of a request into a :class:`Principal`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ..executors.base import Owner
+from .errors import Forbidden, InvalidCredentials, NotAuthenticated
+
+if TYPE_CHECKING:
+    from sanic import Request, Sanic
+
+    from .service import AuthService
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """An authenticated caller (or the anonymous caller when auth is off)."""
+
+    name: str | None
+    """API user name; ``None`` when auth is off."""
+    superuser: bool
+    """Sees and touches every job; may stop the service."""
+    owner: Owner = field(default_factory=Owner)
+    """How jobs this caller submits are owned and run."""
+
+    @property
+    def sees_all(self) -> bool:
+        """Whether listings and job reads are unrestricted."""
+        return self.superuser or self.name is None
+
+
+ANONYMOUS = Principal(name=None, superuser=True)
+"""The caller when auth is off: may do everything, owns nothing."""
+
+
+def auth_service(app: Sanic[Any, Any]) -> AuthService:
+    """Return the app's :class:`AuthService` (installed by ``setup_auth``).
+
+    Raises:
+        RuntimeError: ``setup_auth`` was not called for this app; refusing beats serving unguarded.
+    """
+    service = getattr(app.ctx, "auth", None)
+    if service is None:
+        raise RuntimeError("setup_auth(app) was not called: refusing to serve unauthenticated")
+    return service  # type: ignore[no-any-return]
+
+
+async def authenticate(request: Request[Any, Any], *, allow_query_token: bool = False) -> Principal:
+    """Return the caller of ``request``; with auth off everyone is the anonymous superuser.
+
+    Accepts ``Authorization: Bearer <access token>`` and, on password backends,
+    ``Authorization: Basic``. With ``allow_query_token`` (streams opened by browsers, which cannot
+    set headers on websockets or EventSource) a ``?token=`` access token is accepted too.
+
+    Raises:
+        NotAuthenticated: No credentials (401).
+        InvalidCredentials: Wrong, expired, forged or revoked credentials (401).
+        Forbidden: Not allowed for this request (403).
+    """
+    service = auth_service(request.app)
+    if not service.enabled:
+        return ANONYMOUS
+    header = request.headers.get("authorization")
+    if not header:
+        token = request.args.get("token") if allow_query_token else None
+        if not token:
+            raise NotAuthenticated()
+        return service.principal_from_token(token, request.method)
+    scheme, _, credentials = header.strip().partition(" ")
+    scheme = scheme.lower()
+    if scheme == "bearer" and credentials.strip():
+        return service.principal_from_token(credentials.strip(), request.method)
+    if scheme == "basic" and credentials.strip():
+        return await service.principal_from_basic(credentials)
+    raise InvalidCredentials()
+
+
+def authenticate_token(app: Sanic[Any, Any], token: str, method: str = "GET") -> Principal:
+    """Resolve an access token received outside the headers (a websocket's first frame).
+
+    Raises:
+        InvalidCredentials: Wrong, expired, forged or revoked token (401).
+        Forbidden: Not allowed (403).
+    """
+    return auth_service(app).principal_from_token(token, method)
+
+
+def require_superuser(principal: Principal) -> None:
+    """Allow superusers, and anyone when auth is off (``POST /v1/service/stop``).
+
+    Raises:
+        Forbidden: The caller is not a superuser (403).
+    """
+    if not principal.superuser:
+        raise Forbidden()

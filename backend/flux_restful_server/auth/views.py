@@ -1,0 +1,68 @@
+"""Routes of the auth blueprint: ``/v1/token``, ``/v1/login/access-token``, ``/v1/auth``."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sanic import Blueprint, Request
+from sanic.response import HTTPResponse
+from sanic.response import json as json_response
+
+from .errors import LoginFailed
+from .guard import auth_service
+
+auth_bp = Blueprint("auth", url_prefix="/v1")
+
+
+def _token_body(token: str) -> HTTPResponse:
+    return json_response(
+        {"access_token": token, "token_type": "Bearer"},
+        headers={"Cache-Control": "no-store", "Pragma": "no-cache"},
+    )
+
+
+@auth_bp.post("/token")
+async def token(request: Request[Any, Any]) -> HTTPResponse:
+    """Upstream's shared-secret handshake; every failure is a 400, never a 401."""
+    service = auth_service(request.app)
+    return _token_body(await service.handshake(request.headers.get("authorization")))
+
+
+def _login_fields(request: Request[Any, Any]) -> dict[str, str]:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type == "application/json":
+        try:
+            body = json.loads(request.body or b"{}")
+        except (ValueError, UnicodeDecodeError):
+            raise LoginFailed("The request body is not valid JSON.") from None
+        if not isinstance(body, dict):
+            raise LoginFailed("The request body must be a JSON object.")
+        return {k: v for k, v in body.items() if isinstance(v, str)}
+    fields: dict[str, str] = {}
+    sources: tuple[Any, ...] = (request.args, request.form or {})
+    for source in sources:
+        for key in ("username", "password", "scope"):
+            value = source.get(key)
+            if isinstance(value, str) and key not in fields:
+                fields[key] = value
+    return fields
+
+
+@auth_bp.post("/login/access-token")
+async def login_access_token(request: Request[Any, Any]) -> HTTPResponse:
+    """OAuth2 password form (``username``, ``password``, optional ``scope``)."""
+    service = auth_service(request.app)
+    fields = _login_fields(request)
+    username, password = fields.get("username", ""), fields.get("password", "")
+    if not service.password_login:
+        raise LoginFailed(f"The {service.backend} auth backend does not support password login.")
+    if not username or not password:
+        raise LoginFailed("Both username and password are required.")
+    return _token_body(await service.login(username, password, fields.get("scope")))
+
+
+@auth_bp.get("/auth")
+async def describe(request: Request[Any, Any]) -> HTTPResponse:
+    """Public description of how to authenticate here."""
+    return json_response(auth_service(request.app).describe())
