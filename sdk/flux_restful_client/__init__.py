@@ -1,0 +1,49 @@
+"""Python SDK of the Flux RESTful API: ``Client``, ``AsyncClient`` and upstream's ``get_client``."""
+
+from __future__ import annotations
+
+from ._async_client import AsyncClient
+from ._auth import FluxAuth
+from ._base import DEFAULT_TIMEOUT
+from ._client import Client
+from ._exceptions import (
+    ApiError,
+    AuthError,
+    FluxRestfulError,
+    ForbiddenError,
+    InvalidRequestError,
+    NotFoundError,
+    ServerError,
+    StreamClosedError,
+    TransportError,
+)
+from ._version import __version__
+from .main import FluxRestfulClient, get_client
+from .models import Event, Frame, JobInfo, Node, OutputLine
+from .settings import Settings, SettingsError
+
+__all__ = [
+    "ApiError",
+    "AsyncClient",
+    "AuthError",
+    "Client",
+    "DEFAULT_TIMEOUT",
+    "Event",
+    "FluxAuth",
+    "FluxRestfulClient",
+    "FluxRestfulError",
+    "ForbiddenError",
+    "Frame",
+    "InvalidRequestError",
+    "JobInfo",
+    "Node",
+    "NotFoundError",
+    "OutputLine",
+    "ServerError",
+    "Settings",
+    "SettingsError",
+    "StreamClosedError",
+    "TransportError",
+    "__version__",
+    "get_client",
+]

@@ -1,0 +1,221 @@
+"""The asynchronous client (same methods as ``Client``, awaited)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from types import TracebackType
+from typing import Any, Unpack
+
+import anyio
+import httpx
+
+from ._base import BaseClient, raise_for_status
+from ._streams import Poll, Resume, SSEDecoder
+from ._types import JSON, CommandInput, JobId, SubmitFields
+from .models import Event, Frame, JobInfo, Node, OutputLine
+
+__all__ = ["AsyncClient"]
+
+
+class AsyncClient(BaseClient):
+    """Asynchronous client of the Flux RESTful API; the same methods as ``Client``, awaited.
+
+    Upstream's methods (``submit``, ``jobs``, ``search``, ``cancel``, ``output``, ...) return the
+    JSON as the server sent it; the typed methods (``submit_job``, ``get_job``, ``wait``...)
+    return models and raise :class:`ApiError` subclasses. See :class:`BaseClient` for the
+    arguments.
+    """
+
+    _http: httpx.AsyncClient
+
+    def _open(
+        self, transport: httpx.BaseTransport | httpx.AsyncBaseTransport | None
+    ) -> httpx.AsyncClient:
+        if transport is not None and not isinstance(transport, httpx.AsyncBaseTransport):
+            raise TypeError("AsyncClient needs an async transport (httpx.AsyncBaseTransport)")
+        return httpx.AsyncClient(transport=transport, **self._http_options())
+
+    async def aclose(self) -> None:
+        """Close the connections."""
+        await self._http.aclose()
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def _send(self, request: httpx.Request, *, stream: bool = False) -> httpx.Response:
+        attempt = 0
+        while True:
+            try:
+                response = await self._http.send(request, stream=stream)
+            except httpx.TransportError as exc:
+                delay = self._retry_delay(request, attempt, exc=exc)
+                if delay is None:
+                    raise self._transport_error(request, exc) from exc
+            else:
+                delay = self._retry_delay(request, attempt, response=response)
+                if delay is None:
+                    return response
+                await response.aclose()
+            await anyio.sleep(delay)
+            attempt += 1
+
+    @asynccontextmanager
+    async def _stream(self, request: httpx.Request) -> AsyncIterator[httpx.Response]:
+        response = await self._send(request, stream=True)
+        try:
+            if response.status_code >= 400:
+                await response.aread()
+                raise_for_status(response)
+            yield response
+        finally:
+            await response.aclose()
+
+    # -- upstream API (JSON as sent by the server) -------------------------------------------
+    async def list_nodes(self) -> JSON:
+        """List the nodes that are up: ``{"nodes": [...]}``."""
+        return self._compat(await self._send(self._list_nodes_request()))
+
+    async def jobs(
+        self, jobid: JobId | None = None, detail: bool = False, listing: bool = False
+    ) -> JSON:
+        """List jobs, or return one job's info (``None`` and a notice when it does not exist)."""
+        return self._compat(
+            await self._send(self._jobs_request(jobid, detail, listing)),
+            none_on_404=jobid is not None,
+        )
+
+    async def search(
+        self, query: str | None = None, start: int | None = None, length: int | None = None
+    ) -> JSON:
+        """Search jobs (DataTables shape: ``data``, ``draw``, ``recordsTotal``...)."""
+        return self._compat(await self._send(self._search_request(query, start, length)))
+
+    async def submit(self, command: CommandInput, **kwargs: Unpack[SubmitFields]) -> JSON:
+        """Submit a job: ``{"Message": "Job submit.", "id": ...}`` (or the refusal's JSON)."""
+        return self._compat(
+            await self._send(self._submit_request(command, kwargs)), none_on_404=True
+        )
+
+    async def cancel(self, jobid: JobId) -> JSON:
+        """Ask for a job to be cancelled: ``{"Message": ..., "id": ...}``."""
+        return self._compat(await self._send(self._cancel_request(jobid)))
+
+    async def output(self, jobid: JobId) -> JSON:
+        """A job's output so far: ``{"Output": [...]}`` (or a ``Message`` when there is none)."""
+        return self._compat(await self._send(self._output_request(jobid)))
+
+    async def stream_output(self, jobid: JobId) -> AsyncIterator[str]:
+        """Yield a job's output lines (without newlines) as they are written, until it ends."""
+        async with self._stream(self._output_stream_request(jobid)) as response:
+            async for line in response.aiter_lines():
+                if line:
+                    yield line
+
+    async def stop_service(self) -> JSON:
+        """Stop the server (superuser when auth is on)."""
+        return self._compat(await self._send(self._stop_service_request()))
+
+    # -- typed API ---------------------------------------------------------------------------
+    async def login(self, user: str | None = None, password: str | None = None) -> str:
+        """Log in now and return the access token (also used by this client from now on)."""
+        return self._parse_token(await self._send(self._login_request(user, password)))
+
+    async def auth_info(self) -> JSON:
+        """How the server authenticates (``GET /v1/auth``)."""
+        return self._json(await self._send(self._auth_info_request()))
+
+    async def submit_job(self, command: CommandInput, **fields: Unpack[SubmitFields]) -> int:
+        """Submit a job and return its id."""
+        return self._parse_submit(await self._send(self._submit_request(command, fields)))
+
+    async def get_job(self, job_id: JobId) -> JobInfo:
+        """Return a job's info."""
+        return self._parse_job(await self._send(self._job_request(job_id)))
+
+    async def list_jobs(self, **filters: Any) -> list[JobInfo]:
+        """List jobs, newest first; filters: ``state``, ``user``, ``name``, ``limit``, ``after``."""
+        return self._parse_jobs(await self._send(self._list_jobs_request(filters)))
+
+    async def cancel_job(self, job_id: JobId) -> JSON:
+        """Ask for a job to be cancelled; raise when the server refuses."""
+        return self._json(await self._send(self._cancel_request(job_id)))
+
+    async def get_output(self, job_id: JobId) -> list[str]:
+        """A job's output so far, one entry per line ([] before any output)."""
+        return self._parse_output(await self._send(self._output_request(job_id)))
+
+    async def get_nodes(self) -> list[Node]:
+        """The nodes that are up, with cores and GPUs when the server reports them."""
+        return self._parse_nodes(await self._send(self._list_nodes_request(detail=True)))
+
+    async def wait(self, job_id: JobId, *, timeout: float | None = None) -> JobInfo:
+        """Wait until a job is inactive and return its final info.
+
+        Raises:
+            TimeoutError: ``timeout`` seconds passed first.
+        """
+        poll = Poll(timeout)
+        while not (info := await self.get_job(job_id)).is_done:
+            await anyio.sleep(poll.next_delay(f"job {job_id}"))
+        return info
+
+    # -- streams -----------------------------------------------------------------------------
+    async def iter_frames(
+        self, job_id: JobId, *, since: int | None = None, types: Iterable[str] | None = None
+    ) -> AsyncIterator[Frame]:
+        """Yield a job's frames (history first, then live) until its ``end`` frame.
+
+        A dropped connection is resumed from the next ``seq``: no gaps, no repeats.
+        Keepalive pings are not yielded.
+        """
+        resume = Resume(since, self.attempts, self.backoff)
+        while True:
+            try:
+                async with self._stream(
+                    self._frames_request(job_id, resume.since, types)
+                ) as response:
+                    decoder = SSEDecoder()
+                    async for line in response.aiter_lines():
+                        for data in decoder.feed(line):
+                            frame = self._frame(data)
+                            if frame.type != "ping" and resume.seen(frame.seq):
+                                yield frame
+                                if frame.type == "end":
+                                    return
+                reason = "the server closed the stream before the job ended"
+            except httpx.TransportError as exc:
+                reason = f"{type(exc).__name__}: {exc}"
+            await anyio.sleep(resume.dropped(reason))
+
+    async def iter_lines(
+        self, job_id: JobId, *, since: int | None = None
+    ) -> AsyncIterator[OutputLine]:
+        """Yield a job's output lines, labelled with stream and rank, until it ends."""
+        async for frame in self.iter_frames(job_id, since=since):
+            if frame.type == "output":
+                yield OutputLine.from_frame(frame)
+
+    async def iter_events(self, *, since: int | None = None) -> AsyncIterator[Event]:
+        """Yield the job events feed (every job the caller may see), resuming after drops."""
+        resume = Resume(since, self.attempts, self.backoff)
+        while True:
+            try:
+                async with self._stream(self._events_request(resume.since)) as response:
+                    decoder = SSEDecoder()
+                    async for line in response.aiter_lines():
+                        for data in decoder.feed(line):
+                            if data.get("type") != "ping" and resume.seen(data.get("seq")):
+                                yield self._event(data)
+                reason = "the server closed the event feed"
+            except httpx.TransportError as exc:
+                reason = f"{type(exc).__name__}: {exc}"
+            await anyio.sleep(resume.dropped(reason))

@@ -1,0 +1,505 @@
+"""The IO-free core shared by ``Client`` and ``AsyncClient``.
+
+Everything that does not send bytes lives here: resolving configuration, building each
+``httpx.Request``, mapping responses to JSON, models or exceptions, and the retry policy.
+The two clients only send (STYLE.md §7).
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+from collections.abc import Iterable, Mapping
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from ._auth import FluxAuth
+from ._exceptions import (
+    ApiError,
+    AuthError,
+    ForbiddenError,
+    InvalidRequestError,
+    NotFoundError,
+    ServerError,
+    TransportError,
+)
+from ._types import JSON, CommandInput, JobId, TimeoutInput
+from ._version import __version__
+from .models import Event, Frame, JobInfo, Node
+from .settings import DEFAULT_HOST, Settings, load_token
+
+__all__ = ["BaseClient", "DEFAULT_TIMEOUT", "NO_JOB_MESSAGE", "raise_for_status"]
+
+DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
+"""HTTP timeout of every request unless the client is given another."""
+STREAM_READ_TIMEOUT = 60.0
+"""Silence tolerated on a stream before reconnecting (servers send keepalive pings)."""
+NO_JOB_MESSAGE = "There is no job for that identifier."
+"""What the upstream client prints when a job does not exist."""
+_IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+_RETRY_STATUSES = frozenset({502, 503, 504})
+# Errors raised before a byte of the request left this machine: safe to retry any method.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+_NEVER_RETRY = (httpx.UnsupportedProtocol, httpx.LocalProtocolError, httpx.ProxyError)
+_INT_FIELDS = ("num_tasks", "cores_per_task", "gpus_per_task", "num_nodes", "runtime", "urgency")
+_BOOL_FIELDS = ("exclusive", "is_launcher")
+_STR_FIELDS = ("workdir", "name")
+SUBMIT_FIELDS = frozenset((*_INT_FIELDS, *_BOOL_FIELDS, *_STR_FIELDS, "option_flags", "envars"))
+"""Keyword arguments ``submit`` accepts besides the command."""
+
+
+def _invalid(message: str) -> InvalidRequestError:
+    return InvalidRequestError(message, status_code=400, code="invalid_request")
+
+
+def _message_from_body(body: Any) -> tuple[str, str]:
+    """Return (message, code) from any of the API's error shapes."""
+    if not isinstance(body, dict):
+        return (str(body) if body not in (None, "") else "", "")
+    code = body.get("code") if isinstance(body.get("code"), str) else ""
+    parts: list[str] = []
+    detail = body.get("detail")
+    if isinstance(detail, str):
+        parts.append(detail)
+    elif isinstance(detail, list):
+        for item in detail:
+            if isinstance(item, dict):
+                loc = ".".join(str(p) for p in item.get("loc", []) if p not in ("query", "body"))
+                parts.append(f"{loc}: {item.get('msg', item)}" if loc else str(item.get("msg")))
+            else:
+                parts.append(str(item))
+    if isinstance(body.get("Message"), str):
+        parts.append(body["Message"])
+    errors = body.get("Errors")
+    if isinstance(errors, list) and errors:
+        parts.append("; ".join(str(e) for e in errors))
+    if isinstance(body.get("Error"), str):
+        parts.append(body["Error"])
+    return (" ".join(p.rstrip() for p in parts if p) or "", str(code or ""))
+
+
+def _body(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return response.text
+
+
+def raise_for_status(response: httpx.Response) -> None:
+    """Raise the exception of the tree that matches an error response (its body must be read).
+
+    Raises:
+        AuthError: 401.
+        ForbiddenError: 403.
+        NotFoundError: 404.
+        InvalidRequestError: Any other 4xx.
+        ServerError: 5xx.
+    """
+    status = response.status_code
+    if status < 400:
+        return
+    body = _body(response)
+    message, code = _message_from_body(body)
+    message = message or response.reason_phrase
+    cls: type[ApiError]
+    if status == 401:
+        cls = AuthError
+        message += (
+            " (the server requires authentication: set FLUX_USER and FLUX_TOKEN, "
+            "and FLUX_SECRET_KEY for the token handshake, or run 'flux-restful-cli login')"
+        )
+    elif status == 403:
+        cls = ForbiddenError
+    elif status == 404:
+        cls = NotFoundError
+    elif status >= 500:
+        cls = ServerError
+    else:
+        cls = InvalidRequestError
+    raise cls(
+        f"{message} (HTTP {status})",
+        status_code=status,
+        code=code or response.reason_phrase.lower().replace(" ", "_"),
+        detail=body,
+        response=response,
+    )
+
+
+def _job_path(job_id: JobId, suffix: str = "") -> str:
+    if isinstance(job_id, bool) or not isinstance(job_id, int | str) or str(job_id).strip() == "":
+        raise _invalid(f"{job_id!r} is not a valid job id")
+    return f"jobs/{quote(str(job_id).strip(), safe='')}{suffix}"
+
+
+def _check_command(command: CommandInput) -> str | list[str]:
+    if isinstance(command, str):
+        if not command.strip():
+            raise _invalid("A 'command' is minimally required.")
+        return command
+    if isinstance(command, Iterable) and not isinstance(command, bytes | Mapping):
+        argv = list(command)
+        if not argv or any(
+            isinstance(a, bool) or not isinstance(a, str | int | float) for a in argv
+        ):
+            raise _invalid("A command list must be non-empty and hold only strings or numbers.")
+        return [str(a) for a in argv]
+    raise _invalid(f"A command must be a string or a list of strings, not {type(command).__name__}")
+
+
+def submit_payload(command: CommandInput, fields: Mapping[str, Any]) -> dict[str, Any]:
+    """Validate ``submit`` arguments and return the JSON payload (fields set to None omitted).
+
+    Raises:
+        TypeError: An unknown keyword argument.
+        InvalidRequestError: A value has the wrong type.
+    """
+    unknown = sorted(set(fields) - SUBMIT_FIELDS)
+    if unknown:
+        raise TypeError(
+            f"submit() got unexpected keyword argument(s) {', '.join(unknown)}; "
+            f"accepted: {', '.join(sorted(SUBMIT_FIELDS))}"
+        )
+    payload: dict[str, Any] = {"command": _check_command(command)}
+    for key, value in fields.items():
+        if value is None:
+            continue
+        if key in _INT_FIELDS and (isinstance(value, bool) or not isinstance(value, int)):
+            raise _invalid(f"{key} must be an integer, not {value!r}")
+        if key in _BOOL_FIELDS and not isinstance(value, bool):
+            raise _invalid(f"{key} must be true or false, not {value!r}")
+        if key in _STR_FIELDS and not isinstance(value, str):
+            raise _invalid(f"{key} must be a string, not {value!r}")
+        if key == "option_flags" and not isinstance(value, str | Mapping):
+            raise _invalid(f"option_flags must be 'k=v,k2=v2' or a mapping, not {value!r}")
+        if key == "envars":
+            if not isinstance(value, Mapping):
+                raise _invalid("Environment variables must be key/value pairs (dict)")
+            value = {str(k): str(v) for k, v in value.items()}
+        if key == "option_flags" and isinstance(value, Mapping):
+            value = ",".join(f"{k}={v}" for k, v in value.items())
+        payload[key] = value
+    return payload
+
+
+class BaseClient:
+    """Configuration, request building and response parsing common to both clients."""
+
+    _http: httpx.Client | httpx.AsyncClient
+
+    def __init__(
+        self,
+        host: str | None = None,
+        user: str | None = None,
+        token: str | None = None,
+        quiet: bool = False,
+        secret_key: str | None = None,
+        settings_file: str | os.PathLike[str] | None = None,
+        prefix: str = "v1",
+        attempts: int = 5,
+        timeout: TimeoutInput = DEFAULT_TIMEOUT,
+        *,
+        base_url: str | None = None,
+        transport: httpx.BaseTransport | httpx.AsyncBaseTransport | None = None,
+        headers: Mapping[str, str] | None = None,
+        access_token: str | None = None,
+        backoff: float = 0.5,
+        validate: bool = True,
+        settings: Settings | None = None,
+    ) -> None:
+        """Resolve the configuration (arguments, then environment, then the settings file).
+
+        Args:
+            host: API host, e.g. ``http://127.0.0.1:5000`` (else ``FLUX_RESTFUL_HOST``, else the
+                settings file's ``host``).
+            user: User name (else ``FLUX_USER``, else ``flux_user``).
+            token: The user's password (else ``FLUX_TOKEN``, else ``flux_token``).
+            quiet: Do not print upstream's "no job" notice.
+            secret_key: Shared secret of the token handshake (else ``FLUX_SECRET_KEY``).
+            settings_file: Settings file layered on the defaults.
+            prefix: API version prefix.
+            attempts: Tries per request for transient failures (and stream reconnections).
+            timeout: HTTP timeout (seconds or ``httpx.Timeout``). Upstream used this name
+                for the first retry sleep; here it bounds each request instead.
+            base_url: Same as ``host`` (httpx's name); wins over it.
+            transport: httpx transport to send through (sync for ``Client``, async for
+                ``AsyncClient``), e.g. ``httpx.MockTransport`` in tests.
+            headers: Extra headers sent with every request.
+            access_token: A token from ``login``; default: the one stored for this host.
+            backoff: First sleep between retries, doubled each time.
+            validate: Validate the settings file.
+            settings: Already-loaded settings (wins over ``settings_file``).
+        """
+        if settings is None:
+            settings = Settings(settings_file, validate=validate)
+        self.settings = settings
+        """The loaded settings file."""
+        self.quiet = quiet
+        """Whether upstream's notices are silenced."""
+        resolved = base_url or host or os.environ.get("FLUX_RESTFUL_HOST") or settings.get("host")
+        self.host = str(resolved or DEFAULT_HOST).rstrip("/")
+        """API host, without the version prefix."""
+        if not self.host.startswith(("http://", "https://")):
+            raise _invalid(f"Host {self.host!r} must start with http:// or https://")
+        self.prefix = prefix.strip("/")
+        """API version prefix."""
+        self.attempts = max(1, int(attempts))
+        """Tries per request for transient failures."""
+        self.backoff = backoff
+        """First sleep between retries."""
+        self.timeout = timeout
+        """HTTP timeout of each request."""
+        self.auth = FluxAuth(
+            base_url=self.api_url,
+            user=user or os.environ.get("FLUX_USER") or settings.get("flux_user"),
+            password=token or os.environ.get("FLUX_TOKEN") or settings.get("flux_token"),
+            secret_key=secret_key or os.environ.get("FLUX_SECRET_KEY"),
+            access_token=access_token or load_token(self.host),
+        )
+        """The authentication flow (holds the credentials and the cached token)."""
+        self._http = self._open(transport)
+        if headers:
+            self._http.headers.update(headers)
+
+    def _open(
+        self, transport: httpx.BaseTransport | httpx.AsyncBaseTransport | None
+    ) -> httpx.Client | httpx.AsyncClient:
+        raise NotImplementedError
+
+    # -- headers (upstream helpers) ----------------------------------------------------------
+    def set_header(self, name: str, value: str) -> None:
+        """Send a header with every request."""
+        self._http.headers[name] = value
+
+    def set_bearer_auth(self, token: str) -> None:
+        """Authenticate with an access token (refreshed by logging in again when it expires)."""
+        self._http.headers.pop("Authorization", None)
+        self.auth.access_token = token
+
+    def set_basic_auth(self, username: str, password: str) -> None:
+        """Authenticate with HTTP Basic (accepted by servers with database users)."""
+        self.auth.access_token = None
+        pair = base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
+        self._http.headers["Authorization"] = f"Basic {pair}"
+
+    def reset(self) -> None:
+        """Drop every custom header except ``Authorization`` (upstream helper)."""
+        keep = self._http.headers.get("Authorization")
+        self._http.headers.clear()
+        self._http.headers["User-Agent"] = f"flux-restful-client/{__version__}"
+        if keep:
+            self._http.headers["Authorization"] = keep
+
+    @property
+    def api_url(self) -> str:
+        """The API root, e.g. ``http://127.0.0.1:5000/v1``."""
+        return f"{self.host}/{self.prefix}" if self.prefix else self.host
+
+    def _http_options(self) -> dict[str, Any]:
+        return {
+            "base_url": self.api_url + "/",
+            "auth": self.auth,
+            "timeout": self.timeout,
+            "headers": {"User-Agent": f"flux-restful-client/{__version__}"},
+        }
+
+    def __str__(self) -> str:
+        return "[flux-restful-client]"
+
+    __repr__ = __str__
+
+    # -- building requests -------------------------------------------------------------------
+    def _build(self, method: str, path: str, **kwargs: Any) -> httpx.Request:
+        return self._http.build_request(method, path, **kwargs)
+
+    def _list_nodes_request(self, detail: bool = False) -> httpx.Request:
+        return self._build("GET", "nodes", params={"detail": "true"} if detail else None)
+
+    def _jobs_request(
+        self, jobid: JobId | None = None, detail: bool = False, listing: bool = False
+    ) -> httpx.Request:
+        if jobid is not None:
+            return self._build("GET", _job_path(jobid))
+        params = {"details": "true"} if detail else {}
+        if detail and listing:
+            params["listing"] = "true"
+        return self._build("GET", "jobs", params=params)
+
+    def _list_jobs_request(self, filters: Mapping[str, Any]) -> httpx.Request:
+        params = {"details": "true", "listing": "true"}
+        params.update({k: str(v) for k, v in filters.items() if v is not None})
+        return self._build("GET", "jobs", params=params)
+
+    def _search_request(
+        self, query: str | None, start: int | None, length: int | None
+    ) -> httpx.Request:
+        params = {"search": query, "start": start, "length": length}
+        return self._build(
+            "GET", "jobs/search", params={k: v for k, v in params.items() if v is not None}
+        )
+
+    def _job_request(self, job_id: JobId) -> httpx.Request:
+        return self._build("GET", _job_path(job_id))
+
+    def _submit_request(self, command: CommandInput, fields: Mapping[str, Any]) -> httpx.Request:
+        return self._build("POST", "jobs/submit", json=submit_payload(command, fields))
+
+    def _cancel_request(self, job_id: JobId) -> httpx.Request:
+        return self._build("POST", _job_path(job_id, "/cancel"))
+
+    def _output_request(self, job_id: JobId, labels: bool = False) -> httpx.Request:
+        return self._build(
+            "GET", _job_path(job_id, "/output"), params={"labels": "true"} if labels else None
+        )
+
+    def _output_stream_request(self, job_id: JobId) -> httpx.Request:
+        return self._build("GET", _job_path(job_id, "/output/stream"), timeout=self._stream_timeout)
+
+    def _stop_service_request(self) -> httpx.Request:
+        return self._build("POST", "service/stop")
+
+    def _auth_info_request(self) -> httpx.Request:
+        return self._build("GET", "auth")
+
+    def _frames_request(
+        self, job_id: JobId, since: int | None, types: Iterable[str] | None
+    ) -> httpx.Request:
+        params: dict[str, str] = {}
+        if since is not None:
+            params["since"] = str(since)
+        if types:
+            params["types"] = ",".join(types)
+        return self._build(
+            "GET",
+            _job_path(job_id, "/stream"),
+            params=params,
+            headers={"Accept": "text/event-stream"},
+            timeout=self._stream_timeout,
+        )
+
+    def _events_request(self, since: int | None) -> httpx.Request:
+        return self._build(
+            "GET",
+            "events",
+            params={"since": str(since)} if since is not None else None,
+            headers={"Accept": "text/event-stream"},
+            timeout=self._stream_timeout,
+        )
+
+    @property
+    def _stream_timeout(self) -> httpx.Timeout:
+        base = (
+            self.timeout if isinstance(self.timeout, httpx.Timeout) else httpx.Timeout(self.timeout)
+        )
+        return httpx.Timeout(
+            connect=base.connect, read=STREAM_READ_TIMEOUT, write=base.write, pool=base.pool
+        )
+
+    def _login_request(self, user: str | None, password: str | None) -> httpx.Request:
+        if user:
+            self.auth.user = user
+        if password:
+            self.auth.password = password
+        return self.auth.build_login_request()
+
+    # -- retries -----------------------------------------------------------------------------
+    def _retry_delay(
+        self,
+        request: httpx.Request,
+        attempt: int,
+        *,
+        exc: httpx.TransportError | None = None,
+        response: httpx.Response | None = None,
+    ) -> float | None:
+        """Seconds to wait before re-sending ``request``, or ``None`` to stop.
+
+        A request is re-sent after connection failures (it never left), and, when its method is
+        idempotent, after other transport errors and 502/503/504. A submit that may have reached
+        the server is never sent twice.
+        """
+        if attempt + 1 >= self.attempts:
+            return None
+        idempotent = request.method in _IDEMPOTENT
+        if exc is not None:
+            if isinstance(exc, _NEVER_RETRY):
+                return None
+            if not (isinstance(exc, _NOT_SENT) or idempotent):
+                return None
+        elif response is None or response.status_code not in _RETRY_STATUSES or not idempotent:
+            return None
+        return float(min(self.backoff * 2**attempt, 10.0))
+
+    def _transport_error(self, request: httpx.Request, exc: httpx.TransportError) -> TransportError:
+        reason = str(exc) or type(exc).__name__
+        return TransportError(
+            f"Could not reach the Flux RESTful API at {self.host} "
+            f"({request.method} {request.url.path}): {type(exc).__name__}: {reason}"
+        )
+
+    # -- parsing responses -------------------------------------------------------------------
+    def _compat(self, response: httpx.Response, *, none_on_404: bool = False) -> JSON:
+        """Upstream's contract: the JSON body, also for API refusals (400/404...).
+
+        Authentication, permission and server failures raise; a 404 for a job prints
+        upstream's notice and returns ``None`` where upstream did.
+        """
+        if response.status_code in (401, 403) or response.status_code >= 500:
+            raise_for_status(response)
+        if response.status_code == 404 and none_on_404:
+            if not self.quiet:
+                print(NO_JOB_MESSAGE)  # noqa: T201 - upstream prints this notice
+            return None
+        body = _body(response)
+        if response.status_code >= 400 and not isinstance(body, dict):
+            raise_for_status(response)
+        return body if response.content else None
+
+    @staticmethod
+    def _json(response: httpx.Response) -> JSON:
+        raise_for_status(response)
+        return _body(response) if response.content else None
+
+    def _parse_job(self, response: httpx.Response) -> JobInfo:
+        return JobInfo.from_json(self._json(response))
+
+    def _parse_jobs(self, response: httpx.Response) -> list[JobInfo]:
+        body = self._json(response)
+        if isinstance(body, dict):
+            body = body.get("jobs", list(body.values()))
+        return [JobInfo.from_json(item) for item in body]
+
+    def _parse_submit(self, response: httpx.Response) -> int:
+        body = self._json(response)
+        try:
+            return int(body["id"])
+        except (KeyError, TypeError, ValueError):
+            raise ApiError(
+                f"Unexpected submit answer: {body!r}",
+                status_code=response.status_code,
+                code="unexpected_answer",
+                detail=body,
+                response=response,
+            ) from None
+
+    def _parse_output(self, response: httpx.Response) -> list[str]:
+        body = self._json(response)
+        output = body.get("Output") if isinstance(body, dict) else None
+        if not isinstance(output, list):
+            return []
+        return [item if isinstance(item, str) else str(item.get("data", "")) for item in output]
+
+    def _parse_nodes(self, response: httpx.Response) -> list[Node]:
+        body = self._json(response)
+        return [Node.from_json(item) for item in body.get("nodes", [])]
+
+    def _parse_token(self, response: httpx.Response) -> str:
+        return self.auth.parse_login_response(response)
+
+    @staticmethod
+    def _frame(data: Mapping[str, Any]) -> Frame:
+        return Frame.from_json(data)
+
+    @staticmethod
+    def _event(data: Mapping[str, Any]) -> Event:
+        return Event.from_json(data)

@@ -1,0 +1,210 @@
+"""The synchronous client."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from types import TracebackType
+from typing import Any, Unpack
+
+import httpx
+
+from ._base import BaseClient, raise_for_status
+from ._streams import Poll, Resume, SSEDecoder
+from ._types import JSON, CommandInput, JobId, SubmitFields
+from .models import Event, Frame, JobInfo, Node, OutputLine
+
+__all__ = ["Client"]
+
+
+class Client(BaseClient):
+    """Synchronous client of the Flux RESTful API (upstream's ``FluxRestfulClient``).
+
+    Upstream's methods (``submit``, ``jobs``, ``search``, ``cancel``, ``output``, ...) return the
+    JSON as the server sent it; the typed methods (``submit_job``, ``get_job``, ``wait``...)
+    return models and raise :class:`ApiError` subclasses. See :class:`BaseClient` for the
+    arguments.
+    """
+
+    _http: httpx.Client
+
+    def _open(
+        self, transport: httpx.BaseTransport | httpx.AsyncBaseTransport | None
+    ) -> httpx.Client:
+        if transport is not None and not isinstance(transport, httpx.BaseTransport):
+            raise TypeError("Client needs a sync transport (httpx.BaseTransport)")
+        return httpx.Client(transport=transport, **self._http_options())
+
+    def close(self) -> None:
+        """Close the connections."""
+        self._http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _send(self, request: httpx.Request, *, stream: bool = False) -> httpx.Response:
+        attempt = 0
+        while True:
+            try:
+                response = self._http.send(request, stream=stream)
+            except httpx.TransportError as exc:
+                delay = self._retry_delay(request, attempt, exc=exc)
+                if delay is None:
+                    raise self._transport_error(request, exc) from exc
+            else:
+                delay = self._retry_delay(request, attempt, response=response)
+                if delay is None:
+                    return response
+                response.close()
+            time.sleep(delay)
+            attempt += 1
+
+    @contextmanager
+    def _stream(self, request: httpx.Request) -> Iterator[httpx.Response]:
+        response = self._send(request, stream=True)
+        try:
+            if response.status_code >= 400:
+                response.read()
+                raise_for_status(response)
+            yield response
+        finally:
+            response.close()
+
+    # -- upstream API (JSON as sent by the server) -------------------------------------------
+    def list_nodes(self) -> JSON:
+        """List the nodes that are up: ``{"nodes": [...]}``."""
+        return self._compat(self._send(self._list_nodes_request()))
+
+    def jobs(self, jobid: JobId | None = None, detail: bool = False, listing: bool = False) -> JSON:
+        """List jobs, or return one job's info (``None`` and a notice when it does not exist)."""
+        return self._compat(
+            self._send(self._jobs_request(jobid, detail, listing)), none_on_404=jobid is not None
+        )
+
+    def search(
+        self, query: str | None = None, start: int | None = None, length: int | None = None
+    ) -> JSON:
+        """Search jobs (DataTables shape: ``data``, ``draw``, ``recordsTotal``...)."""
+        return self._compat(self._send(self._search_request(query, start, length)))
+
+    def submit(self, command: CommandInput, **kwargs: Unpack[SubmitFields]) -> JSON:
+        """Submit a job: ``{"Message": "Job submit.", "id": ...}`` (or the refusal's JSON)."""
+        return self._compat(self._send(self._submit_request(command, kwargs)), none_on_404=True)
+
+    def cancel(self, jobid: JobId) -> JSON:
+        """Ask for a job to be cancelled: ``{"Message": ..., "id": ...}``."""
+        return self._compat(self._send(self._cancel_request(jobid)))
+
+    def output(self, jobid: JobId) -> JSON:
+        """A job's output so far: ``{"Output": [...]}`` (or a ``Message`` when there is none)."""
+        return self._compat(self._send(self._output_request(jobid)))
+
+    def stream_output(self, jobid: JobId) -> Iterator[str]:
+        """Yield a job's output lines (without newlines) as they are written, until it ends."""
+        with self._stream(self._output_stream_request(jobid)) as response:
+            yield from (line for line in response.iter_lines() if line)
+
+    def stop_service(self) -> JSON:
+        """Stop the server (superuser when auth is on)."""
+        return self._compat(self._send(self._stop_service_request()))
+
+    # -- typed API ---------------------------------------------------------------------------
+    def login(self, user: str | None = None, password: str | None = None) -> str:
+        """Log in now and return the access token (also used by this client from now on)."""
+        return self._parse_token(self._send(self._login_request(user, password)))
+
+    def auth_info(self) -> JSON:
+        """How the server authenticates (``GET /v1/auth``)."""
+        return self._json(self._send(self._auth_info_request()))
+
+    def submit_job(self, command: CommandInput, **fields: Unpack[SubmitFields]) -> int:
+        """Submit a job and return its id."""
+        return self._parse_submit(self._send(self._submit_request(command, fields)))
+
+    def get_job(self, job_id: JobId) -> JobInfo:
+        """Return a job's info."""
+        return self._parse_job(self._send(self._job_request(job_id)))
+
+    def list_jobs(self, **filters: Any) -> list[JobInfo]:
+        """List jobs, newest first; filters: ``state``, ``user``, ``name``, ``limit``, ``after``."""
+        return self._parse_jobs(self._send(self._list_jobs_request(filters)))
+
+    def cancel_job(self, job_id: JobId) -> JSON:
+        """Ask for a job to be cancelled; raise when the server refuses."""
+        return self._json(self._send(self._cancel_request(job_id)))
+
+    def get_output(self, job_id: JobId) -> list[str]:
+        """A job's output so far, one entry per line ([] before any output)."""
+        return self._parse_output(self._send(self._output_request(job_id)))
+
+    def get_nodes(self) -> list[Node]:
+        """The nodes that are up, with cores and GPUs when the server reports them."""
+        return self._parse_nodes(self._send(self._list_nodes_request(detail=True)))
+
+    def wait(self, job_id: JobId, *, timeout: float | None = None) -> JobInfo:
+        """Wait until a job is inactive and return its final info.
+
+        Raises:
+            TimeoutError: ``timeout`` seconds passed first.
+        """
+        poll = Poll(timeout)
+        while not (info := self.get_job(job_id)).is_done:
+            time.sleep(poll.next_delay(f"job {job_id}"))
+        return info
+
+    # -- streams -----------------------------------------------------------------------------
+    def iter_frames(
+        self, job_id: JobId, *, since: int | None = None, types: Iterable[str] | None = None
+    ) -> Iterator[Frame]:
+        """Yield a job's frames (history first, then live) until its ``end`` frame.
+
+        A dropped connection is resumed from the next ``seq``: no gaps, no repeats.
+        Keepalive pings are not yielded.
+        """
+        resume = Resume(since, self.attempts, self.backoff)
+        while True:
+            try:
+                with self._stream(self._frames_request(job_id, resume.since, types)) as response:
+                    decoder = SSEDecoder()
+                    for line in response.iter_lines():
+                        for data in decoder.feed(line):
+                            frame = self._frame(data)
+                            if frame.type != "ping" and resume.seen(frame.seq):
+                                yield frame
+                                if frame.type == "end":
+                                    return
+                reason = "the server closed the stream before the job ended"
+            except httpx.TransportError as exc:
+                reason = f"{type(exc).__name__}: {exc}"
+            time.sleep(resume.dropped(reason))
+
+    def iter_lines(self, job_id: JobId, *, since: int | None = None) -> Iterator[OutputLine]:
+        """Yield a job's output lines, labelled with stream and rank, until it ends."""
+        for frame in self.iter_frames(job_id, since=since):
+            if frame.type == "output":
+                yield OutputLine.from_frame(frame)
+
+    def iter_events(self, *, since: int | None = None) -> Iterator[Event]:
+        """Yield the job events feed (every job the caller may see), resuming after drops."""
+        resume = Resume(since, self.attempts, self.backoff)
+        while True:
+            try:
+                with self._stream(self._events_request(resume.since)) as response:
+                    decoder = SSEDecoder()
+                    for line in response.iter_lines():
+                        for data in decoder.feed(line):
+                            if data.get("type") != "ping" and resume.seen(data.get("seq")):
+                                yield self._event(data)
+                reason = "the server closed the event feed"
+            except httpx.TransportError as exc:
+                reason = f"{type(exc).__name__}: {exc}"
+            time.sleep(resume.dropped(reason))

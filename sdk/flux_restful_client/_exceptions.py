@@ -1,0 +1,91 @@
+"""The SDK's one exception tree.
+
+```
+FluxRestfulError
+  TransportError        could not reach the API (wraps httpx.TransportError, chained with `from`)
+  ApiError              the API answered 4xx/5xx; has .status_code, .code, .response
+    AuthError           401, or a refused login/token handshake
+    ForbiddenError      403
+    NotFoundError       404
+    InvalidRequestError 400/405/409/422
+    ServerError         5xx
+  StreamClosedError     a stream ended unexpectedly and could not be resumed
+```
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import httpx
+
+__all__ = [
+    "ApiError",
+    "AuthError",
+    "FluxRestfulError",
+    "ForbiddenError",
+    "InvalidRequestError",
+    "NotFoundError",
+    "ServerError",
+    "StreamClosedError",
+    "TransportError",
+]
+
+
+class FluxRestfulError(Exception):
+    """Base class of every error the SDK raises."""
+
+
+class TransportError(FluxRestfulError):
+    """The API could not be reached (connection refused, timeout, reset...)."""
+
+
+class StreamClosedError(FluxRestfulError):
+    """A stream ended unexpectedly and could not be resumed."""
+
+
+class ApiError(FluxRestfulError):
+    """The API answered with an error status.
+
+    Attributes:
+        status_code: HTTP status of the answer.
+        code: Machine-readable error code from the body (``""`` when the server sent none).
+        detail: The parsed JSON body (or the text body), as the server sent it.
+        response: The ``httpx.Response``, when there was one.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int,
+        code: str = "",
+        detail: object = None,
+        response: httpx.Response | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.code = code
+        self.detail = detail
+        self.response = response
+
+
+class AuthError(ApiError):
+    """Missing or refused credentials (401, or a refused login or token handshake)."""
+
+
+class ForbiddenError(ApiError):
+    """The caller may not do this (403)."""
+
+
+class NotFoundError(ApiError):
+    """No such job or route (404)."""
+
+
+class InvalidRequestError(ApiError):
+    """The request was refused as invalid (400, 405, 409, 422)."""
+
+
+class ServerError(ApiError):
+    """The server failed (5xx)."""

@@ -1,0 +1,60 @@
+"""Type aliases shared by the SDK's modules."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, TypeAlias, TypedDict
+
+import httpx
+
+__all__ = [
+    "JSON",
+    "CommandInput",
+    "EnvInput",
+    "JobId",
+    "OptionFlagsInput",
+    "SubmitFields",
+    "TimeoutInput",
+]
+
+JSON: TypeAlias = Any
+"""A decoded JSON value, exactly as the server sent it."""
+JobId: TypeAlias = int | str
+"""A job id: an integer or any Flux encoding (``f58``, hex, dotted hex, words)."""
+CommandInput: TypeAlias = str | Sequence[str | int | float]
+"""A command line (shlex-split by the server) or an argv list."""
+EnvInput: TypeAlias = Mapping[str, str]
+"""Environment variables added to a job."""
+OptionFlagsInput: TypeAlias = str | Mapping[str, Any]
+"""Flux shell options as ``"k=v,k2=v2"`` or a mapping."""
+TimeoutInput: TypeAlias = float | httpx.Timeout | None
+"""An HTTP timeout in seconds, an ``httpx.Timeout``, or ``None`` for no timeout."""
+
+
+class SubmitFields(TypedDict, total=False):
+    """Optional fields of a job submission (upstream's, then ours)."""
+
+    num_tasks: int | None
+    """Number of tasks."""
+    cores_per_task: int | None
+    """Cores per task."""
+    gpus_per_task: int | None
+    """GPUs per task."""
+    num_nodes: int | None
+    """Number of nodes."""
+    exclusive: bool | None
+    """Allocate whole nodes (needs ``num_nodes``)."""
+    is_launcher: bool | None
+    """Run the command as a workflow launcher (nextflow, snakemake)."""
+    option_flags: OptionFlagsInput | None
+    """Flux shell options."""
+    workdir: str | None
+    """Working directory of the job."""
+    envars: EnvInput | None
+    """Environment variables added to the job."""
+    runtime: int | None
+    """Time limit in seconds (0: none)."""
+    name: str | None
+    """Job name."""
+    urgency: int | None
+    """Urgency 0-31 (default 16)."""

@@ -1,0 +1,8 @@
+"""The ``flux-restful-cli`` command (upstream's subcommands plus ours)."""
+
+from __future__ import annotations
+
+from . import _jobs, _settings_cmds, _shell  # noqa: F401 - each adds its commands to `cli`
+from ._app import cli, main
+
+__all__ = ["cli", "main"]

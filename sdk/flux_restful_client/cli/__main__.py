@@ -1,0 +1,7 @@
+"""``python -m flux_restful_client.cli``."""
+
+from __future__ import annotations
+
+from . import main
+
+main()

@@ -1,0 +1,209 @@
+"""Typed views of the API's JSON: job info, stream frames, events, nodes.
+
+Every model keeps the JSON it was built from in ``raw``, so nothing the server sends is lost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["Event", "Frame", "JobInfo", "Node", "OutputLine", "TERMINAL_STATE"]
+
+TERMINAL_STATE = "INACTIVE"
+"""The Flux state a job ends in."""
+
+
+def _opt_int(value: Any) -> int | None:
+    """Return ``value`` as an int, or ``None`` for upstream's ``""`` placeholders."""
+    if isinstance(value, bool) or value is None or value == "":
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _opt_float(value: Any) -> float | None:
+    """Return ``value`` as a float, or ``None`` for upstream's ``""`` placeholders."""
+    if isinstance(value, bool) or value is None or value == "":
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+@dataclass(frozen=True)
+class JobInfo:
+    """A job as ``GET /v1/jobs/{id}`` describes it."""
+
+    id: int
+    """Job id (decimal)."""
+    state: str
+    """Flux state name: ``DEPEND`` ... ``RUN``, ``CLEANUP``, ``INACTIVE``."""
+    result: str = ""
+    """``COMPLETED``, ``FAILED``, ``CANCELED``, ``TIMEOUT``, or ``""`` while active."""
+    returncode: int | None = None
+    """Exit code once the job ended (negative for a signal), else ``None``."""
+    name: str = ""
+    """Job name (the command's first word unless given)."""
+    user: str | None = None
+    """API user who submitted the job, when the server records one."""
+    runtime: float | None = None
+    """Seconds the job has been running (or ran)."""
+    t_submit: float | None = None
+    """Submit time (epoch seconds)."""
+    raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    """The JSON object as the server sent it."""
+
+    @property
+    def is_done(self) -> bool:
+        """Whether the job reached its final state."""
+        return self.state == TERMINAL_STATE
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> JobInfo:
+        """Build from the API's job-info object."""
+        state = data.get("state", "")
+        return cls(
+            id=int(data["id"]),
+            state=str(state) if state is not None else "",
+            result=str(data.get("result") or ""),
+            returncode=_opt_int(data.get("returncode")),
+            name=str(data.get("name") or ""),
+            user=data.get("user") if isinstance(data.get("user"), str) else None,
+            runtime=_opt_float(data.get("runtime")),
+            t_submit=_opt_float(data.get("t_submit")),
+            raw=dict(data),
+        )
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One frame of ``/v1/jobs/{id}/stream``.
+
+    ``type`` is ``output``, ``state``, ``end``, ``ping`` or an eventlog event name
+    (``exception``...). Fields that a frame type does not carry are ``None``.
+    """
+
+    type: str
+    """Frame type."""
+    seq: int | None = None
+    """Per-job sequence number (``None`` for keepalive pings)."""
+    stream: str | None = None
+    """``stdout`` or ``stderr`` (output frames)."""
+    rank: int | None = None
+    """Task rank that wrote the output (output frames)."""
+    data: str | None = None
+    """Output text, usually one line with its newline (output frames)."""
+    state: str | None = None
+    """Job state (state and end frames)."""
+    result: str | None = None
+    """Job result (end frames)."""
+    returncode: int | None = None
+    """Exit code (end frames)."""
+    t: float | None = None
+    """Timestamp (epoch seconds)."""
+    raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    """The JSON object as the server sent it."""
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Frame:
+        """Build from one decoded JSON frame."""
+        state = data.get("state")
+        result = data.get("result")
+        return cls(
+            type=str(data.get("type", "")),
+            seq=_opt_int(data.get("seq")),
+            stream=data.get("stream") if isinstance(data.get("stream"), str) else None,
+            rank=_opt_int(data.get("rank")),
+            data=data.get("data") if isinstance(data.get("data"), str) else None,
+            state=str(state) if state is not None else None,
+            result=str(result) if result is not None else None,
+            returncode=_opt_int(data.get("returncode")),
+            t=_opt_float(data.get("t")),
+            raw=dict(data),
+        )
+
+
+@dataclass(frozen=True)
+class OutputLine:
+    """One piece of a job's output, labelled with where it came from."""
+
+    data: str
+    """The text, usually one line including its newline."""
+    stream: str = "stdout"
+    """``stdout`` or ``stderr``."""
+    rank: int = 0
+    """Task rank that wrote it."""
+    t: float | None = None
+    """When it was written (epoch seconds), if known."""
+
+    @classmethod
+    def from_frame(cls, frame: Frame) -> OutputLine:
+        """Build from an ``output`` frame."""
+        return cls(
+            data=frame.data or "", stream=frame.stream or "stdout", rank=frame.rank or 0, t=frame.t
+        )
+
+
+@dataclass(frozen=True)
+class Event:
+    """One entry of the ``/v1/events`` feed."""
+
+    seq: int
+    """Feed sequence number (pass ``seq + 1`` as ``since`` to resume after it)."""
+    id: int
+    """Job id."""
+    event: str
+    """Eventlog event name (``submit``, ``start``, ``finish``, ``clean``...)."""
+    state: str | None = None
+    """Job state after the event."""
+    t: float | None = None
+    """Timestamp (epoch seconds)."""
+    raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    """The JSON object as the server sent it."""
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Event:
+        """Build from one decoded JSON event."""
+        state = data.get("state")
+        return cls(
+            seq=int(data.get("seq", 0)),
+            id=int(data.get("id", 0)),
+            event=str(data.get("event", "")),
+            state=str(state) if state is not None else None,
+            t=_opt_float(data.get("t")),
+            raw=dict(data),
+        )
+
+
+@dataclass(frozen=True)
+class Node:
+    """A node that is up."""
+
+    name: str
+    """Host name."""
+    cores: int | None = None
+    """Cores on the node (``detail=true`` only)."""
+    gpus: int | None = None
+    """GPUs on the node (``detail=true`` only)."""
+    free_cores: int | None = None
+    """Cores not allocated to a job (``detail=true`` only)."""
+    free_gpus: int | None = None
+    """GPUs not allocated to a job (``detail=true`` only)."""
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any] | str) -> Node:
+        """Build from a node name or a detailed node object."""
+        if isinstance(data, str):
+            return cls(name=data)
+        return cls(
+            name=str(data.get("name", "")),
+            cores=_opt_int(data.get("cores")),
+            gpus=_opt_int(data.get("gpus")),
+            free_cores=_opt_int(data.get("free_cores")),
+            free_gpus=_opt_int(data.get("free_gpus")),
+        )
