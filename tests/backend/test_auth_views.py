@@ -332,3 +332,43 @@ def test_cli_user_management(tmp_path):
     store = UserStore(tmp_path / "flux-restful.db")
     assert [u.name for u in store.list_users()] == ["erin"]
     store.close()
+
+
+@pytest.fixture
+def system_user():
+    """Create a temporary system account (tests run as root in CI) and remove it afterwards."""
+    import os
+    import pwd
+    import secrets
+    import shutil
+    import subprocess
+
+    if os.geteuid() != 0 or shutil.which("useradd") is None:
+        pytest.skip("needs root and useradd to create a system account")
+    created: list[str] = []
+
+    def make() -> pwd.struct_passwd:
+        name = f"frt{secrets.token_hex(4)}"
+        subprocess.run(["useradd", "--create-home", name], check=True, capture_output=True)
+        created.append(name)
+        return pwd.getpwnam(name)
+
+    yield make
+    for name in created:
+        subprocess.run(["userdel", "--remove", name], check=False, capture_output=True)
+
+
+async def test_multi_user_maps_to_system_accounts(tmp_path, system_user):
+    account = system_user()
+    add(tmp_path, account.pw_name, "pw")
+    add(tmp_path, "daemon", "pw")  # a system account below FLUX_MIN_UID
+    add(tmp_path, "ghost", "pw")  # no system account at all
+    async with serve(tmp_path, **SHARED, server_mode="multi-user") as client:
+        assert (await client.get("/v1/auth")).json()["server_mode"] == "multi-user"
+        token = await login(client, account.pw_name, "pw")
+        me = (await client.get("/v1/whoami", headers=bearer(token))).json()
+        assert me == {"name": account.pw_name, "superuser": False, "uid": account.pw_uid}
+        for name in ("daemon", "ghost"):
+            r = await client.get("/v1/whoami", headers=bearer(await login(client, name, "pw")))
+            assert r.status_code == 403
+            assert r.json()["detail"] == f"{name} is not an allowed system account on this server."
