@@ -1,0 +1,82 @@
+"""Helpers shared by the SDK tests: run one test body against Client and AsyncClient."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+
+from flux_restful_client import AsyncClient, Client
+
+FLUX_VARS = ("FLUX_RESTFUL_HOST", "FLUX_USER", "FLUX_TOKEN", "FLUX_SECRET_KEY")
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(tmp_path, monkeypatch):
+    """No test reads or writes the real ~/.flux-restful-cli or inherits FLUX_* credentials."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    for name in FLUX_VARS:
+        monkeypatch.delenv(name, raising=False)
+    return home
+
+
+class Runner:
+    """Drives a Client or an AsyncClient with the same calls."""
+
+    def __init__(self, mode: str) -> None:
+        self.mode = mode
+        self.cls: type[Client] | type[AsyncClient] = Client if mode == "sync" else AsyncClient
+
+    def client(self, **kwargs: Any) -> Any:
+        return self.cls(**kwargs)
+
+    def mock(self, handler: Callable[[httpx.Request], httpx.Response], **kwargs: Any) -> Any:
+        kwargs.setdefault("host", "http://flux.test")
+        kwargs.setdefault("backoff", 0)
+        return self.cls(transport=httpx.MockTransport(handler), **kwargs)
+
+    async def call(self, client: Any, method: str, *args: Any, **kwargs: Any) -> Any:
+        result = getattr(client, method)(*args, **kwargs)
+        if inspect.isawaitable(result):
+            result = await result
+        return result
+
+    async def collect(
+        self, client: Any, method: str, *args: Any, limit: int | None = None, **kwargs: Any
+    ) -> list[Any]:
+        items: list[Any] = []
+        gen = getattr(client, method)(*args, **kwargs)
+        if self.mode == "sync":
+            try:
+                for item in gen:
+                    items.append(item)
+                    if limit is not None and len(items) >= limit:
+                        break
+            finally:
+                gen.close()
+        else:
+            try:
+                async for item in gen:
+                    items.append(item)
+                    if limit is not None and len(items) >= limit:
+                        break
+            finally:
+                await gen.aclose()
+        return items
+
+    async def close(self, client: Any) -> None:
+        if self.mode == "sync":
+            client.close()
+        else:
+            await client.aclose()
+
+
+@pytest.fixture(params=["sync", "async"])
+def runner(request) -> Runner:
+    """Run the test body once with Client and once with AsyncClient."""
+    return Runner(request.param)
