@@ -23,6 +23,7 @@ from .passwords import hash_password, verify_password
 from .store import UserStore, UserStoreError, check_username
 from .tokens import (
     SCOPES,
+    AccessClaims,
     HandshakeError,
     InvalidToken,
     TokenError,
@@ -44,6 +45,7 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _BASIC_CACHE_SECONDS = 60.0
 _BASIC_CACHE_MAX = 1024
 _CONCURRENT_HASHES = 2
+_TOKEN_CACHE_MAX = 4096
 
 
 def check_auth_settings(settings: Settings) -> None:
@@ -115,6 +117,7 @@ class AuthService:
         self._pam: Any = None
         self._dummy_hash = ""
         self._basic_cache: dict[bytes, tuple[str, float]] = {}
+        self._token_cache: dict[str, AccessClaims] = {}
         self._hash_slots: asyncio.Semaphore | None = None
 
     @property
@@ -351,12 +354,21 @@ class AuthService:
         """
         if not self.enabled:
             return ANONYMOUS
-        try:
-            claims = decode_access_token(self.signing_key, token)
-        except TokenExpired:
-            raise TokenExpiredError() from None
-        except InvalidToken:
-            raise InvalidCredentials() from None
+        claims = self._token_cache.get(token)
+        if claims is None:
+            try:
+                claims = decode_access_token(self.signing_key, token)
+            except TokenExpired:
+                raise TokenExpiredError() from None
+            except InvalidToken:
+                raise InvalidCredentials() from None
+            # The exact string was verified once; later uses only re-check expiry and revocation.
+            if len(self._token_cache) >= _TOKEN_CACHE_MAX:
+                self._token_cache.clear()
+            self._token_cache[token] = claims
+        elif claims.exp <= time.time():
+            del self._token_cache[token]
+            raise TokenExpiredError()
         if claims.backend != self.backend:
             raise InvalidCredentials()
         identity = self._current_identity(claims.sub, claims.version)
