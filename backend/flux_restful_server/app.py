@@ -1,0 +1,128 @@
+"""The Sanic application: the factory, its context, and the start/stop of its resources."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeAlias
+
+from sanic import Request, Sanic
+from sanic.config import Config
+
+from . import errors
+from .executors.hub import Hub
+from .settings import Settings
+
+if TYPE_CHECKING:
+    from .executors.base import Executor
+
+log = logging.getLogger("flux_restful")
+
+
+@dataclass
+class AppContext:
+    """What every handler can reach through ``request.app.ctx``."""
+
+    settings: Settings
+    """The server's settings."""
+    hub: Hub = field(default_factory=Hub)
+    """Fans job log entries and events out to streams."""
+    executor: Executor | None = None
+    """Runs the jobs; set when the server starts."""
+
+    @property
+    def jobs(self) -> Executor:
+        """The executor, which exists whenever a request is being served."""
+        assert self.executor is not None
+        return self.executor
+
+
+App: TypeAlias = Sanic[Config, AppContext]
+AppRequest: TypeAlias = Request[App, Any]
+
+_names = itertools.count()
+
+
+def create_app(settings: Settings | None = None, *, name: str | None = None) -> App:
+    """Build the server application. Nothing is opened until the server starts."""
+    settings = settings or Settings.from_env()
+    config = Config()
+    config.FALLBACK_ERROR_FORMAT = "json"
+    config.OAS_UI_DEFAULT = "swagger"
+    config.OAS_URL_PREFIX = "/docs"
+    config.OAS_UI_REDOC = False
+    config.API_TITLE = "Flux RESTful API"
+    config.API_DESCRIPTION = "Submit, watch and cancel Flux jobs over HTTP."
+    config.API_VERSION = "1"
+    config.KEEP_ALIVE_TIMEOUT = 75
+    config.WEBSOCKET_PING_INTERVAL = 20
+    config.GRACEFUL_SHUTDOWN_TIMEOUT = 5.0
+    config.CORS = False
+    app: App = Sanic(
+        name or f"flux_restful_{next(_names)}",
+        config=config,
+        ctx=AppContext(settings=settings),
+        strict_slashes=False,
+    )
+    app.extend(config={"oas_url_prefix": "/docs", "oas_uri_to_json": "/openapi.json"})
+    app.ext.openapi.add_security_scheme("token", "http", scheme="bearer", bearer_format="JWT")
+    errors.install(app)
+
+    from .auth import setup_auth
+    from .jobs.views import jobs_bp
+    from .service import service_bp
+    from .streams.views import streams_bp
+
+    app.blueprint(jobs_bp)
+    app.blueprint(service_bp)
+    app.blueprint(streams_bp)
+    setup_auth(app)
+
+    app.before_server_start(start_executor)
+    app.after_server_stop(stop_executor)
+    return app
+
+
+def make_executor(settings: Settings, hub: Hub) -> Executor:
+    """Instantiate the executor that ``settings.executor`` names (``auto`` prefers Flux)."""
+    choice = settings.executor
+    if choice in ("flux", "auto"):
+        try:
+            from .executors.flux import FluxExecutor, flux_available
+        except ImportError:
+            if choice == "flux":
+                raise
+        else:
+            ok, reason = flux_available()
+            if ok:
+                log.info("executor: flux (%s)", reason)
+                return FluxExecutor(settings, hub)
+            if choice == "flux":
+                from .settings import SettingsError
+
+                raise SettingsError(f"--executor flux: {reason}")
+            log.info("executor: local (Flux is not available: %s)", reason)
+    from .executors.local import LocalExecutor
+
+    log.info(
+        "executor: local, %d node(s) x %d cores x %d GPUs, state in %s",
+        settings.nodes,
+        settings.cores_per_node,
+        settings.gpus_per_node,
+        settings.state_dir,
+    )
+    return LocalExecutor(settings, hub)
+
+
+async def start_executor(app: App) -> None:
+    """Open the job store and re-attach jobs before the first request."""
+    ctx = app.ctx
+    ctx.executor = make_executor(ctx.settings, ctx.hub)
+    await ctx.executor.start()
+
+
+async def stop_executor(app: App) -> None:
+    """Close every stream with a final frame and release the store; jobs keep running."""
+    if app.ctx.executor is not None:
+        await app.ctx.executor.stop()

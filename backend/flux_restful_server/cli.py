@@ -1,0 +1,160 @@
+"""The ``flux-restful`` command: run the server and manage its users."""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import socket
+import sys
+from pathlib import Path
+
+import click
+
+from .settings import Settings, SettingsError, default_state_dir
+
+
+def _bind_check(host: str, port: int) -> None:
+    """Fail early, with the reason, when the address cannot be bound."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise click.ClickException(
+                    f"port {port} on {host} is already in use; stop the other server or pass "
+                    "--port with a free port"
+                ) from None
+            raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="flux-restful", prog_name="flux-restful")
+def main() -> None:
+    """Flux RESTful API server: submit, watch and cancel jobs over HTTP."""
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=5000,
+    show_default=True,
+    help="TCP port (0 picks a free one).",
+)
+@click.option(
+    "--state-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=default_state_dir,
+    show_default="$XDG_STATE_HOME/flux-restful",
+    help="Where jobs, output, keys and the lock are kept.",
+)
+@click.option(
+    "--executor",
+    type=click.Choice(["local", "flux", "auto"]),
+    default="local",
+    show_default=True,
+    help="Who runs jobs: this machine, a Flux instance, or Flux when reachable.",
+)
+@click.option(
+    "--nodes",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Emulated nodes of the local executor [default: 1].",
+)
+@click.option(
+    "--cores-per-node",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Cores per emulated node [default: this machine's].",
+)
+@click.option(
+    "--gpus-per-node",
+    type=click.IntRange(min=0),
+    default=None,
+    help="GPUs per emulated node [default: 0].",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Server processes (only 1 with the local executor).",
+)
+@click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error"]),
+    default="info",
+    show_default=True,
+    help="How much the server logs.",
+)
+def serve(
+    host: str,
+    port: int,
+    state_dir: Path,
+    executor: str,
+    nodes: int | None,
+    cores_per_node: int | None,
+    gpus_per_node: int | None,
+    workers: int,
+    log_level: str,
+) -> None:
+    """Run the server (the local executor by default, on 127.0.0.1:5000).
+
+    Authentication and modes come from upstream's variables: FLUX_REQUIRE_AUTH,
+    FLUX_AUTH_BACKEND, FLUX_SERVER_MODE, FLUX_USER, FLUX_TOKEN, FLUX_SECRET_KEY, ... (see the
+    README and docs/auth.md).
+    """
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        settings = Settings.from_env(
+            host=host,
+            port=port,
+            state_dir=state_dir,
+            executor=executor,
+            nodes=nodes,
+            cores_per_node=cores_per_node,
+            gpus_per_node=gpus_per_node,
+            workers=workers,
+            log_level=log_level,
+        )
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from None
+    if port:
+        _bind_check(host, port)
+    from .app import create_app
+
+    try:
+        app = create_app(settings, name="flux_restful")
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from None
+    try:
+        app.run(
+            host=host,
+            port=port,
+            single_process=workers == 1,
+            workers=workers,
+            access_log=log_level == "debug",
+            motd=False,
+            debug=False,
+        )
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from None
+    except OSError as exc:
+        raise click.ClickException(f"cannot serve on {host}:{port}: {exc}") from None
+
+
+def run() -> None:
+    """Entry point that turns a failed start into a one-line error and exit status 1."""
+    try:
+        main()
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+_ = os

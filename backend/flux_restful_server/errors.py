@@ -1,0 +1,92 @@
+"""One JSON error shape for every failure, keeping upstream's keys where clients read them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sanic import Request, Sanic
+from sanic.exceptions import SanicException
+from sanic.handlers import ErrorHandler
+from sanic.response import HTTPResponse, json
+
+from .jobs.ids import InvalidJobId
+
+
+class AppError(SanicException):
+    """Base of our errors: ``status_code``, a machine ``code``, and the JSON body clients read."""
+
+    status_code = 500
+    code = "internal"
+    quiet = True
+
+    def __init__(self, message: str = "", *, body: dict[str, Any] | None = None, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.body = body if body is not None else {"detail": message}
+
+
+class BadRequest(AppError):
+    status_code = 400
+    code = "invalid_request"
+
+
+class NotFound(AppError):
+    status_code = 404
+    code = "not_found"
+
+
+class Forbidden(AppError):
+    status_code = 403
+    code = "forbidden"
+
+
+class Unauthorized(AppError):
+    status_code = 401
+    code = "not_authenticated"
+
+
+class ServiceUnavailable(AppError):
+    status_code = 503
+    code = "unavailable"
+
+
+def job_not_found(job_id: int | str) -> NotFound:
+    """404 for a job that does not exist or that the caller may not see."""
+    return NotFound(f"Job {job_id} not found", body={"detail": f"Job {job_id} not found"})
+
+
+class JsonErrorHandler(ErrorHandler):
+    """Render every exception as JSON: our bodies as they are, anything else as ``detail``."""
+
+    def default(self, request: Request, exception: Exception) -> HTTPResponse:
+        if isinstance(exception, AppError):
+            body = {**exception.body, "code": exception.code}
+            return json(body, status=exception.status_code, headers=exception.headers)
+        if isinstance(exception, InvalidJobId):
+            return json({"detail": str(exception), "code": "invalid_job_id"}, status=400)
+        if isinstance(exception, SanicException):
+            status = exception.status_code
+            message = {404: "Not Found", 405: "Method Not Allowed"}.get(status, str(exception))
+            return json(
+                {"detail": message, "code": _code(status)},
+                status=status,
+                headers=getattr(exception, "headers", None),
+            )
+        self.log(request, exception)
+        return json({"detail": "Internal Server Error", "code": "internal"}, status=500)
+
+
+def _code(status: int) -> str:
+    return {
+        400: "invalid_request",
+        401: "not_authenticated",
+        403: "forbidden",
+        404: "not_found",
+        405: "method_not_allowed",
+        413: "payload_too_large",
+        503: "unavailable",
+    }.get(status, "error")
+
+
+def install(app: Sanic[Any, Any]) -> None:
+    """Make ``app`` answer every error in JSON."""
+    app.error_handler = JsonErrorHandler()

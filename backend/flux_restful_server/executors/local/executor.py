@@ -1,0 +1,736 @@
+"""The local executor: a durable job store, a scheduler over emulated nodes, and job shims.
+
+The server process owns the store (SQLite) and the scheduler; every running job has a shim
+process (``shim.py``) that outlives the server. A job's log file is the single source of its
+events and output: the server appends the events it decides (submit ... alloc, then release, free,
+clean), the shim appends the ones it sees (start, output, exception, finish), and the server
+*ingests* every record from the file into the store and the hub. Because ingestion is the only
+path from an event to the store, a restart just ingests what it missed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import signal
+import stat
+import struct
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ...jobs.environment import job_environment
+from ...jobs.ids import FluidGenerator, f58
+from ...settings import Settings, SettingsError
+from ..base import (
+    JobEvent,
+    JobFilter,
+    JobInactive,
+    JobNotFound,
+    JobRequest,
+    JobResult,
+    JobState,
+    LogEntry,
+    NodeInfo,
+    OutputLine,
+    Owner,
+    Page,
+    ResourceLimits,
+    SubmitRefused,
+)
+from ..hub import Hub
+from .joblog import Cursor, event_record, is_event, iter_records, parse_record, read_new
+from .resources import Allocation, Cluster, hostlist, idset
+from .shim import ShimSpec, run_shim, shim_alive, take_lock
+from .store import Store, search_text
+
+log = logging.getLogger("flux_restful.local")
+
+HISTORY_BATCH = 1000
+"""Entries per batch when replaying history."""
+
+SAFETY_POLL = 1.0
+"""Seconds between catch-up reads of every running job's log (doorbells are best-effort)."""
+
+
+@dataclass(slots=True)
+class _Active:
+    """What the server keeps in memory for a job that is not inactive."""
+
+    cursor: Cursor
+    state: JobState
+    priority: int
+    user: str | None
+    alloc: Allocation | None = None
+    shim_pid: int | None = None
+    finished: bool = False
+
+
+class LocalExecutor:
+    """Runs jobs as local processes; see the module docstring for the design."""
+
+    name = "local"
+
+    def __init__(self, settings: Settings, hub: Hub | None = None) -> None:
+        self.settings = settings
+        self.hub = hub or Hub()
+        self.state_dir = Path(settings.state_dir)
+        self.jobs_dir = self.state_dir / "jobs"
+        self.cluster = Cluster(settings.nodes, settings.cores_per_node, settings.gpus_per_node)
+        self.active: dict[int, _Active] = {}
+        self.store: Store | None = None
+        self.ids: FluidGenerator | None = None
+        self._lock_fd = -1
+        self._bell_r = -1
+        self._bell_w = -1
+        self._poller: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    async def start(self) -> None:
+        self._open_state_dir()
+        store = self.store = Store(self.settings.db_path)
+        epoch = store.meta("epoch")
+        if epoch is None:
+            epoch = repr(time.time())
+            store.set_meta("epoch", epoch)
+        self.epoch = float(epoch)
+        self.ids = FluidGenerator(self.epoch, store.max_job_id())
+        self._open_doorbell()
+        self._recover()
+        self._schedule()
+        self._poller = asyncio.get_running_loop().create_task(self._poll())
+
+    async def stop(self) -> None:
+        self._stopping = True
+        if self._poller:
+            self._poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._poller
+        self.hub.close()
+        loop = asyncio.get_running_loop()
+        if self._bell_r >= 0:
+            loop.remove_reader(self._bell_r)
+            os.close(self._bell_r)
+            os.close(self._bell_w)
+            self._bell_r = self._bell_w = -1
+        if self.store:
+            self.store.close()
+            self.store = None
+        if self._lock_fd >= 0:
+            os.close(self._lock_fd)
+            self._lock_fd = -1
+
+    def _open_state_dir(self) -> None:
+        try:
+            self.jobs_dir.mkdir(parents=True, exist_ok=True)
+            probe = self.state_dir / ".write-test"
+            probe.write_text("")
+            probe.unlink()
+        except OSError as exc:
+            raise SettingsError(
+                f"cannot use state dir {self.state_dir}: {exc.strerror or exc}"
+            ) from None
+        lock_path = self.state_dir / "server.lock"
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "another process"
+            os.close(fd)
+            raise SettingsError(
+                f"state dir {self.state_dir} is in use by another server (pid {holder}); "
+                "stop it or choose another --state-dir"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._lock_fd = fd
+
+    def _open_doorbell(self) -> None:
+        path = self.state_dir / "doorbell"
+        if path.exists() and not stat.S_ISFIFO(path.stat().st_mode):
+            path.unlink()
+        if not path.exists():
+            os.mkfifo(path, 0o600)
+        self._bell_r = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        # Holding a write end keeps the FIFO from reporting EOF when no shim is connected.
+        self._bell_w = os.open(path, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        asyncio.get_running_loop().add_reader(self._bell_r, self._on_doorbell)
+
+    def _on_doorbell(self) -> None:
+        try:
+            data = os.read(self._bell_r, 1 << 16)
+        except BlockingIOError:
+            return
+        usable = len(data) - len(data) % 8
+        for job_id in {v for (v,) in struct.iter_unpack("=Q", data[:usable])}:
+            self._ingest(job_id)
+
+    async def _poll(self) -> None:
+        while True:
+            await asyncio.sleep(SAFETY_POLL)
+            for job_id, job in list(self.active.items()):
+                if job.state is JobState.RUN:
+                    self._ingest(job_id)
+                    if job_id in self.active and not job.finished:
+                        self._check_shim(job_id, job)
+
+    # -- paths ----------------------------------------------------------------------------------
+    def _log_path(self, job_id: int) -> str:
+        return str(self.jobs_dir / f"{job_id}.log")
+
+    def _pid_path(self, job_id: int) -> str:
+        return str(self.jobs_dir / f"{job_id}.shim")
+
+    def _lock_path(self, job_id: int) -> str:
+        return str(self.jobs_dir / f"{job_id}.lock")
+
+    # -- the Executor interface -----------------------------------------------------------------
+    def limits(self) -> ResourceLimits:
+        return self.cluster.limits()
+
+    async def submit(self, request: JobRequest, owner: Owner) -> int:
+        assert self.store is not None and self.ids is not None
+        if self._stopping:
+            raise SubmitRefused("the server is shutting down")
+        self.cluster.check(request)
+        cwd = request.workdir or owner.home or os.getcwd()
+        if not os.path.isdir(cwd):
+            raise SubmitRefused(f"workdir {cwd!r} does not exist or is not a directory")
+        job_id = self.ids.next()
+        now = time.time()
+        env = job_environment(os.environ, request.envars, owner, self.settings.env_passthrough)
+        spec = {
+            "argv": list(request.command),
+            "env": env,
+            "cwd": cwd,
+            "options": dict(request.option_flags),
+            "is_launcher": request.is_launcher,
+            "num_nodes": request.num_nodes,
+            "exclusive": request.exclusive,
+            "num_tasks": request.num_tasks,
+            "cores_per_task": request.cores_per_task,
+            "gpus_per_task": request.gpus_per_task,
+            "owner": {
+                "uid": owner.uid,
+                "gid": owner.gid,
+                "groups": list(owner.groups),
+                "home": owner.home,
+                "login": owner.login,
+            },
+        }
+        userid = owner.uid if owner.uid is not None else os.getuid()
+        row = {
+            "id": job_id,
+            "user": owner.user,
+            "userid": userid,
+            "name": request.name or os.path.basename(request.command[0]) or request.command[0],
+            "state": int(JobState.NEW),
+            "urgency": request.urgency,
+            "t_submit": now,
+            "ntasks": request.num_tasks,
+            "ncores": request.num_tasks * request.cores_per_task,
+            "ngpus": request.num_tasks * request.gpus_per_task,
+            "duration": request.runtime,
+            "cwd": cwd,
+            "spec": json.dumps(spec),
+        }
+        priority = request.urgency  # Flux's default priority plugin: priority = urgency
+        records = [
+            event_record(
+                "submit",
+                {"userid": userid, "urgency": request.urgency, "flags": 0, "version": 1},
+                now,
+            ),
+            event_record("validate", {}, now),
+            event_record("depend", {}, now),
+            event_record("priority", {"priority": priority}, now),
+        ]
+        path = self._log_path(job_id)
+        fd = os.open(
+            path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND | os.O_CLOEXEC, 0o600
+        )
+        try:
+            os.write(fd, b"".join(records))
+        finally:
+            os.close(fd)
+        self.active[job_id] = _Active(Cursor(), JobState.NEW, priority, owner.user)
+        with self.store.transaction():
+            self.store.insert_job(row)
+            self._ingest(job_id, in_transaction=True)
+        self._schedule()
+        return job_id
+
+    async def cancel(self, job_id: int) -> None:
+        assert self.store is not None
+        job = self.active.get(job_id)
+        if job is None:
+            if self.store.info(job_id) is None:
+                raise JobNotFound(job_id)
+            raise JobInactive("job is inactive")
+        if job.state < JobState.RUN:
+            self._append(
+                job_id,
+                [
+                    (
+                        "exception",
+                        {"type": "cancel", "severity": 0, "note": "", "userid": os.getuid()},
+                    )
+                ],
+            )
+            self._finish_cleanup(job_id)
+        elif job.state is JobState.RUN and not job.finished:
+            self._signal_shim(job_id, signal.SIGUSR1)
+
+    async def info(self, job_id: int) -> dict[str, Any]:
+        assert self.store is not None
+        info = self.store.info(job_id)
+        if info is None:
+            raise JobNotFound(job_id)
+        return info
+
+    async def query(self, filters: JobFilter, page: Page) -> list[dict[str, Any]]:
+        assert self.store is not None
+        return self.store.query(filters, page)
+
+    async def count(self, filters: JobFilter) -> int:
+        assert self.store is not None
+        return self.store.count(filters)
+
+    async def nodes(self) -> list[NodeInfo]:
+        return self.cluster.node_info()
+
+    async def eventlog(self, job_id: int) -> list[JobEvent]:
+        assert self.store is not None
+        info = self.store.info(job_id)
+        if info is None:
+            raise JobNotFound(job_id)
+        return [
+            JobEvent(job_id, seq, name, t, ctx, feed_seq, info["user"])
+            for feed_seq, seq, name, t, ctx in self.store.events(job_id)
+        ]
+
+    async def output(self, job_id: int) -> list[OutputLine]:
+        assert self.store is not None
+        job = self.active.get(job_id)
+        if job is None and self.store.info(job_id) is None:
+            raise JobNotFound(job_id)
+        stop = None if job is None else job.cursor.offset
+        lines = []
+        for seq, raw in enumerate(iter_records(self._log_path(job_id), 0, stop), start=1):
+            if not is_event(raw):
+                entry = parse_record(job_id, seq, raw)
+                assert isinstance(entry, OutputLine)
+                lines.append(entry)
+        return lines
+
+    async def log(self, job_id: int, since: int = 0) -> AsyncIterator[list[LogEntry]]:
+        assert self.store is not None
+        if job_id not in self.active and self.store.info(job_id) is None:
+            raise JobNotFound(job_id)
+        with self.hub.job(job_id) as sub:
+            job = self.active.get(job_id)
+            stop = None if job is None else job.cursor.offset
+            seq = since
+            batch: list[LogEntry] = []
+            for raw in iter_records(self._log_path(job_id), since, stop):
+                seq += 1
+                batch.append(parse_record(job_id, seq, raw))
+                if len(batch) >= HISTORY_BATCH:
+                    yield batch
+                    batch = []
+            if batch:
+                yield batch
+            if job is None:
+                return
+            while True:
+                live = await sub.get_batch()
+                if not live:
+                    return
+                fresh = [entry for entry in live if entry.seq > since]
+                for index, entry in enumerate(fresh):
+                    if isinstance(entry, JobEvent) and entry.name == "clean":
+                        yield fresh[: index + 1]
+                        return
+                if fresh:
+                    yield fresh
+
+    async def feed(self, since: int = 0) -> AsyncIterator[list[JobEvent]]:
+        assert self.store is not None
+        with self.hub.feed() as sub:
+            upto = self.store.last_feed_seq()
+            after = since
+            users: dict[int, str | None] = {}
+            while after < upto and self.store is not None:
+                rows = self.store.feed(after, upto, HISTORY_BATCH)
+                if not rows:
+                    break
+                batch = []
+                for feed_seq, job_id, seq, name, t, ctx in rows:
+                    if job_id not in users:
+                        info = self.store.info(job_id)
+                        users[job_id] = info["user"] if info else None
+                    batch.append(
+                        JobEvent(
+                            job_id,
+                            seq,
+                            name,
+                            t,
+                            ctx,
+                            feed_seq,
+                            users[job_id],
+                            _STATE_AFTER.get(name),
+                        )
+                    )
+                after = rows[-1][0]
+                yield batch
+            while True:
+                live = await sub.get_batch()
+                if not live:
+                    return
+                fresh = [event for event in live if event.feed_seq > since]
+                if fresh:
+                    yield fresh
+
+    # -- ingestion: the log file is the truth ----------------------------------------------------
+    def _append(self, job_id: int, events: list[tuple[str, dict[str, Any]]]) -> None:
+        """Append server-decided events to a job's log and ingest them at once."""
+        now = time.time()
+        data = b"".join(event_record(name, ctx, now) for name, ctx in events)
+        fd = os.open(self._log_path(job_id), os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
+        try:
+            os.write(fd, data)
+        finally:
+            os.close(fd)
+        self._ingest(job_id)
+
+    def _ingest(self, job_id: int, *, in_transaction: bool = False) -> None:
+        job = self.active.get(job_id)
+        if job is None or self.store is None:
+            return
+        follow = self.hub.has_job_subscribers(job_id)
+        first_seq = job.cursor.seq
+        records = read_new(self._log_path(job_id), job.cursor)
+        if not records:
+            return
+        published: list[LogEntry] = []
+        changes: dict[str, Any] = {}
+        after_clean: list[str] = []
+        ctx_manager = contextlib.nullcontext() if in_transaction else self.store.transaction()
+        with ctx_manager:
+            for index, raw in enumerate(records):
+                seq = first_seq + index + 1
+                if not is_event(raw):
+                    if follow:
+                        published.append(parse_record(job_id, seq, raw))
+                    continue
+                entry = parse_record(job_id, seq, raw)
+                assert isinstance(entry, JobEvent)
+                self._apply(job_id, job, entry, changes, after_clean)
+                feed_seq = self.store.add_event(
+                    job_id, seq, entry.name, entry.timestamp, entry.context
+                )
+                published.append(
+                    JobEvent(
+                        job_id,
+                        seq,
+                        entry.name,
+                        entry.timestamp,
+                        entry.context,
+                        feed_seq,
+                        job.user,
+                        job.state,
+                    )
+                )
+            changes["log_offset"] = job.cursor.offset
+            changes["log_seq"] = job.cursor.seq
+            self.store.update_job(job_id, changes)
+            if "state" in changes:
+                row = self.store.job_row(job_id)
+                if row is not None:
+                    self.store.update_job(job_id, {"search_text": search_text(row)})
+        for entry in published:
+            self.hub.publish(entry)
+        if job.state is JobState.INACTIVE:
+            del self.active[job_id]
+        for action in after_clean:
+            if action == "cleanup":
+                self._finish_cleanup(job_id)
+            elif action == "schedule":
+                self._schedule()
+
+    def _apply(
+        self,
+        job_id: int,
+        job: _Active,
+        ev: JobEvent,
+        changes: dict[str, Any],
+        actions: list[str],
+    ) -> None:
+        """Apply one event to the job's record, as Flux's job manager and job-list do."""
+        name, t, ctx = ev.name, ev.timestamp, ev.context
+        if name == "submit":
+            job.state = JobState.NEW
+        elif name == "validate":
+            job.state = JobState.DEPEND
+            changes.update(state=int(job.state), t_depend=t)
+        elif name == "depend":
+            job.state = JobState.PRIORITY
+            changes["state"] = int(job.state)
+        elif name == "priority":
+            job.priority = int(ctx.get("priority", 16))
+            if job.state < JobState.SCHED:
+                job.state = JobState.SCHED
+            changes.update(state=int(job.state), priority=job.priority)
+        elif name == "alloc":
+            job.state = JobState.RUN
+            alloc = Allocation.from_json(ctx["alloc"])
+            job.alloc = alloc
+            names = [self.cluster.names[i] for i in alloc.nodes]
+            duration = float(ctx.get("duration") or 0)
+            changes.update(
+                state=int(job.state),
+                t_run=t,
+                nnodes=len(alloc.nodes),
+                ranks=idset(alloc.nodes),
+                nodelist=hostlist(names),
+                alloc=json.dumps(alloc.to_json()),
+                expiration=t + duration if duration else None,
+            )
+        elif name == "exception":
+            severity = int(ctx.get("severity", 0))
+            if "exception_occurred" not in changes and not self._has_exception(job_id):
+                changes.update(
+                    exception_occurred=1,
+                    exception_severity=severity,
+                    exception_type=str(ctx.get("type", "")),
+                    exception_note=str(ctx.get("note", "")),
+                )
+            if severity == 0 and job.state < JobState.RUN:
+                job.state = JobState.CLEANUP
+                changes.update(state=int(job.state), t_cleanup=t)
+        elif name == "finish":
+            job.finished = True
+            job.state = JobState.CLEANUP
+            changes.update(state=int(job.state), t_cleanup=t, waitstatus=int(ctx["status"]))
+            actions.append("cleanup")
+        elif name == "clean":
+            job.state = JobState.INACTIVE
+            changes.update(state=int(job.state), t_inactive=t)
+            changes.update(self._result(job_id, changes))
+        elif name == "free":
+            if job.alloc is not None:
+                self.cluster.release(job.alloc)
+                job.alloc = None
+                actions.append("schedule")
+
+    def _has_exception(self, job_id: int) -> bool:
+        assert self.store is not None
+        info = self.store.info(job_id)
+        return bool(info and info["exception_occurred"])
+
+    def _result(self, job_id: int, changes: dict[str, Any]) -> dict[str, Any]:
+        assert self.store is not None
+        info = self.store.info(job_id) or {}
+        merged = {**info, **changes}
+        waitstatus = merged.get("waitstatus")
+        if merged.get("exception_occurred") and merged.get("exception_type") == "cancel":
+            result = JobResult.CANCELED
+        elif merged.get("exception_occurred") and merged.get("exception_type") == "timeout":
+            result = JobResult.TIMEOUT
+        elif not merged.get("exception_occurred") and waitstatus == 0:
+            result = JobResult.COMPLETED
+        else:
+            result = JobResult.FAILED
+        return {"result": int(result), "success": int(result is JobResult.COMPLETED)}
+
+    def _finish_cleanup(self, job_id: int) -> None:
+        """Write the events that end a job once its tasks are gone (or it never ran)."""
+        job = self.active.get(job_id)
+        if job is None:
+            return
+        if job.shim_pid is not None:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(job.shim_pid, os.WNOHANG)
+        events: list[tuple[str, dict[str, Any]]] = []
+        if job.alloc is not None:
+            events += [("release", {"ranks": "all", "final": True}), ("free", {})]
+        events.append(("clean", {}))
+        self._append(job_id, events)
+
+    # -- scheduling and running ------------------------------------------------------------------
+    def _schedule(self) -> None:
+        if self._stopping:
+            return
+        queue = sorted(
+            (job_id for job_id, job in self.active.items() if job.state is JobState.SCHED),
+            key=lambda j: (-self.active[j].priority, j),
+        )
+        for job_id in queue:
+            job = self.active[job_id]
+            if job.priority == 0:
+                continue  # held (urgency 0), as in Flux
+            request = self._request(job_id)
+            alloc = self.cluster.try_allocate(request)
+            if alloc is None:
+                break  # first come, first served: nothing overtakes the head of the queue
+            self._start(job_id, job, request, alloc)
+
+    def _request(self, job_id: int) -> JobRequest:
+        assert self.store is not None
+        row = self.store.job_row(job_id)
+        assert row is not None
+        spec = json.loads(row["spec"])
+        return JobRequest(
+            command=tuple(spec["argv"]),
+            num_tasks=spec["num_tasks"],
+            cores_per_task=spec["cores_per_task"],
+            gpus_per_task=spec["gpus_per_task"],
+            num_nodes=spec["num_nodes"],
+            exclusive=spec["exclusive"],
+            runtime=row["duration"],
+        )
+
+    def _start(self, job_id: int, job: _Active, request: JobRequest, alloc: Allocation) -> None:
+        assert self.store is not None
+        # The allocation is taken by try_allocate; the alloc event records it durably, and
+        # ingesting it must not take it twice.
+        self.cluster.release(alloc)
+        self._append(job_id, [("alloc", {"alloc": alloc.to_json(), "duration": request.runtime})])
+        self.cluster.take(alloc)
+        job.alloc = alloc
+        self._launch(job_id, job)
+
+    def _launch(self, job_id: int, job: _Active) -> None:
+        assert self.store is not None and job.alloc is not None
+        row = self.store.job_row(job_id)
+        assert row is not None
+        spec = json.loads(row["spec"])
+        owner = spec["owner"]
+        shim = ShimSpec(
+            job_id=job_id,
+            job_id_f58=f58(job_id),
+            argv=spec["argv"],
+            env=spec["env"],
+            cwd=spec["cwd"],
+            ranks_nodes=job.alloc.ranks_nodes,
+            node_names=self.cluster.names,
+            log_path=self._log_path(job_id),
+            pid_path=self._pid_path(job_id),
+            doorbell_path=str(self.state_dir / "doorbell"),
+            expiration=row["expiration"] or 0.0,
+            kill_timeout=self.settings.kill_timeout,
+            uid=owner["uid"],
+            gid=owner["gid"],
+            groups=owner["groups"],
+        )
+        shim.lock_fd = take_lock(self._lock_path(job_id))
+        pid = -1
+        try:
+            pid = os.fork()
+            if pid == 0:  # pragma: no cover - the child never returns
+                run_shim(shim)
+        finally:
+            if pid != 0:
+                os.close(shim.lock_fd)
+        job.shim_pid = pid
+        self.store.update_job(job_id, {"shim_pid": pid})
+
+    def _shim_pid(self, job_id: int) -> int | None:
+        """The shim's pid, as it recorded it (``None`` until it has)."""
+        try:
+            return int(Path(self._pid_path(job_id)).read_text())
+        except (OSError, ValueError):
+            return None
+
+    def _signal_shim(self, job_id: int, sig: int) -> None:
+        job = self.active.get(job_id)
+        if job is None or job.finished:
+            return
+        pid = self._shim_pid(job_id)
+        if pid is None:
+            # Just forked: the shim installs its handlers before it records its pid, so wait
+            # for the record rather than kill it with a signal it does not handle yet.
+            asyncio.get_running_loop().call_later(0.02, self._signal_shim, job_id, sig)
+            return
+        if shim_alive(self._lock_path(job_id)):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+
+    def _check_shim(self, job_id: int, job: _Active) -> None:
+        """Notice a shim that died without writing ``finish`` (killed, or the machine rebooted)."""
+        if job.shim_pid is not None:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(job.shim_pid, os.WNOHANG)
+        if shim_alive(self._lock_path(job_id)):
+            return
+        self._ingest(job_id)
+        if job_id in self.active and not job.finished:
+            self._append(
+                job_id,
+                [
+                    (
+                        "exception",
+                        {
+                            "type": "lost",
+                            "severity": 0,
+                            "userid": -1,
+                            "note": "the job's shim exited without reporting an exit status",
+                        },
+                    ),
+                    ("finish", {"status": 9}),
+                ],
+            )
+
+    # -- recovery ----------------------------------------------------------------------------------
+    def _recover(self) -> None:
+        """Re-attach every job that was not inactive when the last server stopped."""
+        assert self.store is not None
+        for row in self.store.active_jobs():
+            job_id = row["id"]
+            job = _Active(
+                Cursor(row["log_offset"], row["log_seq"]),
+                JobState(row["state"]),
+                row["priority"] if row["priority"] is not None else row["urgency"],
+                row["user"],
+            )
+            if row["alloc"]:
+                job.alloc = Allocation.from_json(json.loads(row["alloc"]))
+                self.cluster.take(job.alloc)
+            job.shim_pid = row["shim_pid"]
+            self.active[job_id] = job
+            self._ingest(job_id)
+            if job_id not in self.active:
+                continue
+            if job.state is JobState.RUN and not job.finished:
+                self._recover_running(job_id, job)
+            elif job.state is JobState.CLEANUP:
+                self._finish_cleanup(job_id)
+        log.info("recovered %d active jobs", len(self.active))
+
+    def _recover_running(self, job_id: int, job: _Active) -> None:
+        if shim_alive(self._lock_path(job_id)):
+            job.shim_pid = self._shim_pid(job_id)
+            return  # re-attached: its doorbell rings here again, and the poller reads its log
+        if not os.path.exists(self._lock_path(job_id)):
+            # The server stopped between allocating and forking the shim: nothing ran, so
+            # start it now (a job never runs twice, and never zero times).
+            self._launch(job_id, job)
+            return
+        self._check_shim(job_id, job)
+
+
+_STATE_AFTER = {
+    "validate": JobState.DEPEND,
+    "depend": JobState.PRIORITY,
+    "priority": JobState.SCHED,
+    "alloc": JobState.RUN,
+    "finish": JobState.CLEANUP,
+    "clean": JobState.INACTIVE,
+}

@@ -1,0 +1,131 @@
+r"""A job's log file: its eventlog and its output, one record per line, in one sequence.
+
+Each record is one line ``<time> <kind> <rank> <payload>\n``:
+
+* kind ``o``/``e``: a line of stdout/stderr; the payload is the line without its newline.
+* kind ``O``/``E``: a final stdout/stderr fragment that had no newline.
+* kind ``@``: an eventlog event; rank is ``-`` and the payload is ``{"name": ..., "context": ...}``.
+
+A record's position in the file is its ``seq``. Payload bytes are stored raw (output may be any
+bytes but ``\n``), so the file is binary and never re-encoded. Exactly one process appends to a
+job's log at a time (the server before and after the job runs, the job's shim while it runs), so
+records never interleave.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ..base import JobEvent, LogEntry, OutputLine
+
+_STREAMS = {
+    b"o": ("stdout", True),
+    b"e": ("stderr", True),
+    b"O": ("stdout", False),
+    b"E": ("stderr", False),
+}
+CHUNK = 1 << 20
+
+
+def event_record(name: str, context: Mapping[str, Any], t: float) -> bytes:
+    """Encode an eventlog event as one record."""
+    payload = json.dumps({"name": name, "context": context}, separators=(",", ":"))
+    return f"{t:.6f} @ - {payload}\n".encode()
+
+
+def output_record(kind: bytes, rank: int, line: bytes, t: float) -> bytes:
+    """Encode one output line (``line`` without its newline) as one record."""
+    return b"%.6f %s %d %s\n" % (t, kind, rank, line)
+
+
+def parse_record(job_id: int, seq: int, raw: bytes) -> LogEntry:
+    """Decode one record (without its trailing newline) into a log entry."""
+    stamp, kind, rank, payload = raw.split(b" ", 3)
+    if kind == b"@":
+        obj = json.loads(payload)
+        return JobEvent(job_id, seq, obj["name"], float(stamp), obj.get("context") or {})
+    stream, eol = _STREAMS[kind]
+    return OutputLine(
+        job_id, seq, float(stamp), stream, int(rank), payload + b"\n" if eol else payload
+    )
+
+
+def is_event(raw: bytes) -> bool:
+    """Whether a raw record is an eventlog event (cheap; no decoding)."""
+    space = raw.find(b" ")
+    return raw[space + 1 : space + 2] == b"@"
+
+
+@dataclass(slots=True)
+class Cursor:
+    """How far a reader has consumed a job's log."""
+
+    offset: int = 0
+    """Bytes consumed (always at a record boundary)."""
+    seq: int = 0
+    """Records consumed: the seq of the next record."""
+
+
+def read_new(path: str, cursor: Cursor, limit: int | None = None) -> list[bytes]:
+    """Read complete records after ``cursor`` (at most ``limit`` bytes), advancing it.
+
+    A trailing partial record (being written right now) is left for the next call.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return []
+    try:
+        size = os.fstat(fd).st_size
+        if size <= cursor.offset:
+            return []
+        want = size - cursor.offset if limit is None else min(limit, size - cursor.offset)
+        data = os.pread(fd, want, cursor.offset)
+    finally:
+        os.close(fd)
+    end = data.rfind(b"\n")
+    if end < 0:
+        return []
+    records = data[:end].split(b"\n")
+    cursor.offset += end + 1
+    cursor.seq += len(records)
+    return records
+
+
+def iter_records(path: str, start_seq: int = 0, stop_offset: int | None = None) -> Iterator[bytes]:
+    """Yield raw records with seq >= ``start_seq`` and ending before ``stop_offset``."""
+    try:
+        f = open(path, "rb")  # noqa: SIM115 - closed in finally; a generator
+    except FileNotFoundError:
+        return
+    try:
+        seq = 0
+        pos = 0
+        rest = b""
+        while stop_offset is None or pos < stop_offset:
+            want = CHUNK if stop_offset is None else min(CHUNK, stop_offset - pos)
+            chunk = f.read(want)
+            if not chunk:
+                break
+            pos += len(chunk)
+            data = rest + chunk
+            end = data.rfind(b"\n")
+            if end < 0:
+                rest = data
+                continue
+            rest = data[end + 1 :]
+            body = data[:end]
+            count = body.count(b"\n") + 1
+            if seq + count <= start_seq:
+                seq += count
+                continue
+            records = body.split(b"\n")
+            skip = max(0, start_seq - seq)
+            yield from records[skip:]
+            seq += count
+    finally:
+        f.close()

@@ -1,0 +1,305 @@
+"""The local executor's durable state: jobs and their eventlogs in SQLite (WAL).
+
+Only job records and events live here; output lives in each job's log file (``joblog``). Writes
+happen on the event loop thread: each is a short indexed statement in WAL mode, cheaper than a hop
+to a thread. Every row a listing needs is a column, so listings and searches are served by
+indexes without rebuilding job info.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from ..base import JobFilter, JobState, Page
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS jobs (
+    id INTEGER PRIMARY KEY,
+    user TEXT,
+    userid INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    state INTEGER NOT NULL,
+    result INTEGER,
+    urgency INTEGER NOT NULL,
+    priority INTEGER,
+    t_submit REAL NOT NULL,
+    t_depend REAL,
+    t_run REAL,
+    t_cleanup REAL,
+    t_inactive REAL,
+    ntasks INTEGER NOT NULL,
+    ncores INTEGER NOT NULL,
+    ngpus INTEGER NOT NULL,
+    nnodes INTEGER,
+    ranks TEXT,
+    nodelist TEXT,
+    duration REAL NOT NULL,
+    cwd TEXT NOT NULL,
+    success INTEGER,
+    waitstatus INTEGER,
+    exception_occurred INTEGER,
+    exception_severity INTEGER,
+    exception_type TEXT,
+    exception_note TEXT,
+    expiration REAL,
+    spec TEXT NOT NULL,
+    alloc TEXT,
+    shim_pid INTEGER,
+    log_offset INTEGER NOT NULL DEFAULT 0,
+    log_seq INTEGER NOT NULL DEFAULT 0,
+    search_text TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state, id);
+CREATE INDEX IF NOT EXISTS jobs_user ON jobs (user, id);
+CREATE TABLE IF NOT EXISTS events (
+    feed_seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    job_id INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    t REAL NOT NULL,
+    context TEXT NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS events_job ON events (job_id, seq);
+"""
+
+INFO_COLUMNS = (
+    "id",
+    "user",
+    "userid",
+    "name",
+    "state",
+    "result",
+    "urgency",
+    "priority",
+    "t_submit",
+    "t_depend",
+    "t_run",
+    "t_cleanup",
+    "t_inactive",
+    "ntasks",
+    "ncores",
+    "nnodes",
+    "ranks",
+    "nodelist",
+    "duration",
+    "cwd",
+    "success",
+    "waitstatus",
+    "exception_occurred",
+    "exception_severity",
+    "exception_type",
+    "exception_note",
+    "expiration",
+)
+_SELECT_INFO = f"SELECT {', '.join(INFO_COLUMNS)} FROM jobs"
+_BOOLS = ("success", "exception_occurred")
+
+
+def _regexp(pattern: str, text: str) -> bool:
+    return re.search(pattern, text, re.IGNORECASE) is not None
+
+
+class Store:
+    """The SQLite job store of one state dir."""
+
+    def __init__(self, path: Path) -> None:
+        self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.execute("PRAGMA busy_timeout=5000")
+        self.db.executescript(SCHEMA)
+        self.db.create_function("REGEXP", 2, _regexp, deterministic=True)
+
+    def close(self) -> None:
+        """Close the connection (checkpointing the WAL)."""
+        self.db.close()
+
+    # -- meta -----------------------------------------------------------------------------------
+    def meta(self, key: str) -> str | None:
+        """Return a stored setting, or ``None``."""
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str) -> None:
+        """Store a setting."""
+        self.db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+    # -- jobs -----------------------------------------------------------------------------------
+    def max_job_id(self) -> int:
+        """The greatest job id ever stored (0 for none)."""
+        return int(self.db.execute("SELECT coalesce(max(id), 0) FROM jobs").fetchone()[0])
+
+    def insert_job(self, row: Mapping[str, Any]) -> None:
+        """Insert a new job record."""
+        keys = list(row)
+        self.db.execute(
+            f"INSERT INTO jobs ({', '.join(keys)}) VALUES ({', '.join('?' * len(keys))})",
+            [row[k] for k in keys],
+        )
+
+    def update_job(self, job_id: int, changes: Mapping[str, Any]) -> None:
+        """Update columns of one job."""
+        if changes:
+            sets = ", ".join(f"{k} = ?" for k in changes)
+            self.db.execute(f"UPDATE jobs SET {sets} WHERE id = ?", [*changes.values(), job_id])
+
+    def job_row(self, job_id: int) -> dict[str, Any] | None:
+        """Return every column of one job, or ``None``."""
+        cur = self.db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,))
+        row = cur.fetchone()
+        if row is None:
+            return None
+        return dict(zip([d[0] for d in cur.description], row, strict=True))
+
+    def info(self, job_id: int) -> dict[str, Any] | None:
+        """Return the job-list record of one job, or ``None``."""
+        row = self.db.execute(_SELECT_INFO + " WHERE id = ?", (job_id,)).fetchone()
+        return None if row is None else _info(row)
+
+    def active_jobs(self) -> list[dict[str, Any]]:
+        """Every job that is not inactive, oldest first, with all columns."""
+        cur = self.db.execute("SELECT * FROM jobs WHERE state != ? ORDER BY id", (64,))
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+    def query(self, filters: JobFilter, page: Page) -> list[dict[str, Any]]:
+        """Job-list records matching ``filters``, newest first."""
+        where, args = _where(filters)
+        if page.after is not None:
+            where.append("id < ?")
+            args.append(page.after)
+        sql = _SELECT_INFO
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY id DESC"
+        if page.limit is not None or page.offset:
+            sql += " LIMIT ? OFFSET ?"
+            args += [-1 if page.limit is None else page.limit, page.offset]
+        return [_info(row) for row in self.db.execute(sql, args)]
+
+    def count(self, filters: JobFilter) -> int:
+        """How many jobs match ``filters``."""
+        where, args = _where(filters)
+        sql = "SELECT count(*) FROM jobs" + (" WHERE " + " AND ".join(where) if where else "")
+        return int(self.db.execute(sql, args).fetchone()[0])
+
+    # -- events ---------------------------------------------------------------------------------
+    def add_event(
+        self, job_id: int, seq: int, name: str, t: float, context: Mapping[str, Any]
+    ) -> int:
+        """Record an event (idempotent by ``(job_id, seq)``) and return its feed seq."""
+        cur = self.db.execute(
+            "INSERT OR IGNORE INTO events (job_id, seq, name, t, context) VALUES (?, ?, ?, ?, ?)",
+            (job_id, seq, name, t, json.dumps(context, separators=(",", ":"))),
+        )
+        if cur.rowcount:
+            return int(cur.lastrowid or 0)
+        row = self.db.execute(
+            "SELECT feed_seq FROM events WHERE job_id = ? AND seq = ?", (job_id, seq)
+        ).fetchone()
+        return int(row[0])
+
+    def events(self, job_id: int) -> list[tuple[int, int, str, float, dict[str, Any]]]:
+        """The eventlog of one job: ``(feed_seq, seq, name, t, context)`` in order."""
+        rows = self.db.execute(
+            "SELECT feed_seq, seq, name, t, context FROM events WHERE job_id = ? ORDER BY seq",
+            (job_id,),
+        )
+        return [(r[0], r[1], r[2], r[3], json.loads(r[4])) for r in rows]
+
+    def feed(
+        self, after: int, upto: int, limit: int = 1000
+    ) -> list[tuple[int, int, int, str, float, dict[str, Any]]]:
+        """Events with ``after < feed_seq <= upto``: ``(feed_seq, job_id, seq, name, t, ctx)``."""
+        rows = self.db.execute(
+            "SELECT feed_seq, job_id, seq, name, t, context FROM events "
+            "WHERE feed_seq > ? AND feed_seq <= ? ORDER BY feed_seq LIMIT ?",
+            (after, upto, limit),
+        )
+        return [(r[0], r[1], r[2], r[3], r[4], json.loads(r[5])) for r in rows]
+
+    def last_feed_seq(self) -> int:
+        """The newest feed seq (0 for none)."""
+        return int(self.db.execute("SELECT coalesce(max(feed_seq), 0) FROM events").fetchone()[0])
+
+    def transaction(self) -> _Transaction:
+        """A ``with`` block that commits on success and rolls back on error."""
+        return _Transaction(self.db)
+
+
+class _Transaction:
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def __enter__(self) -> None:
+        self.db.execute("BEGIN")
+
+    def __exit__(self, exc_type: object, *_: object) -> None:
+        self.db.execute("ROLLBACK" if exc_type else "COMMIT")
+
+
+def _info(row: Iterable[Any]) -> dict[str, Any]:
+    info = dict(zip(INFO_COLUMNS, row, strict=True))
+    for key in _BOOLS:
+        if info[key] is not None:
+            info[key] = bool(info[key])
+    return info
+
+
+def _where(filters: JobFilter) -> tuple[list[str], list[Any]]:
+    where: list[str] = []
+    args: list[Any] = []
+    if filters.owner is not None:
+        where.append("user = ?")
+        args.append(filters.owner)
+    if filters.user is not None:
+        where.append("user = ?")
+        args.append(filters.user)
+    if filters.states:
+        where.append(f"state IN ({', '.join('?' * len(filters.states))})")
+        args += [int(s) for s in filters.states]
+    if filters.results:
+        where.append(f"result IN ({', '.join('?' * len(filters.results))})")
+        args += [int(r) for r in filters.results]
+    if filters.ids is not None:
+        where.append(f"id IN ({', '.join('?' * len(filters.ids))})" if filters.ids else "0")
+        args += sorted(filters.ids)
+    if filters.name:
+        where.append("instr(lower(name), ?) > 0")
+        args.append(filters.name.lower())
+    if filters.since is not None:
+        where.append("t_submit >= ?")
+        args.append(filters.since)
+    if filters.text:
+        if filters.regex:
+            where.append("search_text REGEXP ?")
+            args.append(filters.text)
+        else:
+            where.append("instr(search_text, ?) > 0")
+            args.append(filters.text.lower())
+    return where, args
+
+
+def search_text(row: Mapping[str, Any]) -> str:
+    """The lower-cased text a ``/v1/jobs/search`` filter matches against."""
+    state = JobState(row["state"]).name
+    parts = [
+        str(row["id"]),
+        row.get("name") or "",
+        state,
+        row.get("user") or "",
+        row.get("nodelist") or "",
+        row.get("cwd") or "",
+        row.get("exception_note") or "",
+    ]
+    if row.get("result"):
+        from ..base import JobResult
+
+        parts.append(JobResult(row["result"]).name)
+    return " ".join(parts).lower()

@@ -1,0 +1,1 @@
+"""Jobs: REST views, submit parsing and validation, job-info shaping, job ids."""

@@ -1,0 +1,101 @@
+"""Shape an executor's job-list record into the job info clients read (upstream's placeholders)."""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+from ..executors.base import JobResult, JobState
+
+PLACEHOLDER_KEYS = (
+    "nnodes",
+    "priority",
+    "waitstatus",
+    "nodelist",
+    "ranks",
+    "expiration",
+    "duration",
+    "t_depend",
+    "t_run",
+    "t_cleanup",
+    "t_inactive",
+)
+"""Keys that upstream reports as ``""`` when Flux has no value yet."""
+
+
+def returncode(info: dict[str, Any]) -> int | str:
+    """Upstream's ``returncode``: exit code, ``-signal``, ``-128`` if cancelled before running."""
+    if info["state"] != JobState.INACTIVE:
+        return ""
+    status = info.get("waitstatus")
+    if status is None:
+        if info.get("exception_type") == "cancel" and info.get("t_run") is None:
+            return -128
+        return 1
+    if os.WIFSIGNALED(status):
+        return -os.WTERMSIG(status)
+    return os.WEXITSTATUS(status)
+
+
+def runtime(info: dict[str, Any], now: float | None = None) -> float:
+    """Seconds the job has run: until cleanup when finished, until now while running."""
+    t_run = info.get("t_run")
+    if not t_run:
+        return 0.0
+    end = info.get("t_cleanup") or (now if now is not None else time.time())
+    return round(max(0.0, float(end) - float(t_run)), 6)
+
+
+def job_info(record: dict[str, Any], now: float | None = None) -> dict[str, Any]:
+    """Return the full job info of API.md for one job-list record."""
+    info = dict(record)
+    state = JobState(info["state"])
+    info["state"] = state.name
+    result = info.get("result")
+    info["result"] = JobResult(result).name if result else ""
+    info["returncode"] = returncode(record)
+    info["runtime"] = runtime(record, now)
+    info.setdefault("queue", "")
+    info.setdefault("annotations", {})
+    occurred = info.get("exception_occurred")
+    if state is JobState.INACTIVE or occurred:
+        occurred = bool(occurred)
+        info["exception_occurred"] = occurred
+        info["success"] = bool(info.get("success"))
+        info["exception"] = {
+            "occurred": occurred,
+            "severity": info.get("exception_severity") if occurred else "",
+            "type": info.get("exception_type") or "",
+            "note": info.get("exception_note") or "",
+        }
+    else:
+        for key in (
+            "exception_occurred",
+            "exception_severity",
+            "exception_type",
+            "exception_note",
+            "success",
+        ):
+            info[key] = ""
+        info["exception"] = {"occurred": "", "severity": "", "type": "", "note": ""}
+    for key in PLACEHOLDER_KEYS:
+        if info.get(key) is None:
+            info[key] = ""
+    for key in ("exception_severity", "exception_type", "exception_note"):
+        if info.get(key) is None:
+            info[key] = ""
+    return info
+
+
+def job_summary(record: dict[str, Any]) -> dict[str, Any]:
+    """The short record of ``GET /v1/jobs``: id, state, result, name, submit time, user."""
+    result = record.get("result")
+    return {
+        "id": record["id"],
+        "state": JobState(record["state"]).name,
+        "result": JobResult(result).name if result else "",
+        "name": record["name"],
+        "user": record.get("user"),
+        "t_submit": record["t_submit"],
+    }

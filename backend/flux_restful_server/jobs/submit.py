@@ -1,0 +1,263 @@
+"""Parse and validate submit requests, in every encoding upstream's clients send.
+
+Fields come from the query string, a form, or JSON; the result is a :class:`JobRequest`, and
+problems are reported in upstream's words.
+"""
+
+from __future__ import annotations
+
+import ast
+import shlex
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ..executors.base import JobRequest, ResourceLimits
+from ..settings import FALSE_WORDS, TRUE_WORDS
+
+MISSING_COMMAND = "A 'command' is minimally required."
+INT_FIELDS = ("num_tasks", "cores_per_task", "gpus_per_task", "num_nodes", "urgency")
+BOOL_FIELDS = ("exclusive", "is_launcher")
+MAX_NAME = 256
+
+
+class SubmitError(ValueError):
+    """The request is invalid. ``errors`` holds one message per problem."""
+
+    def __init__(self, errors: list[str], *, missing_command: bool = False) -> None:
+        super().__init__("; ".join(errors))
+        self.errors = errors
+        self.missing_command = missing_command
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitPolicy:
+    """What the server allows, for validation."""
+
+    limits: ResourceLimits
+    has_gpus: bool
+    number_nodes: int | None
+    default_option_flags: Mapping[str, str]
+
+
+def collect_fields(
+    query: Mapping[str, str], form: Mapping[str, str] | None, body: Any
+) -> dict[str, Any]:
+    """Merge the places upstream's clients put submit fields.
+
+    A JSON object with ``command`` is the whole payload; a JSON object without it (while the
+    query has ``command``) is the envars mapping, as upstream's server reads it.
+    """
+    fields: dict[str, Any] = dict(query)
+    if form:
+        fields.update(form)
+    if isinstance(body, dict):
+        if "command" in body:
+            fields.update(body)
+        elif body:
+            fields["envars"] = body
+    elif body is not None:
+        raise SubmitError(["The JSON body must be an object"])
+    return fields
+
+
+def parse_submit(fields: Mapping[str, Any], policy: SubmitPolicy) -> JobRequest:
+    """Validate submit fields into a job request.
+
+    Raises:
+        SubmitError: With every problem found, in upstream's words where upstream has them.
+    """
+    command = fields.get("command")
+    if command is None or command == "" or command == []:
+        raise SubmitError([MISSING_COMMAND], missing_command=True)
+    errors: list[str] = []
+    argv = _argv(command, errors)
+    ints = {key: _int(fields, key, errors) for key in INT_FIELDS}
+    bools = {key: _bool(fields, key, errors) for key in BOOL_FIELDS}
+    runtime = _runtime(fields.get("runtime"), errors)
+    num_tasks = 1 if ints["num_tasks"] is None else ints["num_tasks"]
+    cores = 1 if ints["cores_per_task"] is None else ints["cores_per_task"]
+    gpus = ints["gpus_per_task"]
+    nodes = ints["num_nodes"]
+    urgency = 16 if ints["urgency"] is None else ints["urgency"]
+    if num_tasks < 1:
+        errors.append(f"num_tasks must be >= 1, found {num_tasks}")
+    if cores < 1:
+        errors.append(f"cores_per_task must be >= 1, found {cores}")
+    if gpus is not None and gpus != 0:
+        if not policy.has_gpus:
+            errors.append("This server does not support gpus: gpus_per_task cannot be set.")
+        elif gpus < 1:
+            errors.append("Parameter gpus_per_task must be >= 1")
+    if nodes is not None:
+        max_nodes = policy.number_nodes or policy.limits.nodes
+        if nodes < 1:
+            errors.append(f"num_nodes must be >= 1, found {nodes}")
+        elif nodes > max_nodes:
+            errors.append(f"The server only has {max_nodes} nodes, you requested {nodes}")
+        elif nodes > num_tasks:
+            errors.append(f"num_nodes ({nodes}) cannot exceed num_tasks ({num_tasks})")
+    if bools["exclusive"] and nodes is None:
+        errors.append("exclusive can only be set with a node count (num_nodes)")
+    if not 0 <= urgency <= 31:
+        errors.append(f"urgency must be between 0 and 31, found {urgency}")
+    options = _option_flags(fields.get("option_flags"), errors)
+    envars = _envars(fields.get("envars"), errors)
+    workdir = _optional_str(fields, "workdir", errors)
+    name = _optional_str(fields, "name", errors)
+    if name is not None and len(name) > MAX_NAME:
+        errors.append(f"name must be at most {MAX_NAME} characters")
+    if errors:
+        raise SubmitError(errors)
+    return JobRequest(
+        command=tuple(argv),
+        num_tasks=num_tasks,
+        cores_per_task=cores,
+        gpus_per_task=gpus or 0,
+        num_nodes=nodes,
+        exclusive=bool(bools["exclusive"]),
+        option_flags={**policy.default_option_flags, **options},
+        envars=envars,
+        workdir=workdir or None,
+        runtime=runtime,
+        is_launcher=bool(bools["is_launcher"]),
+        name=name or None,
+        urgency=urgency,
+    )
+
+
+def _argv(command: Any, errors: list[str]) -> list[str]:
+    if isinstance(command, str):
+        try:
+            argv = shlex.split(command)
+        except ValueError as exc:
+            errors.append(f"command could not be split into arguments: {exc}")
+            return ["?"]
+    elif isinstance(command, list) and all(isinstance(a, str | int | float) for a in command):
+        argv = [str(a) for a in command]
+    else:
+        errors.append("command must be a string or a list of strings")
+        return ["?"]
+    if not argv or not argv[0]:
+        errors.append("command must name a program to run")
+        return ["?"]
+    if any("\0" in a for a in argv):
+        errors.append("command must not contain NUL characters")
+    return argv
+
+
+def _absent(value: Any) -> bool:
+    # The 0.2.1 client sends unset fields as empty strings (httpx renders None as "").
+    return value is None or (isinstance(value, str) and value.strip() in ("", "None", "null"))
+
+
+def _int(fields: Mapping[str, Any], key: str, errors: list[str]) -> int | None:
+    value = fields.get(key)
+    if _absent(value):
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        errors.append(f"{key} must be an integer, not {value!r}")
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        errors.append(f"{key} must be an integer, not {value!r}")
+        return None
+
+
+def _bool(fields: Mapping[str, Any], key: str, errors: list[str]) -> bool | None:
+    value = fields.get(key)
+    if _absent(value):
+        return None
+    if isinstance(value, bool):
+        return value
+    word = str(value).strip().lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    errors.append(f"{key} must be a boolean (true/false), not {value!r}")
+    return None
+
+
+def _runtime(value: Any, errors: list[str]) -> float:
+    if _absent(value):
+        return 0.0
+    try:
+        runtime = float(value)
+    except (TypeError, ValueError):
+        errors.append(f"runtime must be a number of seconds, not {value!r}")
+        return 0.0
+    if runtime != runtime or runtime in (float("inf"), float("-inf")):
+        errors.append(f"runtime must be a finite number of seconds, not {value!r}")
+        return 0.0
+    if runtime < 0:
+        shown = int(runtime) if runtime.is_integer() else runtime
+        errors.append(f"Runtime must be >= 0, found {shown}")
+    return max(runtime, 0.0)
+
+
+def _option_flags(value: Any, errors: list[str]) -> dict[str, str]:
+    if _absent(value):
+        return {}
+    if isinstance(value, dict):
+        items = [(str(k), str(v)) for k, v in value.items()]
+    elif isinstance(value, str):
+        items = []
+        for item in value.split(","):
+            item = item.strip()
+            if not item:
+                continue
+            key, sep, val = item.partition("=")
+            if not sep:
+                errors.append(f"Option flag {item!r} must look like key=value")
+                continue
+            items.append((key.strip(), val))
+    else:
+        errors.append(f"Please provide option args as a dictionary, type {type(value)} is invalid.")
+        return {}
+    flags: dict[str, str] = {}
+    for key, val in items:
+        if "-o" in key:
+            errors.append(f"Please provide keys without -o, {key} is invalid.")
+        elif not key:
+            errors.append("Option flag keys must not be empty")
+        else:
+            flags[key] = val
+    return flags
+
+
+def _envars(value: Any, errors: list[str]) -> dict[str, str]:
+    if _absent(value):
+        return {}
+    if isinstance(value, str):
+        # The 0.2.1 client sends envars as str(dict) in the query string: decode it safely.
+        try:
+            value = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            errors.append("Environment variables must be key/value pairs (dict)")
+            return {}
+    if not isinstance(value, dict):
+        errors.append("Environment variables must be key/value pairs (dict)")
+        return {}
+    env: dict[str, str] = {}
+    for key, val in value.items():
+        key = str(key)
+        if not key or "=" in key or "\0" in key or "\0" in str(val):
+            errors.append(f"Environment variable name {key!r} is invalid")
+            continue
+        env[key] = "" if val is None else str(val)
+    return env
+
+
+def _optional_str(fields: Mapping[str, Any], key: str, errors: list[str]) -> str | None:
+    value = fields.get(key)
+    if _absent(value):
+        return None
+    if not isinstance(value, str):
+        errors.append(f"{key} must be a string, not {value!r}")
+        return None
+    if "\0" in value:
+        errors.append(f"{key} must not contain NUL characters")
+        return None
+    return value

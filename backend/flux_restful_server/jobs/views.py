@@ -1,0 +1,359 @@
+"""The jobs blueprint: submit, list, search, info, cancel and output (API.md "Jobs")."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+from sanic import Blueprint
+from sanic.response import HTTPResponse, json
+from sanic_ext import openapi
+
+from ..app import AppRequest
+from ..auth import Principal, authenticate
+from ..errors import BadRequest, job_not_found
+from ..executors.base import (
+    JobFilter,
+    JobInactive,
+    JobNotFound,
+    JobResult,
+    JobState,
+    OutputLine,
+    Page,
+    SubmitRefused,
+    UnsatisfiableRequest,
+)
+from ..settings import SettingsError, parse_bool
+from .ids import parse_job_id
+from .info import job_info, job_summary
+from .submit import MISSING_COMMAND, SubmitError, SubmitPolicy, collect_fields, parse_submit
+
+jobs_bp = Blueprint("jobs", url_prefix="/v1/jobs")
+
+STATE_GROUPS: dict[str, frozenset[JobState]] = {
+    "ACTIVE": frozenset(s for s in JobState if s is not JobState.INACTIVE),
+    "PENDING": frozenset({JobState.DEPEND, JobState.PRIORITY, JobState.SCHED}),
+    "RUNNING": frozenset({JobState.RUN, JobState.CLEANUP}),
+}
+"""Shorthands accepted by the ``state`` filter."""
+
+NO_OUTPUT = "The output does not exist yet, or the jobid is incorrect."
+SUBMIT_FIELDS = {
+    "command": "The command: a string (split like a shell would, never run by one) or a list.",
+    "num_tasks": "Number of tasks (processes), default 1.",
+    "cores_per_task": "Cores per task, default 1.",
+    "gpus_per_task": "GPUs per task (only on servers with GPUs).",
+    "num_nodes": "Nodes to spread the tasks over.",
+    "exclusive": "Allocate whole nodes (needs num_nodes).",
+    "option_flags": "Job shell options, 'key=value,key2=value2' (no -o prefix).",
+    "envars": "Environment variables (a JSON object).",
+    "workdir": "Working directory of the tasks.",
+    "runtime": "Time limit in seconds; 0 means none.",
+    "is_launcher": "Run a workflow launcher (tracked as a job).",
+    "name": "Job name (default: the program's name).",
+    "urgency": "Urgency 0-31, default 16; 0 holds the job.",
+}
+
+
+def query_bool(request: AppRequest, *names: str, default: bool = False) -> bool:
+    """Read the first of ``names`` from the query string as a boolean (400 when it is not one)."""
+    for name in names:
+        value = request.args.get(name)
+        if value is not None:
+            try:
+                return parse_bool(value, name=name)
+            except SettingsError as exc:
+                raise BadRequest(str(exc)) from None
+    return default
+
+
+def query_int(request: AppRequest, name: str, *, minimum: int | None = None) -> int | None:
+    """Read an optional integer from the query string (400 when it is not one)."""
+    value = request.args.get(name)
+    if value is None or value.strip() == "":
+        return None
+    try:
+        number = int(value)
+    except ValueError:
+        raise BadRequest(f"{name} must be an integer, not {value!r}") from None
+    if minimum is not None and number < minimum:
+        raise BadRequest(f"{name} must be >= {minimum}, not {number}")
+    return number
+
+
+def job_id_arg(text: str) -> int:
+    """Decode a job id from the path (400 with the reason when it is malformed)."""
+    return parse_job_id(text)
+
+
+async def visible_job(request: AppRequest, principal: Principal, job_id: int) -> dict[str, Any]:
+    """Return a job's record if the caller may see it; 404 otherwise (never 403)."""
+    try:
+        record = await request.app.ctx.jobs.info(job_id)
+    except JobNotFound:
+        raise job_not_found(job_id) from None
+    if not principal.sees_all and record.get("user") != principal.name:
+        raise job_not_found(job_id)
+    return record
+
+
+def caller_filter(principal: Principal, **kwargs: Any) -> JobFilter:
+    """A filter limited to what the caller may see."""
+    return JobFilter(owner=None if principal.sees_all else principal.name, **kwargs)
+
+
+@jobs_bp.post("/submit")
+@openapi.summary("Submit a job")
+@openapi.description(
+    "Fields come from the query string, a form body, or JSON. A JSON body with `command` is the "
+    "whole payload; a JSON body without it (while `command` is in the query) is the envars "
+    "mapping, as upstream reads it.\n\n"
+    + "\n".join(f"- `{k}`: {v}" for k, v in SUBMIT_FIELDS.items())
+)
+@openapi.parameter("command", str, "query", required=False)
+@openapi.parameter("num_tasks", int, "query")
+@openapi.parameter("cores_per_task", int, "query")
+@openapi.parameter("gpus_per_task", int, "query")
+@openapi.parameter("num_nodes", int, "query")
+@openapi.parameter("exclusive", bool, "query")
+@openapi.parameter("option_flags", str, "query")
+@openapi.parameter("workdir", str, "query")
+@openapi.parameter("runtime", float, "query")
+@openapi.parameter("is_launcher", bool, "query")
+@openapi.parameter("name", str, "query")
+@openapi.parameter("urgency", int, "query")
+@openapi.response(200, {"application/json": {"Message": str, "id": int}}, "Accepted")
+@openapi.response(400, {"application/json": {"Message": str, "Errors": [str]}}, "Invalid")
+@openapi.secured("token")
+async def submit(request: AppRequest) -> HTTPResponse:
+    principal = await authenticate(request)
+    settings = request.app.ctx.settings
+    executor = request.app.ctx.jobs
+    query = {k: v[0] for k, v in request.args.items()}
+    form = {k: v[0] for k, v in request.form.items()} if request.form else None
+    body = None
+    if request.body and (request.content_type or "").startswith("application/json"):
+        try:
+            body = request.json
+        except Exception:
+            return json(
+                {
+                    "Message": "Invalid submit request",
+                    "Errors": ["The request body is not valid JSON"],
+                },
+                status=400,
+            )
+    policy = SubmitPolicy(
+        executor.limits(),
+        settings.has_gpus or executor.limits().gpus_per_node > 0,
+        settings.number_nodes,
+        settings.option_flags,
+    )
+    try:
+        job_request = parse_submit(collect_fields(query, form, body), policy)
+    except SubmitError as exc:
+        if exc.missing_command:
+            return json({"Message": MISSING_COMMAND}, status=400)
+        return json({"Message": "Invalid submit request", "Errors": exc.errors}, status=400)
+    try:
+        job_id = await executor.submit(job_request, principal.owner)
+    except UnsatisfiableRequest as exc:
+        return json({"Message": "Invalid submit request", "Errors": [str(exc)]}, status=400)
+    except SubmitRefused as exc:
+        return json(
+            {"Message": "There was an issue submitting that job.", "Error": str(exc)}, status=400
+        )
+    message = (
+        "Job submit, see jobs table for spawned jobs." if job_request.is_launcher else "Job submit."
+    )
+    return json({"Message": message, "id": job_id})
+
+
+def _filters_from_query(request: AppRequest, principal: Principal) -> JobFilter:
+    states = None
+    results = None
+    if request.args.get("state"):
+        states_set: set[JobState] = set()
+        results_set: set[JobResult] = set()
+        for word in request.args.get("state", "").upper().split(","):
+            word = word.strip()
+            if word in JobState.__members__:
+                states_set.add(JobState[word])
+            elif word in JobResult.__members__:
+                states_set.add(JobState.INACTIVE)
+                results_set.add(JobResult[word])
+            elif word in STATE_GROUPS:
+                states_set |= STATE_GROUPS[word]
+            elif word:
+                raise BadRequest(
+                    f"state {word!r} is not a job state or result (one of "
+                    f"{', '.join([*JobState.__members__, *JobResult.__members__])}, active, "
+                    "pending, running)"
+                )
+        states = frozenset(states_set) or None
+        results = frozenset(results_set) or None
+    since = request.args.get("since")
+    since_value = None
+    if since:
+        try:
+            since_value = float(since)
+        except ValueError:
+            raise BadRequest(
+                f"since must be a time in seconds since the epoch, not {since!r}"
+            ) from None
+    return caller_filter(
+        principal,
+        states=states,
+        results=results,
+        user=request.args.get("user") or None,
+        name=request.args.get("name") or None,
+        since=since_value,
+    )
+
+
+@jobs_bp.get("/")
+@openapi.summary("List jobs, newest first")
+@openapi.description(
+    'Default: `{"jobs": [{id, state, result, name, user, t_submit}]}`. `details=true` (alias '
+    "`detail`): an object keyed by id with full job info; with `listing=true` an array. Filters: "
+    "`state` (names or results, comma-separated), `user`, `name` (substring), `since` (epoch). "
+    "Paging: `limit` and `after=<id>` (cursor)."
+)
+@openapi.parameter("details", bool, "query")
+@openapi.parameter("listing", bool, "query")
+@openapi.parameter("limit", int, "query")
+@openapi.parameter("after", str, "query")
+@openapi.parameter("state", str, "query")
+@openapi.parameter("user", str, "query")
+@openapi.parameter("name", str, "query")
+@openapi.parameter("since", float, "query")
+@openapi.secured("token")
+async def list_jobs(request: AppRequest) -> HTTPResponse:
+    principal = await authenticate(request)
+    details = query_bool(request, "details", "detail")
+    listing = query_bool(request, "listing")
+    limit = query_int(request, "limit", minimum=0)
+    after = request.args.get("after")
+    filters = _filters_from_query(request, principal)
+    page = Page(limit=limit, after=parse_job_id(after) if after else None)
+    records = await request.app.ctx.jobs.query(filters, page)
+    if not details:
+        return json({"jobs": [job_summary(r) for r in records]})
+    infos = [job_info(r) for r in records]
+    if listing:
+        return json(infos)
+    return json({str(info["id"]): info for info in infos})
+
+
+@jobs_bp.get("/search")
+@openapi.summary("Search jobs (DataTables server-side protocol)")
+@openapi.description(
+    "Returns `{data, draw, recordsTotal, recordsFiltered}` as upstream computes them: "
+    "`recordsTotal` counts the jobs visible to the caller, `recordsFiltered` the rows returned. "
+    "The filter (`search[value]`, `search` or `query`) is a case-insensitive substring, or a "
+    "regular expression with `regex=true`. `length=-1` returns every row."
+)
+@openapi.parameter("start", int, "query")
+@openapi.parameter("length", int, "query")
+@openapi.parameter("draw", str, "query")
+@openapi.parameter("search", str, "query")
+@openapi.parameter("query", str, "query")
+@openapi.parameter("regex", bool, "query")
+@openapi.secured("token")
+async def search(request: AppRequest) -> HTTPResponse:
+    principal = await authenticate(request)
+    executor = request.app.ctx.jobs
+    start = query_int(request, "start", minimum=0) or 0
+    length = query_int(request, "length", minimum=-1)
+    text = (
+        request.args.get("search[value]") or request.args.get("search") or request.args.get("query")
+    )
+    regex = query_bool(request, "regex", "search[regex]")
+    if text and regex:
+        import re
+
+        try:
+            re.compile(text)
+        except re.error as exc:
+            raise BadRequest(f"search is not a valid regular expression: {exc}") from None
+    total = await executor.count(caller_filter(principal))
+    filters = caller_filter(principal, text=text or None, regex=regex)
+    limit = None if length in (None, 0, -1) else length
+    records = await executor.query(filters, Page(limit=limit, offset=start))
+    draw_text = request.args.get("draw")
+    draw: str | int = draw_text if draw_text is not None else 1
+    data = [job_info(r) for r in records]
+    return json({"data": data, "draw": draw, "recordsTotal": total, "recordsFiltered": len(data)})
+
+
+@jobs_bp.get("/<job_id:str>")
+@openapi.summary("Job info")
+@openapi.description("Flux's job-list fields plus returncode, runtime, exception and user.")
+@openapi.secured("token")
+async def info(request: AppRequest, job_id: str) -> HTTPResponse:
+    principal = await authenticate(request)
+    record = await visible_job(request, principal, job_id_arg(job_id))
+    return json(job_info(record))
+
+
+@jobs_bp.post("/<job_id:str>/cancel")
+@openapi.summary("Cancel a job")
+@openapi.description("Queued jobs never run; running ones get SIGTERM, then SIGKILL.")
+@openapi.secured("token")
+async def cancel(request: AppRequest, job_id: str) -> HTTPResponse:
+    principal = await authenticate(request)
+    jid = job_id_arg(job_id)
+    await visible_job(request, principal, jid)
+    try:
+        await request.app.ctx.jobs.cancel(jid)
+    except JobInactive:
+        return json({"Message": "Job cannot be cancelled: job is inactive.", "id": jid}, status=400)
+    except JobNotFound:
+        raise job_not_found(jid) from None
+    return json({"Message": "Job is requested to cancel.", "id": jid})
+
+
+def decode(data: bytes) -> str:
+    """Output bytes as text: invalid UTF-8 becomes U+FFFD."""
+    return data.decode("utf-8", errors="replace")
+
+
+@jobs_bp.get("/<job_id:str>/output")
+@openapi.summary("Job output so far")
+@openapi.description(
+    '`{"Output": ["line\\n", ...]}` (stdout and stderr in order), or a Message when there is '
+    "none yet. `labels=true` gives `[{stream, rank, data, t}]`; `stream=stdout|stderr` filters."
+)
+@openapi.parameter("labels", bool, "query")
+@openapi.parameter("stream", str, "query")
+@openapi.secured("token")
+async def output(request: AppRequest, job_id: str) -> HTTPResponse:
+    principal = await authenticate(request)
+    jid = job_id_arg(job_id)
+    await visible_job(request, principal, jid)
+    labels = query_bool(request, "labels")
+    stream = request.args.get("stream")
+    if stream not in (None, "stdout", "stderr"):
+        raise BadRequest(f"stream must be stdout or stderr, not {stream!r}")
+    lines: list[OutputLine] = []
+    with contextlib.suppress(JobNotFound):
+        lines = await request.app.ctx.jobs.output(jid)
+    if stream:
+        lines = [line for line in lines if line.stream == stream]
+    if not lines:
+        return json({"Message": NO_OUTPUT})
+    if labels:
+        return json(
+            {
+                "Output": [
+                    {
+                        "stream": ln.stream,
+                        "rank": ln.rank,
+                        "data": decode(ln.data),
+                        "t": ln.timestamp,
+                    }
+                    for ln in lines
+                ]
+            }
+        )
+    return json({"Output": [decode(line.data) for line in lines]})

@@ -1,0 +1,155 @@
+"""Shared fixtures: real servers on 127.0.0.1 with ephemeral ports and temporary state dirs."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+
+SERVER_ENV_DROP = (
+    "FLUX_REQUIRE_AUTH",
+    "FLUX_AUTH_BACKEND",
+    "FLUX_USER",
+    "FLUX_TOKEN",
+    "FLUX_SECRET_KEY",
+    "FLUX_TOKEN_SIGNING_KEY",
+    "FLUX_SERVER_MODE",
+    "FLUX_ADMIN_USERS",
+    "FLUX_URI",
+    "FLUX_RESTFUL_HOST",
+    "FLUX_OPTION_FLAGS",
+    "FLUX_NUMBER_NODES",
+    "FLUX_HAS_GPUS",
+)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Server:
+    """A running ``flux-restful serve`` process."""
+
+    state_dir: Path
+    env: dict[str, str]
+    args: list[str]
+    port: int = field(default_factory=free_port)
+    proc: subprocess.Popen[bytes] | None = None
+    log_path: Path | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 20.0) -> Server:
+        self.log_path = self.state_dir.parent / f"server-{self.port}-{time.monotonic_ns()}.log"
+        cmd = [
+            sys.executable,
+            "-m",
+            "flux_restful_server",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--state-dir",
+            str(self.state_dir),
+            *self.args,
+        ]
+        with open(self.log_path, "wb") as log:
+            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=self.env)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited {self.proc.returncode}:\n{self.log()}")
+            try:
+                httpx.get(self.url + "/v1/auth", timeout=1.0)
+                return self
+            except httpx.TransportError:
+                time.sleep(0.05)
+        raise RuntimeError(f"server did not answer within {timeout}s:\n{self.log()}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path else ""
+
+    def stop(self, timeout: float = 15.0) -> int | None:
+        """Stop gracefully (SIGTERM) and return the exit status."""
+        if self.proc is None or self.proc.poll() is not None:
+            return None if self.proc is None else self.proc.returncode
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.wait()
+
+    def kill(self) -> None:
+        """``kill -9`` the server."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def restart(self) -> Server:
+        """Start again on the same port and state dir."""
+        return self.start()
+
+
+ServerFactory = Callable[..., Server]
+
+
+@pytest.fixture
+def server_factory(tmp_path: Path) -> Iterator[ServerFactory]:
+    """Start real servers: ``server_factory(env={...}, args=[...])``; all stopped at the end."""
+    servers: list[Server] = []
+
+    def make(
+        env: dict[str, str] | None = None, args: list[str] | None = None, start: bool = True
+    ) -> Server:
+        base = {k: v for k, v in os.environ.items() if k not in SERVER_ENV_DROP}
+        base.update(env or {})
+        state = tmp_path / f"state-{len(servers)}"
+        server = Server(state_dir=state, env=base, args=list(args or []))
+        servers.append(server)
+        return server.start() if start else server
+
+    yield make
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def server(server_factory: ServerFactory) -> Server:
+    """A server with auth off and the local executor (one node, 2 cores)."""
+    return server_factory(args=["--cores-per-node", "2"])
+
+
+@pytest.fixture
+def http(server: Server) -> Iterator[httpx.Client]:
+    """An httpx client for ``server``."""
+    with httpx.Client(base_url=server.url, timeout=10.0) as client:
+        yield client
+
+
+def wait_for(predicate: Callable[[], object], timeout: float = 10.0, interval: float = 0.05):
+    """Poll ``predicate`` until it returns something truthy; fail with a message after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        time.sleep(interval)
