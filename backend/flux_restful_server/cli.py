@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import errno
 import logging
-import os
 import socket
-import sys
 from pathlib import Path
 
 import click
@@ -28,6 +26,17 @@ def _bind_check(host: str, port: int) -> None:
                     "--port with a free port"
                 ) from None
             raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+
+
+def _configure_logging(level: str) -> None:
+    """Log our own messages beside Sanic's (which has its own handlers) at ``level``."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    for name in ("flux_restful", "flux_restful_server"):
+        logger = logging.getLogger(name)
+        logger.setLevel(level.upper())
+        logger.addHandler(handler)
+        logger.propagate = False
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -108,9 +117,7 @@ def serve(
     FLUX_AUTH_BACKEND, FLUX_SERVER_MODE, FLUX_USER, FLUX_TOKEN, FLUX_SECRET_KEY, ... (see the
     README and docs/auth.md).
     """
-    logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    _configure_logging(log_level)
     try:
         settings = Settings.from_env(
             host=host,
@@ -149,12 +156,10 @@ def serve(
         raise click.ClickException(f"cannot serve on {host}:{port}: {exc}") from None
 
 
-def run() -> None:
-    """Entry point that turns a failed start into a one-line error and exit status 1."""
-    try:
-        main()
-    except KeyboardInterrupt:
-        sys.exit(130)
+from .auth.commands import add_user, list_users, remove_user, set_password, set_user  # noqa: E402
 
-
-_ = os
+main.add_command(add_user)
+main.add_command(remove_user)
+main.add_command(list_users)
+main.add_command(set_password)
+main.add_command(set_user)
