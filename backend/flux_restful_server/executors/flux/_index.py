@@ -1,0 +1,161 @@
+"""An in-memory index of every job in the instance, kept current from the job-manager journal.
+
+Flux's job-list has no notion of the API user (it lives in the jobspec, ``attributes.system.user``)
+and no substring filters, so listings would otherwise need one lookup per job. The journal sends
+every job's events, with the jobspec on ``submit``; from them we keep a small summary per job
+(user, name, state, result, submit time) and filter, count and page on it. Full records still come
+from job-list, for the page only.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ..base import JobFilter, JobResult, JobState, Page
+
+STATE_AFTER = {
+    "submit": JobState.NEW, "validate": JobState.DEPEND, "depend": JobState.PRIORITY,
+    "priority": JobState.SCHED, "alloc": JobState.RUN, "finish": JobState.CLEANUP,
+    "clean": JobState.INACTIVE,
+}  # fmt: skip
+"""The state a job is in after each eventlog event (RFC 21)."""
+
+
+def state_after(name: str, context: Mapping[str, Any], current: JobState | None) -> JobState | None:
+    """The job's state after an event, or ``None`` when the event does not change it."""
+    if name == "exception" and context.get("severity") == 0:
+        if current is None or current < JobState.CLEANUP:
+            return JobState.CLEANUP
+        return None
+    return STATE_AFTER.get(name)
+
+
+@dataclass(slots=True)
+class Summary:
+    """What the index knows about one job."""
+
+    id: int
+    user: str | None
+    name: str
+    state: JobState = JobState.NEW
+    result: JobResult | None = None
+    t_submit: float | None = None
+    exception_type: str | None = None
+    """Type of the first fatal exception, which decides the result."""
+    status: int | None = None
+    """Wait status from ``finish``."""
+    events: int = 0
+    """Eventlog events seen (the next event's position in the eventlog is ``events + 1``)."""
+
+
+def jobspec_user(jobspec: Mapping[str, Any] | None) -> str | None:
+    """The API user recorded in a jobspec (``attributes.system.user``)."""
+    if not jobspec:
+        return None
+    user = jobspec.get("attributes", {}).get("system", {}).get("user")
+    return user if isinstance(user, str) else None
+
+
+def jobspec_name(jobspec: Mapping[str, Any] | None) -> str:
+    """The job name as job-list derives it: ``system.job.name``, else argv0's basename."""
+    if not jobspec:
+        return ""
+    system = jobspec.get("attributes", {}).get("system", {})
+    name = system.get("job", {}).get("name")
+    if isinstance(name, str) and name:
+        return name
+    tasks = jobspec.get("tasks") or [{}]
+    command = tasks[0].get("command") or [""]
+    return os.path.basename(str(command[0])) or str(command[0])
+
+
+class JobIndex:
+    """Job summaries by id; fed event by event (see :meth:`apply`)."""
+
+    def __init__(self) -> None:
+        self.jobs: dict[int, Summary] = {}
+
+    def add(self, job_id: int, user: str | None, name: str) -> Summary:
+        """Record a job we just submitted (before its journal events arrive)."""
+        summary = self.jobs.get(job_id)
+        if summary is None:
+            summary = self.jobs[job_id] = Summary(job_id, user, name)
+        return summary
+
+    def apply(
+        self,
+        job_id: int,
+        name: str,
+        timestamp: float,
+        context: Mapping[str, Any],
+        jobspec: Mapping[str, Any] | None = None,
+    ) -> tuple[Summary | None, JobState | None]:
+        """Update the summary of ``job_id`` with one event; return it and the new state."""
+        summary = self.jobs.get(job_id)
+        if name == "invalidate":
+            self.jobs.pop(job_id, None)
+            return summary, None
+        if summary is None:
+            summary = self.jobs[job_id] = Summary(
+                job_id, jobspec_user(jobspec), jobspec_name(jobspec)
+            )
+        elif jobspec is not None:
+            summary.user = summary.user or jobspec_user(jobspec)
+            summary.name = jobspec_name(jobspec) or summary.name
+        summary.events += 1
+        if name == "submit":
+            summary.t_submit = timestamp
+        elif name == "exception" and context.get("severity") == 0:
+            summary.exception_type = summary.exception_type or str(context.get("type", ""))
+        elif name == "finish":
+            status = context.get("status")
+            summary.status = status if isinstance(status, int) else None
+        new = state_after(name, context, summary.state)
+        if new is not None:
+            summary.state = new
+            if new is JobState.INACTIVE:
+                summary.result = _result(summary)
+        return summary, new
+
+    def select(self, filters: JobFilter, page: Page | None = None) -> list[Summary]:
+        """Summaries matching ``filters`` (all but ``text``), newest first, windowed by ``page``."""
+        found = [s for s in self._candidates(filters) if _matches(s, filters)]
+        found.sort(key=lambda s: s.id, reverse=True)
+        if page is None:
+            return found
+        if page.after is not None:
+            found = [s for s in found if s.id < page.after]
+        end = None if page.limit is None else page.offset + page.limit
+        return found[page.offset : end]
+
+    def _candidates(self, filters: JobFilter) -> Iterable[Summary]:
+        if filters.ids is not None:
+            return [self.jobs[i] for i in filters.ids if i in self.jobs]
+        return self.jobs.values()
+
+
+def _matches(s: Summary, f: JobFilter) -> bool:
+    if f.owner is not None and s.user != f.owner:
+        return False
+    if f.user is not None and s.user != f.user:
+        return False
+    if f.states and s.state not in f.states:
+        return False
+    if f.results and (s.result is None or s.result not in f.results):
+        return False
+    if f.name and f.name.lower() not in s.name.lower():
+        return False
+    return not (f.since is not None and (s.t_submit is None or s.t_submit < f.since))
+
+
+def _result(s: Summary) -> JobResult:
+    if s.exception_type == "cancel":
+        return JobResult.CANCELED
+    if s.exception_type == "timeout":
+        return JobResult.TIMEOUT
+    if s.exception_type is None and s.status == 0:
+        return JobResult.COMPLETED
+    return JobResult.FAILED

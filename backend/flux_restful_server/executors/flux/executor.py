@@ -1,0 +1,696 @@
+"""The flux executor: drives a real Flux instance through its Python bindings.
+
+All Flux calls run in one reactor thread with its own handle (``_reactor``); the event loop only
+awaits their results, so concurrent HTTP submits are pipelined in Flux. Submits go through
+``JobspecV1.from_command`` and ``submit_async``; info and listings come from job-list (a page of
+full records per listing, selected on an index of every job kept from the job-manager journal,
+which also gives the server-wide event feed); cancel is ``flux.job.cancel``; nodes come from
+``flux.resource``; a job's log merges its eventlog with ``guest.output`` (``_joblog``).
+
+The ``flux`` package is imported lazily, in :meth:`FluxExecutor.start` and :func:`flux_available`,
+so the server runs without it when the local executor is chosen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import logging
+import os
+import re
+from collections import OrderedDict, deque
+from collections.abc import AsyncIterator
+from typing import Any
+
+from ...settings import Settings, SettingsError
+from ..base import (
+    JobEvent,
+    JobFilter,
+    JobInactive,
+    JobNotFound,
+    JobRequest,
+    JobState,
+    LogEntry,
+    NodeInfo,
+    OutputLine,
+    Owner,
+    Page,
+    ResourceLimits,
+    SubmitRefused,
+    UnsatisfiableRequest,
+)
+from ..hub import Hub
+from ..local.store import search_text
+from ._index import JobIndex, Summary
+from ._joblog import JobLog
+from ._jobspec import build_jobspec, output_lines
+from ._reactor import FluxFuture, Handle, ReactorThread
+
+log = logging.getLogger("flux_restful.flux")
+
+INSTALL_HINT = (
+    "The flux executor needs flux-core's Python bindings and a running Flux instance: install "
+    "flux-core (see docs/flux.md), put its site-packages on PYTHONPATH (for example "
+    "PYTHONPATH=/opt/flux/lib/python3.11/site-packages), and run the server inside an instance "
+    "(`flux start flux-restful serve --executor flux`) or set FLUX_URI to the instance's URI "
+    "(`flux uri --local <jobid>`, or `flux getattr local-uri` inside it)."
+)
+FEED_HISTORY = 200_000
+"""Journal events kept in memory for ``feed(since=...)`` replays."""
+MAX_LOGS = 512
+"""Complete job logs kept in memory (followed and incomplete ones are always kept)."""
+BATCH = 1000
+"""Largest batch yielded from history."""
+SMALL_PAGE = 8
+"""Pages up to this size fetch records one job-list lookup per job, in parallel."""
+
+
+class FluxUnavailable(SettingsError):
+    """The flux executor cannot run here: no bindings, or no instance answers. Says what to do."""
+
+
+def _import_flux() -> Any:
+    try:
+        import flux
+        import flux.job
+        import flux.job.journal
+        import flux.resource.list
+    except ImportError as exc:
+        raise FluxUnavailable(
+            f"cannot import the flux Python bindings ({exc}). {INSTALL_HINT}"
+        ) from None
+    return flux
+
+
+def _where() -> str:
+    uri = os.environ.get("FLUX_URI")
+    return f"FLUX_URI={uri}" if uri else "the default URI (FLUX_URI is not set)"
+
+
+def flux_available(timeout: float = 5.0) -> tuple[bool, str]:
+    """Whether the flux executor can run here: the bindings import and an instance answers.
+
+    Returns:
+        ``(True, description of the instance)`` or ``(False, the reason and what to do)``.
+    """
+    try:
+        flux = _import_flux()
+    except FluxUnavailable as exc:
+        return False, str(exc)
+    try:
+        handle = flux.Flux()
+        future = handle.rpc("job-list.job-stats")
+        future.wait_for(timeout)
+        future.get()
+        size = handle.attr_get("size")
+        uri = handle.attr_get("local-uri")
+    except (OSError, TimeoutError) as exc:
+        return False, f"no Flux instance answers at {_where()}: {exc}. {INSTALL_HINT}"
+    return True, f"Flux instance {uri} with {size} broker(s)"
+
+
+class FluxExecutor:
+    """Runs jobs in a Flux instance; see the module docstring.
+
+    Args:
+        settings: Server settings (shell options, environment passthrough).
+        hub: Where feed events are published for live subscribers.
+        uri: Instance to drive; ``None`` uses ``FLUX_URI`` or the enclosing instance.
+    """
+
+    name = "flux"
+
+    def __init__(self, settings: Settings, hub: Hub | None = None, uri: str | None = None) -> None:
+        self.settings = settings
+        self.hub = hub or Hub()
+        self.uri = uri
+        self.index = JobIndex()
+        self._flux: Any = None
+        self._reactor: ReactorThread | None = None
+        self._limits = ResourceLimits(1, 1, 0)
+        self._feed: deque[JobEvent] = deque(maxlen=FEED_HISTORY)
+        self._feed_seq = 0
+        self._journal_in: deque[Any] = deque()
+        self._journal_posted = False
+        self._journal_ready: asyncio.Event | None = None
+        self._journal: Any = None
+        self._logs: OrderedDict[int, JobLog] = OrderedDict()
+        self._opening: dict[int, asyncio.Future[JobLog]] = {}
+        self._users: dict[int, str | None] = {}
+        self._stopping = False
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Connect, learn the resources, and replay the journal into the index and feed.
+
+        Raises:
+            FluxUnavailable: No bindings, or no instance answers (with what to do).
+        """
+        self._flux = _import_flux()
+        loop = asyncio.get_running_loop()
+        reactor = ReactorThread(self.uri)
+        try:
+            await asyncio.to_thread(reactor.start, loop)
+        except OSError as exc:
+            raise FluxUnavailable(
+                f"cannot connect to Flux at {_where()}: {exc}. {INSTALL_HINT}"
+            ) from None
+        self._reactor = reactor
+        try:
+            await asyncio.wait_for(self.nodes(), 30)
+            self._journal_ready = asyncio.Event()
+            reactor.call(self._start_journal)
+            await asyncio.wait_for(self._journal_ready.wait(), 120)
+        except (OSError, TimeoutError) as exc:
+            await asyncio.to_thread(reactor.stop)
+            self._reactor = None
+            raise FluxUnavailable(
+                f"the Flux instance at {_where()} does not answer: {exc}"
+            ) from None
+        log.info("flux executor: %d jobs known, limits %s", len(self.index.jobs), self._limits)
+
+    async def stop(self) -> None:
+        self._stopping = True
+        reactor = self._reactor
+        if reactor is None:
+            return
+        journal = self._journal
+        if journal is not None:
+            reactor.call(lambda _h: _quietly(journal.stop))
+        for jl in self._logs.values():
+            jl.close_followers()
+        self.hub.close()
+        self._reactor = None
+        await asyncio.to_thread(reactor.stop)
+
+    def _r(self) -> ReactorThread:
+        if self._reactor is None:
+            raise SubmitRefused("the flux executor is not running")
+        return self._reactor
+
+    # -- the Executor interface -----------------------------------------------------------------
+    def limits(self) -> ResourceLimits:
+        return self._limits
+
+    async def submit(self, request: JobRequest, owner: Owner) -> int:
+        if self._stopping:
+            raise SubmitRefused("the server is shutting down")
+        _check_fits(request, self._limits)
+        try:
+            jobspec = build_jobspec(
+                request, owner, server_options=self.settings.option_flags,
+                passthrough=self.settings.env_passthrough,
+            )  # fmt: skip
+        except (ValueError, TypeError) as exc:
+            raise SubmitRefused(str(exc)) from None
+        flux = self._flux
+        flags: dict[str, Any] = {"urgency": request.urgency}
+        if owner.uid is not None and owner.uid != os.getuid():
+            jobspec = _sign_as(owner.uid, jobspec)
+            flags["pre_signed"] = True
+        try:
+            job_id: int = await self._r().request(
+                lambda h: flux.job.submit_async(h, jobspec, **flags), lambda f: int(f.get_id())
+            )
+        except OSError as exc:
+            raise SubmitRefused(_reason(exc)) from None
+        name = request.name or os.path.basename(request.command[0]) or request.command[0]
+        self.index.add(job_id, owner.user, name)
+        return job_id
+
+    async def cancel(self, job_id: int) -> None:
+        flux = self._flux
+        try:
+            await self._r().request(lambda h: flux.job.cancel_async(h, job_id), lambda f: f.get())
+        except FileNotFoundError as exc:
+            if "inactive" not in _reason(exc):
+                await self.info(job_id)  # JobNotFound unless job-list still knows it
+            raise JobInactive("job is inactive") from None
+        except OSError as exc:
+            raise SubmitRefused(f"Flux refused to cancel job {job_id}: {_reason(exc)}") from None
+
+    async def info(self, job_id: int) -> dict[str, Any]:
+        flux = self._flux
+        try:
+            record: dict[str, Any] = await self._r().request(
+                lambda h: flux.job.job_list_id(h, job_id, attrs=["all"]), lambda f: f.get_job()
+            )
+        except (FileNotFoundError, ValueError, OverflowError):
+            raise JobNotFound(job_id) from None
+        except OSError as exc:
+            if exc.errno in (errno.ENOENT, errno.EPROTO, errno.EINVAL):
+                raise JobNotFound(job_id) from None
+            raise
+        record["user"] = await self._user(job_id)
+        return record
+
+    async def query(self, filters: JobFilter, page: Page) -> list[dict[str, Any]]:
+        if filters.text:
+            return _window(await self._search(filters), page)
+        summaries = self.index.select(filters, page)
+        return await self._records(summaries)
+
+    async def count(self, filters: JobFilter) -> int:
+        if filters.text:
+            return len(await self._search(filters))
+        return len(self.index.select(filters))
+
+    async def nodes(self) -> list[NodeInfo]:
+        flux = self._flux
+        nodes: list[NodeInfo] = await self._r().request(
+            lambda h: flux.resource.list.resource_list(h), _node_info
+        )
+        if nodes:
+            self._limits = ResourceLimits(
+                len(nodes), max(n.cores for n in nodes), max(n.gpus for n in nodes)
+            )
+        return nodes
+
+    async def eventlog(self, job_id: int) -> list[JobEvent]:
+        jl = await self._job_log(job_id)
+        if not jl.done:
+            want = await self._count_events(job_id)
+            await self._until(lambda: jl.done or (not jl.ordered and jl.events_emitted >= want))
+        return [e for e in jl.entries if isinstance(e, JobEvent)]
+
+    async def output(self, job_id: int) -> list[OutputLine]:
+        jl = await self._job_log(job_id)
+        if jl.done:
+            return [e for e in jl.entries if isinstance(e, OutputLine)]
+        flux = self._flux
+        try:
+            found = await self._r().request(
+                lambda h: flux.job.job_info_lookup(h, job_id, keys=["guest.output"]),
+                lambda f: f.get(),
+            )
+        except OSError:
+            return []
+        text = (found or {}).get("guest.output") if isinstance(found, dict) else None
+        lines: list[OutputLine] = []
+        for event in _eventlog_entries(text):
+            for stream, rank, data in output_lines(event["name"], event.get("context", {})):
+                lines.append(
+                    OutputLine(job_id, len(lines) + 1, event["timestamp"], stream, rank, data)
+                )
+        return lines
+
+    async def log(self, job_id: int, since: int = 0) -> AsyncIterator[list[LogEntry]]:
+        jl = await self._job_log(job_id)
+        sub = jl.subscribe()
+        try:
+            last = since
+            history = jl.entries[since:]
+            for start in range(0, len(history), BATCH):
+                batch = history[start : start + BATCH]
+                last = batch[-1].seq
+                yield batch
+                if _ends(batch):
+                    return
+            while True:
+                batch = [e for e in await sub.get_batch() if e.seq > last]
+                if not batch:
+                    if sub.closed and not jl.entries[last:]:
+                        return
+                    if sub.closed:
+                        batch = jl.entries[last:]
+                    else:
+                        continue
+                last = batch[-1].seq
+                yield batch
+                if _ends(batch):
+                    return
+        finally:
+            jl.unsubscribe(sub)
+
+    async def feed(self, since: int = 0) -> AsyncIterator[list[JobEvent]]:
+        with self.hub.feed() as sub:
+            history = [e for e in self._feed if e.feed_seq > since]
+            last = since
+            for start in range(0, len(history), BATCH):
+                batch = history[start : start + BATCH]
+                last = batch[-1].feed_seq
+                yield batch
+            while True:
+                got = await sub.get_batch()
+                if not got:
+                    return
+                batch = [e for e in got if e.feed_seq > last]
+                if batch:
+                    last = batch[-1].feed_seq
+                    yield batch
+
+    # -- records and search ------------------------------------------------------------------------
+    async def _user(self, job_id: int) -> str | None:
+        summary = self.index.jobs.get(job_id)
+        if summary is not None and (summary.user is not None or summary.events):
+            return summary.user
+        if job_id in self._users:
+            return self._users[job_id]
+        flux = self._flux
+        try:
+            found = await self._r().request(
+                lambda h: flux.job.job_info_lookup(h, job_id, keys=["jobspec"]),
+                lambda f: f.get_decode(),
+            )
+        except OSError:
+            return None
+        from ._index import jobspec_user
+
+        user = jobspec_user((found or {}).get("jobspec")) if isinstance(found, dict) else None
+        self._users[job_id] = user
+        return user
+
+    async def _records(self, summaries: list[Summary]) -> list[dict[str, Any]]:
+        """Full job-list records for ``summaries``, in their order (jobs gone are skipped)."""
+        if not summaries:
+            return []
+        found: dict[int, dict[str, Any]] = {}
+        times = [s.t_submit for s in summaries if s.t_submit is not None]
+        if len(summaries) > SMALL_PAGE and times:
+            constraint = {"and": [{"t_submit": [f">={min(times)!r}"]},
+                                  {"t_submit": [f"<={max(times)!r}"]}]}  # fmt: skip
+            wanted = {s.id for s in summaries}
+            for record in await self._list(constraint):
+                if record["id"] in wanted:
+                    found[record["id"]] = record
+        missing = [s.id for s in summaries if s.id not in found]
+        if missing:
+            got = await asyncio.gather(*(self._info_or_none(i) for i in missing))
+            found.update({r["id"]: r for r in got if r is not None})
+        out = []
+        for s in summaries:
+            full = found.get(s.id)
+            if full is not None:
+                full["user"] = s.user
+                out.append(full)
+        return out
+
+    async def _info_or_none(self, job_id: int) -> dict[str, Any] | None:
+        with contextlib.suppress(JobNotFound):
+            return await self.info(job_id)
+        return None
+
+    async def _list(self, constraint: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        flux = self._flux
+        userid = flux.constants.FLUX_USERID_UNKNOWN
+        jobs: list[dict[str, Any]] = await self._r().request(
+            lambda h: flux.job.job_list(
+                h, max_entries=0, attrs=["all"], userid=userid, constraint=constraint
+            ),  # fmt: skip
+            _all_jobs,
+        )
+        return jobs
+
+    async def _search(self, filters: JobFilter) -> list[dict[str, Any]]:
+        """Every record matching ``filters`` including its ``text``, newest first."""
+        text = filters.text or ""
+        if filters.regex:
+            try:
+                pattern = re.compile(text, re.IGNORECASE)
+            except re.error as exc:
+                raise SubmitRefused(f"invalid regular expression {text!r}: {exc}") from None
+        else:
+            pattern = re.compile(re.escape(text.lower()))
+        summaries = {s.id: s for s in self.index.select(filters)}
+        out = []
+        for record in await self._list():
+            summary = summaries.get(record["id"])
+            if summary is None:
+                continue
+            record["user"] = summary.user
+            if pattern.search(search_text(record)):
+                out.append(record)
+        out.sort(key=lambda r: r["id"], reverse=True)
+        return out
+
+    # -- job logs ---------------------------------------------------------------------------------
+    async def _job_log(self, job_id: int) -> JobLog:
+        jl = self._logs.get(job_id)
+        if jl is not None:
+            self._logs.move_to_end(job_id)
+            return jl
+        opening = self._opening.get(job_id)
+        if opening is not None:
+            return await asyncio.shield(opening)
+        fut: asyncio.Future[JobLog] = asyncio.get_running_loop().create_future()
+        self._opening[job_id] = fut
+        try:
+            record = await self.info(job_id)
+            jl = JobLog(job_id, record.get("user"), ordered=record["state"] == JobState.INACTIVE)
+            self._logs[job_id] = jl
+            self._r().call(lambda h: self._watch(h, jl))
+            self._evict()
+            fut.set_result(jl)
+            return jl
+        except BaseException as exc:
+            fut.set_exception(exc)
+            fut.exception()  # retrieved: waiters get it from shield
+            raise
+        finally:
+            del self._opening[job_id]
+
+    def _evict(self) -> None:
+        extra = len(self._logs) - MAX_LOGS
+        for job_id in list(self._logs):
+            if extra <= 0:
+                break
+            jl = self._logs[job_id]
+            if jl.done and not jl.followed:
+                del self._logs[job_id]
+                extra -= 1
+
+    def _forget_failed(self, jl: JobLog) -> None:
+        if jl.error is not None and self._logs.get(jl.job_id) is jl:
+            del self._logs[jl.job_id]
+
+    def _watch(self, h: Handle, jl: JobLog) -> None:
+        """In the reactor: follow the eventlog, and ``guest.output`` once the shell is up."""
+        flux = self._flux
+        post = self._r().post
+        job_id = jl.job_id
+        st: dict[str, Any] = {"main": False, "out": True, "clean": None, "error": None,
+                              "exec": False, "started": False}  # fmt: skip
+
+        def end_if_done() -> None:
+            if st["main"] and st["out"]:
+                if st["clean"] is not None:
+                    post(jl.add, st["clean"])
+                post(jl.finish, st["error"])
+                post(self._forget_failed, jl)
+
+        def on_output(f: FluxFuture) -> None:
+            try:
+                ev = f.get_event()
+            except OSError:
+                ev = None
+            if ev is None:
+                st["out"] = True
+                end_if_done()
+                return
+            post(jl.add, ("output", ev.name, ev.timestamp, ev.context))
+
+        def on_exec(f: FluxFuture) -> None:
+            if st["exec"]:
+                return
+            try:
+                ev = f.get_event()
+            except OSError:
+                ev = None
+            if ev is None:
+                st["exec"] = st["out"] = True
+                end_if_done()
+                return
+            if ev.name == "shell.init":
+                st["exec"] = True
+                _quietly(lambda: f.cancel(stop=True))
+                flux.job.event_watch_async(h, job_id, "guest.output").then(on_output)
+
+        def on_main(f: FluxFuture) -> None:
+            try:
+                ev = f.get_event()
+            except OSError as exc:
+                if exc.errno != errno.ENODATA:
+                    st["error"] = exc
+                ev = None
+            if ev is None:
+                st["main"] = True
+                end_if_done()
+                return
+            raw = ("event", ev.name, ev.timestamp, ev.context)
+            if ev.name == "start" and not st["started"]:
+                st["started"] = True
+                st["out"] = False
+                flux.job.event_watch_async(h, job_id, "guest.exec.eventlog").then(on_exec)
+            if ev.name == "clean":
+                st["clean"] = raw
+            else:
+                post(jl.add, raw)
+
+        flux.job.event_watch_async(h, job_id).then(on_main)
+
+    async def _count_events(self, job_id: int) -> int:
+        flux = self._flux
+        try:
+            found = await self._r().request(
+                lambda h: flux.job.job_info_lookup(h, job_id, keys=["eventlog"]),
+                lambda f: f.get(),
+            )
+        except OSError:
+            return 0
+        text = (found or {}).get("eventlog") if isinstance(found, dict) else None
+        return len(_eventlog_entries(text))
+
+    @staticmethod
+    async def _until(ready: Any, timeout: float = 5.0) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not ready() and loop.time() < deadline:
+            await asyncio.sleep(0.01)
+
+    # -- the journal: index and feed --------------------------------------------------------------
+    def _start_journal(self, h: Handle) -> None:
+        """In the reactor: subscribe to the job-manager journal, with its history."""
+        from flux.job.journal import JournalConsumer
+
+        consumer = JournalConsumer(h, full=True, include_sentinel=True)
+        consumer.set_callback(self._on_journal)
+        consumer.start()
+        self._journal = consumer
+
+    def _on_journal(self, event: Any) -> None:
+        """In the reactor: queue one journal event for the event loop."""
+        if event is None:
+            item: Any = None
+        elif event.is_empty():
+            item = "sentinel"
+        else:
+            item = (int(event.jobid), event.name, event.timestamp, event.context, event.jobspec)
+        self._journal_in.append(item)
+        if not self._journal_posted:
+            self._journal_posted = True
+            self._r().post(self._drain_journal)
+
+    def _drain_journal(self) -> None:
+        """On the event loop: apply queued journal events to the index, the feed and the hub."""
+        self._journal_posted = False
+        queue = self._journal_in
+        while queue:
+            item = queue.popleft()
+            if item is None:
+                if not self._stopping:
+                    log.warning("the Flux job-manager journal ended; the event feed is stale")
+                continue
+            if item == "sentinel":
+                if self._journal_ready is not None:
+                    self._journal_ready.set()
+                continue
+            job_id, name, timestamp, context, jobspec = item
+            summary, state = self.index.apply(job_id, name, timestamp, context, jobspec)
+            if summary is None or name == "invalidate":
+                continue
+            seq = max(int(round(timestamp * 1_000_000)), self._feed_seq + 1)
+            self._feed_seq = seq
+            event = JobEvent(job_id, summary.events, name, timestamp, dict(context or {}), seq,
+                             summary.user, state)  # fmt: skip
+            self._feed.append(event)
+            self.hub.publish(event)
+
+
+# -- helpers --------------------------------------------------------------------------------------
+def _quietly(fn: Any) -> None:
+    with contextlib.suppress(Exception):
+        fn()
+
+
+def _reason(exc: OSError) -> str:
+    return str(exc.strerror or exc)
+
+
+def _ends(batch: list[LogEntry]) -> bool:
+    last = batch[-1]
+    return isinstance(last, JobEvent) and last.name == "clean"
+
+
+def _window(records: list[dict[str, Any]], page: Page) -> list[dict[str, Any]]:
+    if page.after is not None:
+        records = [r for r in records if r["id"] < page.after]
+    end = None if page.limit is None else page.offset + page.limit
+    return records[page.offset : end]
+
+
+def _all_jobs(future: FluxFuture) -> list[dict[str, Any]]:
+    jobs: list[dict[str, Any]] = future.get_jobs()
+    return jobs
+
+
+def _eventlog_entries(text: Any) -> list[dict[str, Any]]:
+    import json
+
+    if not isinstance(text, str):
+        return []
+    out = []
+    for line in text.splitlines():
+        with contextlib.suppress(ValueError):
+            out.append(json.loads(line))
+    return out
+
+
+def _node_info(future: FluxFuture) -> list[NodeInfo]:
+    """In the reactor: one :class:`NodeInfo` per broker rank of a ``resource_list`` answer."""
+    resources = future.get()
+    every, free, up = resources.all, resources.free, resources.up
+    up_ranks = {int(r) for r in up.ranks}
+    nodes = []
+    for rank in every.ranks:
+        mine = every.copy_ranks(str(rank))
+        spare = free.copy_ranks(str(rank))
+        hosts = list(mine.nodelist)
+        nodes.append(
+            NodeInfo(
+                name=str(hosts[0]) if hosts else f"rank{rank}",
+                cores=int(mine.ncores),
+                gpus=int(mine.ngpus),
+                cores_free=int(spare.ncores),
+                gpus_free=int(spare.ngpus),
+                up=int(rank) in up_ranks,
+            )  # fmt: skip
+        )
+    return nodes
+
+
+def _check_fits(req: JobRequest, limits: ResourceLimits) -> None:
+    """Reject what the instance can never run, before Flux queues it forever."""
+    n, c, g = limits.nodes, limits.cores_per_node, limits.gpus_per_node
+    if req.num_nodes is not None and req.num_nodes > n:
+        raise UnsatisfiableRequest(f"The server only has {n} nodes, you requested {req.num_nodes}")
+    if req.cores_per_task > c or req.gpus_per_task > g:
+        raise UnsatisfiableRequest(
+            f"A task needs {req.cores_per_task} cores and {req.gpus_per_task} GPUs; nodes have "
+            f"{c} cores and {g} GPUs"
+        )
+    per_node = c // req.cores_per_task
+    if req.gpus_per_task:
+        per_node = min(per_node, g // req.gpus_per_task)
+    nodes = req.num_nodes or n
+    if per_node * nodes < req.num_tasks:
+        raise UnsatisfiableRequest(
+            f"{req.num_tasks} tasks of {req.cores_per_task} cores and {req.gpus_per_task} GPUs "
+            f"need more than the {nodes} nodes x {c} cores x {g} GPUs available"
+        )
+
+
+def _sign_as(uid: int, jobspec: str) -> str:
+    """Sign ``jobspec`` on behalf of ``uid`` (multi-user mode), or refuse with the reason."""
+    try:
+        from flux.security import SecurityContext
+    except ImportError:
+        raise SubmitRefused(
+            "multi-user mode with the flux executor needs flux-security's Python bindings to "
+            "sign jobs as the user (install flux-security and build flux-core with it)"
+        ) from None
+    try:
+        signed = SecurityContext().sign_wrap_as(uid, jobspec.encode(), mech_type="none")
+    except OSError as exc:
+        raise SubmitRefused(f"cannot sign the job as uid {uid}: {_reason(exc)}") from None
+    return signed.decode() if isinstance(signed, bytes) else str(signed)
