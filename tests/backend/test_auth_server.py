@@ -1,0 +1,239 @@
+"""Auth through the real server: the attack matrix over every route, ownership, the 0.2.1 client."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import httpx
+import jwt
+import pytest
+from click.testing import CliRunner
+
+from flux_restful_server.app import create_app
+from flux_restful_server.auth.commands import add_user, remove_user
+from flux_restful_server.settings import Settings
+from tests.conftest import Server, ServerFactory, wait_for
+
+SECRET = "notsecrethoo"
+SIGNING_KEY = "test-signing-key-" + "s" * 32
+AUTH_ENV = {
+    "FLUX_REQUIRE_AUTH": "true",
+    "FLUX_USER": "fluxuser",
+    "FLUX_TOKEN": "12345",
+    "FLUX_SECRET_KEY": SECRET,
+    "FLUX_TOKEN_SIGNING_KEY": SIGNING_KEY,
+}
+PUBLIC = re.compile(r"^(docs(/.*)?|v1/auth|v1/token|v1/login/access-token|static/.*|logout|)$")
+
+
+def add(state_dir: Path, name: str, password: str, *args: str) -> None:
+    result = CliRunner().invoke(
+        add_user,
+        [name, "--password-stdin", "--state-dir", str(state_dir), *args],
+        input=password + "\n",
+    )
+    assert result.exit_code == 0, result.output
+
+
+def login(url: str, user: str, password: str) -> dict[str, str]:
+    r = httpx.post(f"{url}/v1/login/access-token", data={"username": user, "password": password})
+    assert r.status_code == 200, r.text
+    return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+
+def submit(url: str, headers: dict[str, str], command: str) -> int:
+    r = httpx.post(f"{url}/v1/jobs/submit", params={"command": command}, headers=headers)
+    assert r.status_code == 200, r.text
+    return int(r.json()["id"])
+
+
+def routes() -> list[tuple[str, str, bool]]:
+    """Every (method, path, websocket) of the app's router, public routes left out."""
+    with tempfile.TemporaryDirectory() as state:
+        app = create_app(Settings(state_dir=Path(state)))
+        found = []
+        for route in app.router.routes:
+            if PUBLIC.match(route.path):
+                continue
+            websocket = bool(getattr(route.extra, "websocket", False))
+            for method in sorted(route.methods):
+                found.append((method, route.path, websocket))
+    return found
+
+
+@pytest.fixture
+def auth_server(server_factory: ServerFactory) -> Server:
+    server = server_factory(env=AUTH_ENV, start=False)
+    add(server.state_dir, "alice", "alice-pw")
+    add(server.state_dir, "bob", "bob-pw")
+    add(server.state_dir, "mallory", "mallory-pw")
+    return server.start()
+
+
+def forge(claims: dict[str, object], key: str | None, algorithm: str = "HS256") -> str:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", jwt.InsecureKeyLengthWarning)
+        return jwt.encode(claims, key, algorithm=algorithm)
+
+
+def test_every_route_refuses_bad_credentials(auth_server: Server):
+    url = auth_server.url
+    alice = login(url, "alice", "alice-pw")
+    job = submit(url, alice, "echo hello")
+    mallory = login(url, "mallory", "mallory-pw")
+    result = CliRunner().invoke(remove_user, ["mallory", "--state-dir", str(auth_server.state_dir)])
+    assert result.exit_code == 0
+    token = alice["Authorization"].split()[1]
+    claims = jwt.decode(token, options={"verify_signature": False})
+    now = int(time.time())
+    bad: dict[str, dict[str, str]] = {
+        "wrong password": {"Authorization": "Basic " + _b64("alice:wrong")},
+        "expired": _bearer(forge({**claims, "iat": now - 7200, "exp": now - 60}, SIGNING_KEY)),
+        "byte changed": _bearer(token[:-4] + ("x" if token[-4] != "x" else "y") + token[-3:]),
+        "alg none": _bearer(forge(claims, None, "none")),
+        "FLUX_SECRET_KEY": _bearer(forge(claims, SECRET)),
+        "deleted user": mallory,
+    }
+    enumerated = routes()
+    assert ("GET", "v1/jobs/<job_id:str>", False) in enumerated
+    assert any(method == "POST" for method, _, _ in enumerated)
+    with httpx.Client(base_url=url, timeout=10) as client:
+        for method, path, websocket in enumerated:
+            concrete = "/" + re.sub(r"<[^>]+>", str(job), path)
+            for case, headers in [("no credentials", {}), *bad.items()]:
+                if websocket:
+                    status, body, challenge = _websocket_refusal(url + concrete, headers)
+                else:
+                    r = client.request(method, concrete, headers=headers)
+                    status, body = r.status_code, r.json()
+                    challenge = r.headers.get("www-authenticate")
+                where = f"{method} {concrete} with {case}"
+                assert status == 401, where
+                expected = "Not authenticated" if case == "no credentials" else None
+                assert body["detail"] == (expected or "Could not validate credentials"), where
+                assert challenge == "Bearer", where
+        # the job was never touched by any of that
+        info = client.get(f"/v1/jobs/{job}", headers=alice).json()
+        assert info["user"] == "alice"
+
+
+def test_users_see_and_touch_only_their_own_jobs(auth_server: Server):
+    url = auth_server.url
+    alice, bob = login(url, "alice", "alice-pw"), login(url, "bob", "bob-pw")
+    admin = login(url, "fluxuser", "12345")
+    alice_job = submit(url, alice, "sleep 30")
+    bob_job = submit(url, bob, "echo bob")
+    with httpx.Client(base_url=url, timeout=10) as client:
+        for method, path in [
+            ("GET", f"/v1/jobs/{alice_job}"),
+            ("GET", f"/v1/jobs/{alice_job}/output"),
+            ("GET", f"/v1/jobs/{alice_job}/output/stream"),
+            ("GET", f"/v1/jobs/{alice_job}/events"),
+            ("POST", f"/v1/jobs/{alice_job}/cancel"),
+        ]:
+            r = client.request(method, path, headers=bob)
+            assert r.status_code == 404, f"{method} {path}"
+            assert r.json()["detail"] == f"Job {alice_job} not found"
+        listed = client.get("/v1/jobs", headers=bob).json()["jobs"]
+        assert [j["id"] for j in listed] == [bob_job]
+        detailed = client.get("/v1/jobs", params={"details": "true"}, headers=bob).json()
+        assert list(detailed) == [str(bob_job)]
+        search = client.get("/v1/jobs/search", params={"length": -1}, headers=bob).json()
+        assert [row["id"] for row in search["data"]] == [bob_job]
+        assert search["recordsTotal"] == 1
+        every = client.get("/v1/jobs", headers=admin).json()["jobs"]
+        assert {j["id"] for j in every} == {alice_job, bob_job}
+        assert client.get(f"/v1/jobs/{bob_job}", headers=admin).json()["user"] == "bob"
+        r = client.post("/v1/service/stop", headers=bob)
+        assert r.status_code == 403
+        assert client.post(f"/v1/jobs/{alice_job}/cancel", headers=alice).status_code == 200
+
+
+def _b64(text: str) -> str:
+    import base64
+
+    return base64.b64encode(text.encode()).decode()
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _websocket_refusal(url: str, headers: dict[str, str]) -> tuple[int, dict, str | None]:
+    from websockets.exceptions import InvalidStatus
+    from websockets.sync.client import connect
+
+    try:
+        with connect(url.replace("http://", "ws://"), additional_headers=headers, open_timeout=5):
+            pass
+    except InvalidStatus as exc:
+        response = exc.response
+        return (
+            response.status_code,
+            json.loads(response.body or b"{}"),
+            response.headers.get("www-authenticate"),
+        )
+    raise AssertionError(f"websocket {url} accepted without valid credentials")
+
+
+@pytest.fixture(scope="session")
+def upstream_client(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The upstream 0.2.1 client, downloaded (never installed over ours) into a temp dir."""
+    for module in ("jose", "ruamel.yaml", "jsonschema"):
+        pytest.importorskip(module, reason=f"the 0.2.1 client needs {module} (dev extra)")
+    where = tmp_path_factory.mktemp("upstream-client")
+    download = subprocess.run(
+        [sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", str(where),
+         "flux-restful-client==0.2.1"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    wheels = list(where.glob("flux_restful_client-0.2.1-*.whl"))
+    if download.returncode != 0 or not wheels:
+        pytest.skip(f"cannot download flux-restful-client 0.2.1: {download.stderr[-300:]}")
+    import zipfile
+
+    with zipfile.ZipFile(wheels[0]) as wheel:
+        wheel.extractall(where / "site")
+    return where / "site"
+
+
+UPSTREAM_SCRIPT = """
+import json, sys
+from flux_restful_client.main import get_client
+import flux_restful_client
+assert flux_restful_client.__version__ == "0.2.1", flux_restful_client.__file__
+cli = get_client(host=sys.argv[1], user=sys.argv[2], token=sys.argv[3], secret_key=sys.argv[4])
+submitted = cli.submit(command=["echo", "upstream", "hello"])
+print(json.dumps({"submit": submitted, "jobs": cli.jobs(), "nodes": cli.list_nodes()}))
+"""
+
+
+def test_upstream_021_client_logs_in_and_submits(auth_server: Server, upstream_client: Path):
+    env = {**os.environ, "PYTHONPATH": str(upstream_client), "HOME": str(upstream_client)}
+    for var in ("FLUX_USER", "FLUX_TOKEN", "FLUX_SECRET_KEY", "FLUX_RESTFUL_HOST"):
+        env.pop(var, None)
+    done = subprocess.run(
+        [sys.executable, "-c", UPSTREAM_SCRIPT, auth_server.url, "alice", "alice-pw", SECRET],
+        capture_output=True, text=True, env=env, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["submit"]["Message"] == "Job submit."
+    job = result["submit"]["id"]
+    assert [j["id"] for j in result["jobs"]["jobs"]] == [job]
+    assert result["nodes"]["nodes"]
+    alice = login(auth_server.url, "alice", "alice-pw")
+
+    def finished() -> dict | None:
+        out = httpx.get(f"{auth_server.url}/v1/jobs/{job}/output", headers=alice).json()
+        return out if out.get("Output") else None
+
+    assert wait_for(finished)["Output"] == ["upstream hello\n"]
