@@ -237,3 +237,61 @@ def test_upstream_021_client_logs_in_and_submits(auth_server: Server, upstream_c
         return out if out.get("Output") else None
 
     assert wait_for(finished)["Output"] == ["upstream hello\n"]
+
+
+@pytest.fixture
+def system_users():
+    """Create temporary system accounts (CI runs as root) and remove them afterwards."""
+    import pwd
+    import secrets
+    import shutil
+
+    if os.geteuid() != 0 or shutil.which("useradd") is None:
+        pytest.skip("multi-user mode needs root and useradd")
+    created: list[str] = []
+
+    def make() -> pwd.struct_passwd:
+        name = f"frt{secrets.token_hex(4)}"
+        subprocess.run(["useradd", "--create-home", name], check=True, capture_output=True)
+        created.append(name)
+        return pwd.getpwnam(name)
+
+    yield make
+    for name in created:
+        subprocess.run(["userdel", "--remove", name], check=False, capture_output=True)
+
+
+def test_multi_user_jobs_run_as_the_caller(server_factory: ServerFactory, system_users):
+    a, b = system_users(), system_users()
+    server = server_factory(env={**AUTH_ENV, "FLUX_SERVER_MODE": "multi-user"}, start=False)
+    add(server.state_dir, a.pw_name, "a-pw")
+    add(server.state_dir, b.pw_name, "b-pw")
+    server.start()
+    url = server.url
+    as_a, as_b = login(url, a.pw_name, "a-pw"), login(url, b.pw_name, "b-pw")
+    job = submit(url, as_a, "sh -c 'id -u; id -g; echo $HOME $USER $LOGNAME; pwd'")
+
+    def output() -> list[str] | None:
+        r = httpx.get(f"{url}/v1/jobs/{job}", headers=as_a).json()
+        if r["state"] != "INACTIVE":
+            return None
+        return httpx.get(f"{url}/v1/jobs/{job}/output", headers=as_a).json()["Output"]
+
+    lines = wait_for(output)
+    home = a.pw_dir
+    assert lines == [
+        f"{a.pw_uid}\n",
+        f"{a.pw_gid}\n",
+        f"{home} {a.pw_name} {a.pw_name}\n",
+        f"{home}\n",
+    ]
+    assert httpx.get(f"{url}/v1/jobs/{job}", headers=as_a).json()["userid"] == a.pw_uid
+    r = httpx.get(f"{url}/v1/jobs/{job}", headers=as_b)
+    assert (r.status_code, r.json()["detail"]) == (404, f"Job {job} not found")
+    assert httpx.get(f"{url}/v1/jobs", headers=as_b).json()["jobs"] == []
+    # FLUX_USER has no system account here: refused with upstream's message
+    r = httpx.get(f"{url}/v1/jobs", headers=login(url, "fluxuser", "12345"))
+    assert (r.status_code, r.json()["detail"]) == (
+        403,
+        "fluxuser is not an allowed system account on this server.",
+    )
