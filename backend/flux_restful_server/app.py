@@ -7,6 +7,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeAlias
 
+import orjson
 from sanic import Request, Sanic
 from sanic.config import Config
 
@@ -44,6 +45,11 @@ AppRequest: TypeAlias = Request[App, Any]
 _names = itertools.count()
 
 
+def _dumps(obj: Any, **_: Any) -> str:
+    """JSON for every response: orjson is several times faster than the standard library."""
+    return orjson.dumps(obj).decode()
+
+
 def create_app(settings: Settings | None = None, *, name: str | None = None) -> App:
     """Build the server application. Nothing is opened until the server starts."""
     settings = settings or Settings.from_env()
@@ -64,6 +70,7 @@ def create_app(settings: Settings | None = None, *, name: str | None = None) -> 
         config=config,
         ctx=AppContext(settings=settings),
         strict_slashes=False,
+        dumps=_dumps,
     )
     app.extend(config={"oas_url_prefix": "/docs", "oas_uri_to_json": "/openapi.json"})
     app.ext.openapi.add_security_scheme("token", "http", scheme="bearer", bearer_format="JWT")
@@ -73,10 +80,12 @@ def create_app(settings: Settings | None = None, *, name: str | None = None) -> 
     from .jobs.views import jobs_bp
     from .service import service_bp
     from .streams.views import streams_bp
+    from .web import web_bp
 
     app.blueprint(jobs_bp)
     app.blueprint(service_bp)
     app.blueprint(streams_bp)
+    app.blueprint(web_bp)
     setup_auth(app)
 
     app.before_server_start(start_executor)

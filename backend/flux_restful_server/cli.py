@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import os
 import socket
 from pathlib import Path
 
@@ -134,6 +135,13 @@ def serve(
         raise click.ClickException(str(exc)) from None
     if port:
         _bind_check(host, port)
+    if settings.executor == "local":
+        from .executors.local.executor import lock_state_dir
+
+        try:
+            os.close(lock_state_dir(settings.state_dir))  # checked here, taken again at start
+        except SettingsError as exc:
+            raise click.ClickException(str(exc)) from None
     from .app import create_app
 
     try:

@@ -265,8 +265,14 @@ class Executor(Protocol):
             JobNotFound: No such job.
         """
 
-    async def query(self, filters: JobFilter, page: Page) -> list[dict[str, Any]]:
-        """Return job-list records matching ``filters``, newest first, windowed by ``page``."""
+    async def query(
+        self, filters: JobFilter, page: Page, *, summary: bool = False
+    ) -> list[dict[str, Any]]:
+        """Return job-list records matching ``filters``, newest first, windowed by ``page``.
+
+        With ``summary``, records need only ``id``, ``state``, ``result``, ``name``, ``user`` and
+        ``t_submit`` (executors may return more).
+        """
 
     async def count(self, filters: JobFilter) -> int:
         """Return how many jobs match ``filters``."""

@@ -236,7 +236,7 @@ async def list_jobs(request: AppRequest) -> HTTPResponse:
     after = request.args.get("after")
     filters = _filters_from_query(request, principal)
     page = Page(limit=limit, after=parse_job_id(after) if after else None)
-    records = await request.app.ctx.jobs.query(filters, page)
+    records = await request.app.ctx.jobs.query(filters, page, summary=not details)
     if not details:
         return json({"jobs": [job_summary(r) for r in records]})
     infos = [job_info(r) for r in records]

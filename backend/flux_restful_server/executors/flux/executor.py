@@ -23,6 +23,7 @@ from collections import OrderedDict, deque
 from collections.abc import AsyncIterator
 from typing import Any
 
+from ...jobs.environment import job_environment
 from ...settings import Settings, SettingsError
 from ..base import (
     JobEvent,
@@ -139,6 +140,7 @@ class FluxExecutor:
         self._opening: dict[int, asyncio.Future[JobLog]] = {}
         self._users: dict[int, str | None] = {}
         self._stopping = False
+        self._server_env: dict[str, str] | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -148,6 +150,8 @@ class FluxExecutor:
             FluxUnavailable: No bindings, or no instance answers (with what to do).
         """
         self._flux = _import_flux()
+        # The server's share of every job's environment, filtered once (it is costly per submit).
+        self._server_env = job_environment(os.environ, {}, Owner(), self.settings.env_passthrough)
         loop = asyncio.get_running_loop()
         reactor = ReactorThread(self.uri)
         try:
@@ -200,7 +204,7 @@ class FluxExecutor:
         try:
             jobspec = build_jobspec(
                 request, owner, server_options=self.settings.option_flags,
-                passthrough=self.settings.env_passthrough,
+                passthrough=self.settings.env_passthrough, server_env=self._server_env,
             )  # fmt: skip
         except (ValueError, TypeError) as exc:
             raise SubmitRefused(str(exc)) from None
@@ -245,7 +249,9 @@ class FluxExecutor:
         record["user"] = await self._user(job_id)
         return record
 
-    async def query(self, filters: JobFilter, page: Page) -> list[dict[str, Any]]:
+    async def query(
+        self, filters: JobFilter, page: Page, *, summary: bool = False
+    ) -> list[dict[str, Any]]:
         if filters.text:
             return _window(await self._search(filters), page)
         summaries = self.index.select(filters, page)

@@ -48,7 +48,7 @@ from ..hub import Hub
 from .joblog import Cursor, event_record, is_event, iter_records, parse_record, read_new
 from .resources import Allocation, Cluster, hostlist, idset
 from .shim import ShimSpec, run_shim, shim_alive, take_lock
-from .store import Store, search_text
+from .store import INFO_COLUMNS, SUMMARY_COLUMNS, Store, search_text
 
 log = logging.getLogger("flux_restful.local")
 
@@ -57,6 +57,34 @@ HISTORY_BATCH = 1000
 
 SAFETY_POLL = 1.0
 """Seconds between catch-up reads of every running job's log (doorbells are best-effort)."""
+
+
+def lock_state_dir(state_dir: Path) -> int:
+    """Create ``state_dir`` if needed and take its lock; return the locked descriptor.
+
+    Raises:
+        SettingsError: The directory is unusable, or another server holds it (with its pid).
+    """
+    try:
+        (state_dir / "jobs").mkdir(parents=True, exist_ok=True)
+        probe = state_dir / ".write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise SettingsError(f"cannot use state dir {state_dir}: {exc.strerror or exc}") from None
+    fd = os.open(state_dir / "server.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
+        os.close(fd)
+        raise SettingsError(
+            f"state dir {state_dir} is in use by another server (pid {holder}); "
+            "stop it or choose another --state-dir"
+        ) from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return fd
 
 
 @dataclass(slots=True)
@@ -128,29 +156,7 @@ class LocalExecutor:
             self._lock_fd = -1
 
     def _open_state_dir(self) -> None:
-        try:
-            self.jobs_dir.mkdir(parents=True, exist_ok=True)
-            probe = self.state_dir / ".write-test"
-            probe.write_text("")
-            probe.unlink()
-        except OSError as exc:
-            raise SettingsError(
-                f"cannot use state dir {self.state_dir}: {exc.strerror or exc}"
-            ) from None
-        lock_path = self.state_dir / "server.lock"
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "another process"
-            os.close(fd)
-            raise SettingsError(
-                f"state dir {self.state_dir} is in use by another server (pid {holder}); "
-                "stop it or choose another --state-dir"
-            ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        self._lock_fd = fd
+        self._lock_fd = lock_state_dir(self.state_dir)
 
     def _open_doorbell(self) -> None:
         path = self.state_dir / "doorbell"
@@ -295,9 +301,11 @@ class LocalExecutor:
             raise JobNotFound(job_id)
         return info
 
-    async def query(self, filters: JobFilter, page: Page) -> list[dict[str, Any]]:
+    async def query(
+        self, filters: JobFilter, page: Page, *, summary: bool = False
+    ) -> list[dict[str, Any]]:
         assert self.store is not None
-        return self.store.query(filters, page)
+        return self.store.query(filters, page, SUMMARY_COLUMNS if summary else INFO_COLUMNS)
 
     async def count(self, filters: JobFilter) -> int:
         assert self.store is not None

@@ -97,6 +97,7 @@ INFO_COLUMNS = (
     "exception_note",
     "expiration",
 )
+SUMMARY_COLUMNS = ("id", "state", "result", "name", "user", "t_submit")
 _SELECT_INFO = f"SELECT {', '.join(INFO_COLUMNS)} FROM jobs"
 _BOOLS = ("success", "exception_occurred")
 
@@ -168,20 +169,24 @@ class Store:
         names = [d[0] for d in cur.description]
         return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
-    def query(self, filters: JobFilter, page: Page) -> list[dict[str, Any]]:
-        """Job-list records matching ``filters``, newest first."""
+    def query(
+        self, filters: JobFilter, page: Page, columns: tuple[str, ...] = INFO_COLUMNS
+    ) -> list[dict[str, Any]]:
+        """Job-list records (``columns`` of them) matching ``filters``, newest first."""
         where, args = _where(filters)
         if page.after is not None:
             where.append("id < ?")
             args.append(page.after)
-        sql = _SELECT_INFO
+        sql = f"SELECT {', '.join(columns)} FROM jobs"
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY id DESC"
         if page.limit is not None or page.offset:
             sql += " LIMIT ? OFFSET ?"
             args += [-1 if page.limit is None else page.limit, page.offset]
-        return [_info(row) for row in self.db.execute(sql, args)]
+        if columns is INFO_COLUMNS:
+            return [_info(row) for row in self.db.execute(sql, args)]
+        return [dict(zip(columns, row, strict=True)) for row in self.db.execute(sql, args)]
 
     def count(self, filters: JobFilter) -> int:
         """How many jobs match ``filters``."""

@@ -1,0 +1,213 @@
+"""Shared pieces of the benchmarks: real servers on loopback, seeded stores, and a load driver."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
+    """Wait until ``url`` answers, failing with the process's output if it exits first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            httpx.get(url, timeout=1.0)
+            return
+        except httpx.TransportError:
+            time.sleep(0.05)
+    raise RuntimeError(f"{url} did not answer within {timeout}s")
+
+
+@contextmanager
+def flux_restful(
+    state_dir: Path | None = None, args: tuple[str, ...] = (), env: dict[str, str] | None = None
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """Run ``flux-restful serve`` on a free port; yield its URL and process."""
+    port = free_port()
+    tmp = None
+    if state_dir is None:
+        tmp = tempfile.mkdtemp(prefix="bench-state-")
+        state_dir = Path(tmp)
+    cmd = [
+        sys.executable,
+        "-m",
+        "flux_restful_server",
+        "serve",
+        "--port",
+        str(port),
+        "--state-dir",
+        str(state_dir),
+        "--log-level",
+        "warning",
+        *args,
+    ]
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, **(env or {})}
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(url + "/v1/auth", proc)
+        yield url, proc
+    finally:
+        proc.terminate()
+        proc.wait(30)
+        if tmp:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+_BARE = """
+import sys, json
+from sanic import Sanic
+from sanic.response import raw
+body = open(sys.argv[2], "rb").read()
+app = Sanic("bare")
+@app.get("/<path:path>")
+async def handler(request, path):
+    return raw(body, content_type="application/json")
+app.run(host="127.0.0.1", port=int(sys.argv[1]), single_process=True, access_log=False, motd=False)
+"""
+
+
+@contextmanager
+def bare_sanic(body: bytes) -> Iterator[str]:
+    """Run a bare Sanic handler that answers every GET with ``body``; yield its URL."""
+    port = free_port()
+    with tempfile.NamedTemporaryFile(suffix=".json") as f:
+        f.write(body)
+        f.flush()
+        proc = subprocess.Popen(
+            [sys.executable, "-c", _BARE, str(port), f.name],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            wait_http(url + "/ready", proc)
+            yield url
+        finally:
+            proc.terminate()
+            proc.wait(30)
+
+
+def wrk(url: str, seconds: float = 5.0, connections: int = 16, threads: int = 1) -> float:
+    """Requests per second that ``wrk`` measures against ``url``."""
+    if shutil.which("wrk") is None:
+        return _python_load(url, seconds, connections)
+    out = subprocess.run(
+        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{max(1, int(seconds))}s", url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    match = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    if not match or "Non-2xx" in out:
+        raise RuntimeError(f"wrk failed or saw errors:\n{out}")
+    return float(match.group(1))
+
+
+def _python_load(url: str, seconds: float, connections: int) -> float:
+    import asyncio
+
+    async def run() -> float:
+        count = 0
+        deadline = time.monotonic() + seconds
+        async with httpx.AsyncClient(limits=httpx.Limits(max_connections=connections)) as client:
+
+            async def worker() -> None:
+                nonlocal count
+                while time.monotonic() < deadline:
+                    (await client.get(url)).raise_for_status()
+                    count += 1
+
+            await asyncio.gather(*(worker() for _ in range(connections)))
+        return count / seconds
+
+    return asyncio.run(run())
+
+
+def seed_jobs(state_dir: Path, count: int, *, logs: bool = True) -> list[int]:
+    """Fill a fresh state dir with ``count`` finished jobs (and their logs), as the server would."""
+    from flux_restful_server.executors.local.joblog import event_record, output_record
+    from flux_restful_server.executors.local.store import Store, search_text
+    from flux_restful_server.jobs.ids import FluidGenerator
+
+    (state_dir / "jobs").mkdir(parents=True, exist_ok=True)
+    store = Store(state_dir / "flux-restful.db")
+    epoch = time.time() - 86400
+    store.set_meta("epoch", repr(epoch))
+    gen = FluidGenerator(epoch)
+    ids = []
+    with store.transaction():
+        for i in range(count):
+            job_id = gen.next()
+            t = time.time()
+            names = ["hostname", "sleep", "lmp", "python", "echo"]
+            row = {
+                "id": job_id,
+                "user": f"user{i % 7}",
+                "userid": os.getuid(),
+                "name": names[i % len(names)],
+                "state": 64,
+                "result": 1 if i % 5 else 2,
+                "urgency": 16,
+                "priority": 16,
+                "t_submit": t,
+                "t_depend": t,
+                "t_run": t,
+                "t_cleanup": t + 0.01,
+                "t_inactive": t + 0.02,
+                "ntasks": 1,
+                "ncores": 1,
+                "ngpus": 0,
+                "nnodes": 1,
+                "ranks": "0",
+                "nodelist": "node0",
+                "duration": 0.0,
+                "cwd": "/tmp",
+                "success": 1 if i % 5 else 0,
+                "waitstatus": 0 if i % 5 else 256,
+                "exception_occurred": 0,
+                "spec": json.dumps({"argv": ["true"]}),
+            }
+            row["search_text"] = search_text(row)
+            store.insert_job(row)
+            records = [event_record(n, {}, t) for n in ("submit", "validate", "depend")]
+            records.append(output_record(b"o", 0, b"hello", t))
+            records.append(event_record("clean", {}, t))
+            for seq, name in enumerate(("submit", "validate", "depend", "clean"), start=1):
+                store.add_event(job_id, seq if seq < 4 else 5, name, t, {})
+            if logs:
+                (state_dir / "jobs" / f"{job_id}.log").write_bytes(b"".join(records))
+            ids.append(job_id)
+    store.close()
+    return ids
+
+
+def rss_kib(pid: int) -> int:
+    """Resident memory of a process, KiB."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0

@@ -1,0 +1,131 @@
+"""Server core benchmarks (issue 2), each a ratio against a baseline measured in the same run.
+
+1. ``GET /v1/jobs/{id}`` with 10,000 jobs stored vs a bare Sanic handler returning the same bytes;
+   ``GET /v1/jobs?limit=100`` likewise (target: >= 0.5 each).
+2. Local executor throughput for ``true`` jobs submitted over HTTP by 8 concurrent clients vs
+   ``asyncio.create_subprocess_exec("true")`` with 8 concurrent tasks (target: >= 0.5).
+3. 100,000 jobs stored: listing page rate vs 1,000 jobs (target: within 2x), filtered search p50
+   (target: < 100 ms), server RSS vs 1,000 jobs (target: no growth with inactive jobs).
+
+Run: ``python -m bench.bench_core [--quick]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+from ._common import bare_sanic, flux_restful, rss_kib, seed_jobs, wrk
+
+
+def _best(url: str, seconds: float, rounds: int) -> float:
+    return max(wrk(url, seconds) for _ in range(rounds))
+
+
+def api_vs_bare(seconds: float, rounds: int) -> None:
+    with tempfile.TemporaryDirectory(prefix="bench-core-") as tmp:
+        ids = seed_jobs(Path(tmp), 10_000)
+        with flux_restful(Path(tmp)) as (url, _):
+            for label, path in (
+                ("GET /v1/jobs/{id}", f"/v1/jobs/{ids[len(ids) // 2]}"),
+                ("GET /v1/jobs?limit=100", "/v1/jobs?limit=100"),
+            ):
+                body = httpx.get(url + path).content
+                with bare_sanic(body) as bare:
+                    ours = _best(url + path, seconds, rounds)
+                    base = _best(bare + path, seconds, rounds)
+                print(
+                    f"{label:28s} 10k jobs: {ours:8.0f} req/s, bare Sanic same body "
+                    f"({len(body)} B): {base:8.0f} req/s, ratio {ours / base:.2f} (target >= 0.50)"
+                )
+
+
+async def _subprocess_rate(n: int, concurrency: int) -> float:
+    queue = list(range(n))
+
+    async def worker() -> None:
+        while queue:
+            queue.pop()
+            proc = await asyncio.create_subprocess_exec("true")
+            await proc.wait()
+
+    start = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return n / (time.perf_counter() - start)
+
+
+async def _http_rate(url: str, n: int, concurrency: int) -> float:
+    queue = list(range(n))
+    async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+
+        async def worker() -> None:
+            while queue:
+                queue.pop()
+                r = await client.post("/v1/jobs/submit", params={"command": "true"})
+                r.raise_for_status()
+
+        start = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        while (await client.get("/v1/jobs", params={"state": "active", "limit": 1})).json()["jobs"]:
+            await asyncio.sleep(0.01)
+        return n / (time.perf_counter() - start)
+
+
+def throughput(n: int) -> None:
+    with flux_restful(args=("--cores-per-node", "8")) as (url, _):
+        asyncio.run(_http_rate(url, 20, 8))  # warm up
+        ours = asyncio.run(_http_rate(url, n, 8))
+    base = asyncio.run(_subprocess_rate(n, 8))
+    print(
+        f"{'true jobs over HTTP, 8 clients':28s} {ours:8.1f} jobs/s, create_subprocess_exec alone "
+        f"{base:8.1f}/s, ratio {ours / base:.2f} (target >= 0.50)"
+    )
+
+
+def scale(big: int, seconds: float) -> None:
+    figures = {}
+    for count in (1_000, big):
+        with tempfile.TemporaryDirectory(prefix="bench-scale-") as tmp:
+            seed_jobs(Path(tmp), count, logs=False)
+            with flux_restful(Path(tmp)) as (url, proc):
+                rate = wrk(url + "/v1/jobs?limit=100", seconds)
+                latencies = []
+                with httpx.Client(base_url=url) as client:
+                    for _ in range(40):
+                        t0 = time.perf_counter()
+                        client.get("/v1/jobs/search", params={"search": "lmp", "length": 25})
+                        latencies.append(time.perf_counter() - t0)
+                figures[count] = (rate, statistics.median(latencies) * 1000, rss_kib(proc.pid))
+    (r1, s1, m1), (rb, sb, mb) = figures[1_000], figures[big]
+    print(
+        f"{'listing page, limit=100':28s} {big:,} jobs: {rb:8.0f} req/s vs 1,000 jobs {r1:8.0f}"
+        f" req/s, ratio {rb / r1:.2f} (target >= 0.50)"
+    )
+    print(
+        f"{'filtered search p50':28s} {big:,} jobs: {sb:6.1f} ms (1,000 jobs: {s1:.1f} ms; "
+        f"target < 100 ms)"
+    )
+    print(
+        f"{'server RSS':28s} {big:,} jobs: {mb / 1024:6.1f} MiB vs 1,000 jobs {m1 / 1024:.1f} MiB,"
+        f" ratio {mb / m1:.2f} (target: no growth)"
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="shorter runs, 20,000 jobs for scale")
+    args = parser.parse_args(argv)
+    seconds, rounds = (2.0, 1) if args.quick else (5.0, 2)
+    api_vs_bare(seconds, rounds)
+    throughput(100 if args.quick else 400)
+    scale(20_000 if args.quick else 100_000, seconds)
+
+
+if __name__ == "__main__":
+    main()
