@@ -37,6 +37,9 @@ class ReactorThread:
     def __init__(self, uri: str | None = None) -> None:
         self.uri = uri
         self._queue: deque[Callable[[Handle], None]] = deque()
+        self._woken = False
+        self._results: deque[tuple[Callable[..., None], tuple[Any, ...]]] = deque()
+        self._results_posted = False
         self._rfd, self._wfd = os.pipe()
         os.set_blocking(self._rfd, False)
         self._ready = threading.Event()
@@ -102,7 +105,8 @@ class ReactorThread:
     def call(self, fn: Callable[[Handle], None]) -> None:
         """Run ``fn(handle)`` in the reactor thread (soon; never blocks)."""
         self._queue.append(fn)
-        if self._wfd >= 0:
+        if not self._woken and self._wfd >= 0:
+            self._woken = True  # one wake-up byte per batch of calls
             try:
                 os.write(self._wfd, b"x")
             except BlockingIOError:
@@ -113,6 +117,7 @@ class ReactorThread:
             os.read(self._rfd, 4096)
         except BlockingIOError:
             pass
+        self._woken = False
         while self._queue:
             fn = self._queue.popleft()
             try:
@@ -121,13 +126,26 @@ class ReactorThread:
                 log.exception("error starting a Flux request")
 
     def post(self, fn: Callable[..., None], *args: Any) -> None:
-        """From the reactor thread: run ``fn(*args)`` on the event loop."""
+        """From the reactor thread: run ``fn(*args)`` on the event loop (in order, batched)."""
+        self._results.append((fn, args))
+        if self._results_posted:
+            return
         loop = self.loop
         if loop is not None and not loop.is_closed():
+            self._results_posted = True
             try:
-                loop.call_soon_threadsafe(fn, *args)
+                loop.call_soon_threadsafe(self._drain_results)
             except RuntimeError:
                 pass  # the loop closed meanwhile
+
+    def _drain_results(self) -> None:
+        self._results_posted = False
+        while self._results:
+            fn, args = self._results.popleft()
+            try:
+                fn(*args)
+            except Exception:
+                log.exception("error handling a Flux result")
 
     def request(
         self, begin: Callable[[Handle], FluxFuture], finish: Callable[[FluxFuture], T]
