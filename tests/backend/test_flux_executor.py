@@ -199,3 +199,14 @@ async def test_unreachable_instance_is_a_clear_start_error(tmp_path):
     bad = FluxExecutor(Settings(state_dir=tmp_path), uri=f"local://{tmp_path}/nothing")
     with pytest.raises(FluxUnavailable, match="FLUX_URI"):
         await bad.start()
+
+
+async def test_summary_listing_agrees_with_full_records(ex):
+    job_id = await ex.submit(JobRequest(("true",), name="summed"), Owner(user="erin"))
+    await wait_inactive(ex, job_id)
+    mine = JobFilter(owner="erin")
+    [short] = await ex.query(mine, Page(limit=1), summary=True)
+    [full] = await ex.query(mine, Page(limit=1))
+    keys = ("id", "state", "result", "name", "user", "t_submit")
+    assert {k: short[k] for k in keys} == {k: full[k] for k in keys}
+    assert short["name"] == "summed" and short["result"] == JobResult.COMPLETED
