@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from typing import Any
+from urllib.parse import unquote
 
 from sanic import Blueprint
 from sanic.response import HTTPResponse, json
@@ -82,8 +83,12 @@ def query_int(request: AppRequest, name: str, *, minimum: int | None = None) -> 
 
 
 def job_id_arg(text: str) -> int:
-    """Decode a job id from the path (400 with the reason when it is malformed)."""
-    return parse_job_id(text)
+    """Decode a job id from the path (400 with the reason when it is malformed).
+
+    Sanic hands path parameters over still percent-encoded, so an f58 id (``ƒ...``) arrives
+    as ``%C6%92...``: decode it first.
+    """
+    return parse_job_id(unquote(text))
 
 
 async def visible_job(request: AppRequest, principal: Principal, job_id: int) -> dict[str, Any]:

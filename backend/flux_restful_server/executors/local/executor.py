@@ -506,6 +506,9 @@ class LocalExecutor:
                 state=int(job.state),
                 t_run=t,
                 nnodes=len(alloc.nodes),
+                # Like Flux's job-list: once allocated, ncores counts what R holds (whole nodes
+                # for exclusive jobs), not what the jobspec asked for.
+                ncores=sum(alloc.cores.values()),
                 ranks=idset(alloc.nodes),
                 nodelist=hostlist(names),
                 alloc=json.dumps(alloc.to_json()),
