@@ -1,0 +1,95 @@
+"""Backend fixtures: module-scoped servers and a small job API helper for behaviour tests."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import SERVER_ENV_DROP, Server, wait_for
+
+ACTIVE_TIMEOUT = 20.0
+
+
+def server_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The test process environment without auth/flux settings, plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if k not in SERVER_ENV_DROP}
+    env.update(extra or {})
+    return env
+
+
+def start_server(
+    root: Path, args: list[str], env: dict[str, str] | None = None, name: str = "state"
+) -> Server:
+    """Start a real server with its state under ``root``."""
+    return Server(state_dir=root / name, env=server_env(env), args=args).start()
+
+
+class Api:
+    """Thin helpers over an httpx client for one server."""
+
+    def __init__(self, client: httpx.Client) -> None:
+        self.client = client
+
+    def submit(self, **fields: Any) -> int:
+        """Submit with query fields; assert success and return the id."""
+        response = self.client.post("/v1/jobs/submit", params=fields)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body["Message"] == "Job submit."
+        assert isinstance(body["id"], int)
+        return int(body["id"])
+
+    def info(self, job_id: int) -> dict[str, Any]:
+        """The job's info (asserting 200)."""
+        response = self.client.get(f"/v1/jobs/{job_id}")
+        assert response.status_code == 200, response.text
+        return dict(response.json())
+
+    def wait_state(
+        self, job_id: int, *states: str, timeout: float = ACTIVE_TIMEOUT
+    ) -> dict[str, Any]:
+        """Poll until the job's state is one of ``states``; return its info."""
+        found: dict[str, Any] = {}
+
+        def reached() -> bool:
+            found.update(self.info(job_id))
+            return found["state"] in states
+
+        wait_for(reached, timeout)
+        return found
+
+    def wait_done(self, job_id: int, timeout: float = ACTIVE_TIMEOUT) -> dict[str, Any]:
+        """Poll until the job is inactive; return its info."""
+        return self.wait_state(job_id, "INACTIVE", timeout=timeout)
+
+    def output(self, job_id: int) -> list[str]:
+        """The job's output lines (empty when there is none yet)."""
+        response = self.client.get(f"/v1/jobs/{job_id}/output")
+        assert response.status_code == 200, response.text
+        return list(response.json().get("Output", []))
+
+
+@pytest.fixture(scope="module")
+def module_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One server (1 node x 2 cores, local executor) shared by a module's tests."""
+    server = start_server(tmp_path_factory.mktemp("srv"), ["--cores-per-node", "2"])
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def client(module_server: Server) -> Iterator[httpx.Client]:
+    """An httpx client for ``module_server``."""
+    with httpx.Client(base_url=module_server.url, timeout=10.0) as http_client:
+        yield http_client
+
+
+@pytest.fixture(scope="module")
+def api(client: httpx.Client) -> Api:
+    """Job helpers for ``module_server``."""
+    return Api(client)
