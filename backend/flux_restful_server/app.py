@@ -68,7 +68,7 @@ def create_app(settings: Settings | None = None, *, name: str | None = None) -> 
     app: App = Sanic(
         name or f"flux_restful_{next(_names)}",
         config=config,
-        ctx=AppContext(settings=settings),
+        ctx=AppContext(settings=settings, hub=Hub(settings.stream_buffer)),
         strict_slashes=False,
         dumps=_dumps,
     )

@@ -95,6 +95,8 @@ class Settings:
     """Extra server variables (names or fnmatch patterns) copied into jobs."""
     kill_timeout: float = 5.0
     """Seconds between SIGTERM and SIGKILL when a job is cancelled or times out."""
+    stream_buffer: int = 10_000
+    """Entries a stream subscriber may fall behind before it is cut off (``FLUX_STREAM_BUFFER``)."""
 
     @property
     def auth_enabled(self) -> bool:
@@ -150,6 +152,7 @@ class Settings:
             ("FLUX_ACCESS_TOKEN_EXPIRES_MINUTES", "access_token_expires_minutes"),
             ("FLUX_MIN_UID", "min_uid"),
             ("FLUX_NUMBER_NODES", "number_nodes"),
+            ("FLUX_STREAM_BUFFER", "stream_buffer"),
         ):
             if env.get(var, "").strip():
                 values[key] = _parse_int(env[var], name=var, minimum=0 if key == "min_uid" else 1)

@@ -1,17 +1,264 @@
-"""Stream routes: the upstream-compatible chunked output stream and the job eventlog."""
+"""Stream routes: live job streams and the event feed (websocket or SSE), and more.
+
+Also the upstream-compatible chunked output stream and the job eventlog. Frames are described in
+docs/streams.md.
+"""
 
 from __future__ import annotations
 
-from sanic import Blueprint
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+from sanic.exceptions import SanicException
 from sanic.response import HTTPResponse, json
 from sanic_ext import openapi
 
-from ..app import AppRequest
-from ..auth import authenticate
-from ..executors.base import JobEvent, OutputLine, SubscriberLagged
+from ..app import App, AppRequest
+from ..auth import Principal, authenticate
+from ..executors.base import JobEvent, JobNotFound, JobState, LogEntry, OutputLine, SubscriberLagged
 from ..jobs.views import job_id_arg, visible_job
+from .frames import (
+    FeedFilter,
+    encode,
+    end_frame,
+    event_frame,
+    feed_frame,
+    frame_type,
+    output_frame,
+    parse_since,
+    parse_types,
+)
+from .transport import (
+    CLOSE_GOING_AWAY,
+    CLOSE_NORMAL,
+    CLOSE_NOT_FOUND,
+    CLOSE_TRY_AGAIN,
+    Outcome,
+    Sink,
+    SSESink,
+    StreamRefused,
+    StreamsBlueprint,
+    WebSocketSink,
+    close_code,
+    close_streams,
+    credentials,
+    first_frame_auth,
+    ping_interval,
+    pump,
+    registry,
+    wants_websocket,
+)
 
-streams_bp = Blueprint("streams", url_prefix="/v1")
+Frames = list[tuple[int | None, str]]
+
+streams_bp = StreamsBlueprint("streams", url_prefix="/v1")
+
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+CLOSE_CODES = {"end": CLOSE_NORMAL, "lagged": CLOSE_TRY_AGAIN, "shutdown": CLOSE_GOING_AWAY}
+
+
+@streams_bp.before_server_stop
+async def _close_streams(app: App) -> None:
+    await close_streams(app)
+
+
+def resume_point(request: AppRequest) -> int:
+    """``since=`` or, for SSE reconnections, ``Last-Event-ID`` (the last seq received).
+
+    Raises:
+        BadRequest: Not a non-negative integer.
+    """
+    if request.args.get("since") is not None:
+        return parse_since(request.args.get("since"))
+    return parse_since(request.headers.get("last-event-id"), "Last-Event-ID")
+
+
+async def serve_stream(
+    request: AppRequest,
+    principal: Principal | None,
+    check: Callable[[Principal], Awaitable[Any]],
+    run: Callable[[Principal, Sink], Awaitable[Outcome]],
+) -> HTTPResponse | None:
+    """Serve one stream over a websocket (upgrade) or SSE, with the final frame and close.
+
+    ``principal`` is ``None`` for a websocket that authenticates with its first frame; ``check``
+    raises (404) when the principal may not see what was asked for.
+    """
+    reg = registry(request.app)
+    task = asyncio.current_task()
+    if wants_websocket(request):
+        ws = await request.transport.get_protocol().websocket_handshake(request)  # type: ignore[attr-defined]
+        ws_sink = WebSocketSink(ws)
+        if task is not None:
+            reg.active.add(task)
+        try:
+            if principal is None:
+                principal = await first_frame_auth(request, ws)
+                try:
+                    await check(principal)
+                except SanicException as exc:
+                    raise StreamRefused(close_code(exc), str(exc)) from None
+            outcome = await run(principal, ws_sink)
+            if outcome.reason != "gone":
+                await ws_sink.close(CLOSE_CODES.get(outcome.reason, CLOSE_NORMAL), outcome.reason)
+        except StreamRefused as exc:
+            await ws_sink.close(exc.code, exc.reason)
+        except Exception:  # noqa: BLE001 - the client went away mid-send
+            await ws_sink.close(CLOSE_GOING_AWAY, "")
+        finally:
+            if task is not None:
+                reg.active.discard(task)
+        return None
+    assert principal is not None
+    response = await request.respond(content_type="text/event-stream", headers=SSE_HEADERS)
+    if task is not None:
+        reg.active.add(task)
+    try:
+        with contextlib.suppress(StreamRefused):
+            await run(principal, SSESink(response))
+        with contextlib.suppress(Exception):
+            await response.eof()
+    finally:
+        if task is not None:
+            reg.active.discard(task)
+    return None
+
+
+# Sanic skips its "handler returned no response" check for handlers marked as websocket ones;
+# ours return nothing after an upgrade (SSE responses are sent with request.respond()).
+def _upgradable(handler: Callable[..., Any]) -> Callable[..., Any]:
+    handler.is_websocket = True  # type: ignore[attr-defined]
+    return handler
+
+
+@streams_bp.get("/jobs/<job_id:str>/stream")
+@openapi.summary("A job's live stream (websocket or SSE)")
+@openapi.description(
+    "History then live: labelled output, state changes and eventlog events, keepalive pings, "
+    "and a final `end` frame with state, result and returncode. Upgrade to a websocket, or "
+    "send `Accept: text/event-stream`. `since=<seq>` resumes after the last seq seen (SSE: "
+    "`Last-Event-ID`); `types=output,state,event,exception` filters; `ping=<s>` sets the "
+    'keepalive. Browsers may pass `?token=` or send `{"type": "auth", "token": ...}` '
+    "first. See docs/streams.md."
+)
+@openapi.parameter("since", int, "query")
+@openapi.parameter("types", str, "query")
+@openapi.parameter("ping", float, "query")
+@openapi.parameter("token", str, "query")
+@openapi.secured("token")
+@_upgradable
+async def job_stream(request: AppRequest, job_id: str) -> HTTPResponse | None:
+    principal = await credentials(request)
+    jid = job_id_arg(job_id)
+    since = resume_point(request)
+    types = parse_types(request.args.get("types"))
+    ping = ping_interval(request)
+    if principal is not None:
+        await visible_job(request, principal, jid)
+    executor = request.app.ctx.jobs
+    want_output = types is None or "output" in types
+
+    async def render(batch: list[LogEntry]) -> tuple[Frames, int, bool]:
+        frames: Frames = []
+        for entry in batch:
+            if isinstance(entry, OutputLine):
+                if want_output:
+                    frames.append((entry.seq, encode(output_frame(entry))))
+                continue
+            kind = frame_type(entry)
+            if kind == "end":
+                frames.append((entry.seq, encode(end_frame(entry, await _record(jid)))))
+                return frames, entry.seq, True
+            if types is None or kind in types:
+                frames.append((entry.seq, encode(event_frame(entry, kind))))
+        return frames, batch[-1].seq, False
+
+    async def _record(jid: int) -> dict[str, Any] | None:
+        try:
+            return await executor.info(jid)
+        except JobNotFound:
+            return None
+
+    async def run(who: Principal, sink: Sink) -> Outcome:
+        try:
+            source = executor.log(jid, since)
+            outcome = await pump(
+                source,
+                render,
+                sink,
+                since=since,
+                ping=ping,
+                shutdown=registry(request.app).shutdown,
+            )
+        except JobNotFound:
+            raise StreamRefused(CLOSE_NOT_FOUND, f"Job {jid} not found") from None
+        if outcome.reason == "eof":
+            record = await _record(jid)
+            if record is not None and record.get("state") == JobState.INACTIVE:
+                # Resumed after the last entry: repeat the end frame so the client can stop.
+                clean = [e for e in await executor.eventlog(jid) if e.name == "clean"]
+                if clean:
+                    await sink.send([(clean[-1].seq, encode(end_frame(clean[-1], record)))])
+                    return Outcome("end", outcome.position)
+            frame = {"type": "shutdown", "since": outcome.position}
+            await sink.send([(None, encode(frame))])
+            return Outcome("shutdown", outcome.position)
+        return outcome
+
+    async def check(who: Principal) -> None:
+        await visible_job(request, who, jid)
+
+    return await serve_stream(request, principal, check, run)
+
+
+@streams_bp.get("/events")
+@openapi.summary("The job event feed (websocket or SSE)")
+@openapi.description(
+    "Every job event the caller may see (their own jobs unless superuser), history then live: "
+    '`{"seq", "id", "event", "state", "t", "user", "job_seq", "context"}`. `since=<seq>` resumes '
+    "after the last feed seq seen (SSE: `Last-Event-ID`); filters: `user=`, `state=`, `ids=` "
+    "(comma-separated). See docs/streams.md."
+)
+@openapi.parameter("since", int, "query")
+@openapi.parameter("user", str, "query")
+@openapi.parameter("state", str, "query")
+@openapi.parameter("ids", str, "query")
+@openapi.parameter("ping", float, "query")
+@openapi.parameter("token", str, "query")
+@openapi.secured("token")
+@_upgradable
+async def event_feed(request: AppRequest) -> HTTPResponse | None:
+    principal = await credentials(request)
+    since = resume_point(request)
+    ping = ping_interval(request)
+    args = request.args
+    FeedFilter.parse(None, args.get("user"), args.get("state"), args.get("ids"))  # 400 early
+    executor = request.app.ctx.jobs
+
+    async def run(who: Principal, sink: Sink) -> Outcome:
+        wanted = FeedFilter.parse(
+            None if who.sees_all else who.name, args.get("user"), args.get("state"), args.get("ids")
+        )
+
+        async def render(batch: list[JobEvent]) -> tuple[Frames, int, bool]:
+            frames: Frames = [(e.feed_seq, encode(feed_frame(e))) for e in wanted.select(batch)]
+            return frames, batch[-1].feed_seq, False
+
+        source: AsyncIterator[list[JobEvent]] = executor.feed(since)
+        outcome = await pump(
+            source, render, sink, since=since, ping=ping, shutdown=registry(request.app).shutdown
+        )
+        if outcome.reason == "eof":
+            await sink.send([(None, encode({"type": "shutdown", "since": outcome.position}))])
+            return Outcome("shutdown", outcome.position)
+        return outcome
+
+    async def check(who: Principal) -> None:
+        return None
+
+    return await serve_stream(request, principal, check, run)
 
 
 @streams_bp.get("/jobs/<job_id:str>/output/stream")
