@@ -30,6 +30,9 @@ def parse_job_id(text: str) -> int:
     """
     s = text.strip()
     value: int | None = None
+    if len(s) > 64:
+        # No encoding of a 64-bit id is this long (and int() refuses over 4300 digits).
+        raise InvalidJobId(text)
     if s.isdigit() and s.isascii():
         value = int(s)
     elif s[:2].lower() == "0x" and len(s) > 2:
