@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -38,8 +39,9 @@ def submit(client: httpx.Client, **fields: str) -> httpx.Response:
     return client.post("/jobs/submit", data={"csrf_token": token, **fields})
 
 
-def job_state(client: httpx.Client, job_id: int) -> dict:
-    return client.get(f"/v1/jobs/{job_id}").json()
+def job_state(client: httpx.Client, job_id: int) -> dict[str, Any]:
+    info: dict[str, Any] = client.get(f"/v1/jobs/{job_id}").json()
+    return info
 
 
 def test_pages_render_with_assets_and_security_headers(web: httpx.Client) -> None:
