@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import time
 from typing import Any
-from urllib.parse import quote
 
 from sanic import Blueprint
 from sanic.response import HTTPResponse, redirect
@@ -501,4 +500,4 @@ async def cancel(request: AppRequest, job_id: str) -> HTTPResponse:
         return redirect(f"/job/{jid}?msg=cancel-inactive", status=303)
     except JobNotFound:
         raise PageError(404, "Job not found", f"Job {jid} not found") from None
-    return redirect(f"/job/{quote(str(jid))}?msg=cancel-requested", status=303)
+    return redirect(f"/job/{jid}?msg=cancel-requested", status=303)
