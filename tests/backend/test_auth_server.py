@@ -31,7 +31,9 @@ AUTH_ENV = {
     "FLUX_SECRET_KEY": SECRET,
     "FLUX_TOKEN_SIGNING_KEY": SIGNING_KEY,
 }
-PUBLIC = re.compile(r"^(docs(/.*)?|v1/auth|v1/token|v1/login/access-token|static/.*|logout|)$")
+PUBLIC = re.compile(
+    r"^(docs(/.*)?|openapi\.json|v1/auth|v1/token|v1/login/access-token|static/.*|logout|)$"
+)
 
 
 def add(state_dir: Path, name: str, password: str, *args: str) -> None:
@@ -113,8 +115,13 @@ def test_every_route_refuses_bad_credentials(auth_server: Server):
                     status, body, challenge = _websocket_refusal(url + concrete, headers)
                 else:
                     r = client.request(method, concrete, headers=headers)
-                    status, body = r.status_code, r.json()
-                    challenge = r.headers.get("www-authenticate")
+                    status, challenge = r.status_code, r.headers.get("www-authenticate")
+                    if not concrete.startswith("/v1/"):
+                        # web pages: an HTML 401 with a Basic challenge, so browsers prompt
+                        assert status == 401, f"{method} {concrete} with {case}"
+                        assert (challenge or "").startswith("Basic realm="), concrete
+                        continue
+                    body = r.json()
                 where = f"{method} {concrete} with {case}"
                 assert status == 401, where
                 expected = "Not authenticated" if case == "no credentials" else None
@@ -252,13 +259,23 @@ def system_users():
 
     def make() -> pwd.struct_passwd:
         name = f"frt{secrets.token_hex(4)}"
-        subprocess.run(["useradd", "--create-home", name], check=True, capture_output=True)
+        for _ in range(50):  # useradd refuses while another process holds the passwd lock
+            done = subprocess.run(["useradd", "--create-home", name], capture_output=True)
+            if done.returncode == 0:
+                break
+            time.sleep(0.1)
+        else:
+            raise RuntimeError(f"useradd {name} failed: {done.stderr!r}")
         created.append(name)
         return pwd.getpwnam(name)
 
     yield make
     for name in created:
-        subprocess.run(["userdel", "--remove", name], check=False, capture_output=True)
+        for _ in range(50):
+            code = subprocess.run(["userdel", "--remove", name], capture_output=True).returncode
+            if code not in (1, 10):  # 1 and 10: the passwd or group file is locked; try again
+                break
+            time.sleep(0.1)
 
 
 def test_multi_user_jobs_run_as_the_caller(server_factory: ServerFactory, system_users):
@@ -295,3 +312,66 @@ def test_multi_user_jobs_run_as_the_caller(server_factory: ServerFactory, system
         403,
         "fluxuser is not an allowed system account on this server.",
     )
+
+
+def test_pam_backend_with_system_passwords(server_factory: ServerFactory, system_users):
+    pytest.importorskip("pam", reason="the pam backend needs python-pam (dev extra)")
+    account = system_users()
+    subprocess.run(["chpasswd"], input=f"{account.pw_name}:Pam-pw-123\n", text=True, check=True)
+    server = server_factory(env={"FLUX_AUTH_BACKEND": "pam", "FLUX_ADMIN_USERS": account.pw_name})
+    url = server.url
+    info = httpx.get(f"{url}/v1/auth").json()
+    assert (info["backend"], info["password_login"], info["shared_secret_handshake"]) == (
+        "pam",
+        True,
+        False,
+    )
+    headers = login(url, account.pw_name, "Pam-pw-123")
+    job = submit(url, headers, "true")
+    assert httpx.get(f"{url}/v1/jobs/{job}", headers=headers).json()["user"] == account.pw_name
+    r = httpx.get(f"{url}/v1/jobs", auth=(account.pw_name, "Pam-pw-123"))
+    assert r.status_code == 200
+    r = httpx.post(
+        f"{url}/v1/login/access-token",
+        data={"username": "daemon", "password": "anything"},
+        timeout=15,
+    )
+    assert (r.status_code, r.json()["detail"]) == (400, "Incorrect user or password")
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"FLUX_AUTH_BACKEND": "shared-secret"}, "needs FLUX_SECRET_KEY"),
+        ({"FLUX_AUTH_BACKEND": "database", "FLUX_TOKEN_SIGNING_KEY": "short"}, "at least 32"),
+        ({"FLUX_AUTH_BACKEND": "kerberos"}, "FLUX_AUTH_BACKEND must be one of"),
+    ],
+)
+def test_unusable_auth_config_refuses_to_start(tmp_path: Path, env, message):
+    full = {k: v for k, v in os.environ.items() if not k.startswith("FLUX_")}
+    done = subprocess.run(
+        [sys.executable, "-m", "flux_restful_server", "serve", "--port", "0",
+         "--state-dir", str(tmp_path / "state")],
+        env={**full, "FLUX_SECRET_KEY": "", **env}, capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert message in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_jobs_never_see_the_server_secrets(auth_server: Server):
+    url = auth_server.url
+    alice = login(url, "alice", "alice-pw")
+    job = submit(url, alice, "env")
+
+    def output() -> str | None:
+        if httpx.get(f"{url}/v1/jobs/{job}", headers=alice).json()["state"] != "INACTIVE":
+            return None
+        return "".join(httpx.get(f"{url}/v1/jobs/{job}/output", headers=alice).json()["Output"])
+
+    env_text = wait_for(output)
+    assert "PATH=" in env_text
+    for secret in (SECRET, SIGNING_KEY, "FLUX_TOKEN", "FLUX_SECRET_KEY", "alice-pw"):
+        assert secret not in env_text
+    assert SECRET not in auth_server.log() and SIGNING_KEY not in auth_server.log()
+    assert "12345" not in auth_server.log()

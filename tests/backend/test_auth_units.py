@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import stat
+import sys
 import time
 import warnings
 
@@ -198,6 +199,7 @@ def test_handshake_failures(header, message):
         ({"auth_backend": "pam"}, "python-pam"),
     ],
 )
-def test_unusable_auth_settings_are_refused(tmp_path, changes, message):
+def test_unusable_auth_settings_are_refused(tmp_path, monkeypatch, changes, message):
+    monkeypatch.setitem(sys.modules, "pam", None)  # as if python-pam were not installed
     with pytest.raises(SettingsError, match=message):
         check_auth_settings(Settings(state_dir=tmp_path, **changes))

@@ -30,6 +30,9 @@ from flux_restful_server.auth.store import UserStore
 from flux_restful_server.settings import Settings
 
 SECRET = "notsecrethoo"
+
+# Serving a bare app in-process makes Sanic import sanic_testing, which imports websockets.legacy.
+pytestmark = pytest.mark.filterwarnings("ignore:websockets.legacy is deprecated:DeprecationWarning")
 _names = itertools.count()
 
 
@@ -349,13 +352,23 @@ def system_user():
 
     def make() -> pwd.struct_passwd:
         name = f"frt{secrets.token_hex(4)}"
-        subprocess.run(["useradd", "--create-home", name], check=True, capture_output=True)
+        for _ in range(50):  # useradd refuses while another process holds the passwd lock
+            done = subprocess.run(["useradd", "--create-home", name], capture_output=True)
+            if done.returncode == 0:
+                break
+            time.sleep(0.1)
+        else:
+            raise RuntimeError(f"useradd {name} failed: {done.stderr!r}")
         created.append(name)
         return pwd.getpwnam(name)
 
     yield make
     for name in created:
-        subprocess.run(["userdel", "--remove", name], check=False, capture_output=True)
+        for _ in range(50):
+            code = subprocess.run(["userdel", "--remove", name], capture_output=True).returncode
+            if code not in (1, 10):  # 1 and 10: the passwd or group file is locked; try again
+                break
+            time.sleep(0.1)
 
 
 async def test_multi_user_maps_to_system_accounts(tmp_path, system_user):
