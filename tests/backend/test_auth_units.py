@@ -203,3 +203,23 @@ def test_unusable_auth_settings_are_refused(tmp_path, monkeypatch, changes, mess
     monkeypatch.setitem(sys.modules, "pam", None)  # as if python-pam were not installed
     with pytest.raises(SettingsError, match=message):
         check_auth_settings(Settings(state_dir=tmp_path, **changes))
+
+
+async def test_login_rehashes_outdated_hashes_without_revoking_tokens(tmp_path):
+    from flux_restful_server.auth.service import AuthService
+
+    store = UserStore(tmp_path / "flux-restful.db")
+    old = argon2.using(time_cost=1, memory_cost=1024, parallelism=1).hash("pw")
+    version = store.add("olduser", old).token_version
+    store.close()
+    service = AuthService(Settings(state_dir=tmp_path, auth_backend="database"))
+    await service.open()
+    try:
+        token = await service.login("olduser", "pw")
+        assert service.principal_from_token(token).name == "olduser"
+        assert service.store is not None
+        user = service.store.get("olduser")
+        assert user is not None and user.password_hash != old
+        assert user.password_hash.startswith("$argon2id$") and user.token_version == version
+    finally:
+        service.close()
