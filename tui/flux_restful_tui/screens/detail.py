@@ -1,0 +1,162 @@
+"""Job detail: the info fields and the eventlog as a timeline."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from rich.table import Table
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Label, Static
+
+from flux_restful_client import FluxRestfulError, JobInfo
+
+from ..api import EventlogEntry, job_eventlog
+from ..store import format_runtime
+from ..widgets.jobs_table import RESULT_STYLES, format_time, state_text
+
+if TYPE_CHECKING:
+    from ..app import DashboardApp
+
+__all__ = ["JobDetailScreen", "info_table", "timeline"]
+
+FIELDS = (
+    "id", "name", "user", "state", "result", "returncode", "runtime", "ntasks", "ncores",
+    "nnodes", "nodelist", "cwd", "queue", "urgency", "priority", "duration", "t_submit",
+    "t_run", "t_cleanup", "t_inactive", "waitstatus", "exception",
+)  # fmt: skip
+
+
+def _value(key: str, value: Any, job: JobInfo, runtime: float | None) -> str | Text:
+    if key == "state":
+        return state_text(str(value))
+    if key == "result":
+        return Text(str(value), style=RESULT_STYLES.get(str(value), ""))
+    if key == "runtime":
+        return format_runtime(runtime)
+    if key.startswith("t_"):
+        return format_time(value if isinstance(value, int | float) else None)
+    if key == "exception" and isinstance(value, dict):
+        if not value.get("occurred"):
+            return "none"
+        kind, severity = value.get("type", ""), value.get("severity", "")
+        return f"{kind} (severity {severity}): {value.get('note', '')}"
+    return "" if value is None else str(value)
+
+
+def info_table(job: JobInfo, runtime: float | None) -> Table:
+    """Key/value table of a job's info."""
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="bold cyan", no_wrap=True)
+    table.add_column()
+    for key in FIELDS:
+        if key in job.raw or key in ("id", "state"):
+            table.add_row(key, _value(key, job.raw.get(key, getattr(job, key, "")), job, runtime))
+    return table
+
+
+def timeline(entries: list[EventlogEntry]) -> Table:
+    """The eventlog as a vertical timeline with the delay from submit."""
+    table = Table.grid(padding=(0, 1))
+    table.add_column(style="dim", no_wrap=True)
+    table.add_column(no_wrap=True)
+    table.add_column(style="bold")
+    table.add_column(style="dim", justify="right")
+    table.add_column()
+    start = next((e.timestamp for e in entries if e.timestamp), None)
+    for index, entry in enumerate(entries):
+        when = time.strftime("%H:%M:%S", time.localtime(entry.timestamp)) if entry.timestamp else ""
+        offset = f"+{entry.timestamp - start:.2f}s" if entry.timestamp and start is not None else ""
+        glyph = "┬" if index == 0 else ("┴" if index == len(entries) - 1 else "├")
+        context = " ".join(f"{k}={v}" for k, v in entry.context.items())
+        table.add_row(when, glyph, entry.name, offset, context)
+    return table
+
+
+class JobDetailScreen(Screen[None]):
+    """One job's info and eventlog."""
+
+    BINDINGS = [
+        Binding("escape", "app.pop_screen", "Back"),
+        Binding("l", "open_log", "Log"),
+        Binding("c", "cancel", "Cancel"),
+        Binding("r", "reload", "Reload"),
+    ]
+
+    def __init__(self, job_id: int) -> None:
+        super().__init__(id="detail-screen")
+        self.job_id = job_id
+        """The job shown."""
+        self.job: JobInfo | None = None
+        """Its latest info."""
+
+    @property
+    def dash(self) -> DashboardApp:
+        from ..app import DashboardApp
+
+        assert isinstance(self.app, DashboardApp)
+        return self.app
+
+    def compose(self) -> ComposeResult:
+        yield Label(f"Job {self.job_id}", id="detail-title", classes="title")
+        with Horizontal(id="detail-body"):
+            with VerticalScroll(id="detail-info-box"):
+                yield Static("loading…", id="detail-info")
+            with VerticalScroll(id="detail-events-box"):
+                yield Label("Eventlog", classes="subtitle")
+                yield Static("loading…", id="detail-events")
+        yield Footer()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return not (action == "cancel" and self.dash.read_only)
+
+    def on_mount(self) -> None:
+        self.action_reload()
+
+    def action_reload(self) -> None:
+        self.load()
+
+    def action_open_log(self) -> None:
+        self.dash.open_log(self.job_id)
+
+    def action_cancel(self) -> None:
+        self.dash.confirm_cancel([self.job_id])
+
+    def job_changed(self, job: JobInfo) -> None:
+        """The app saw this job change: show it and reload the eventlog."""
+        self.show_job(job)
+        self.load_events()
+
+    def show_job(self, job: JobInfo) -> None:
+        self.job = job
+        self.query_one("#detail-title", Label).update(f"Job {job.id}  {job.name}")
+        self.query_one("#detail-info", Static).update(info_table(job, self.dash.store.runtime(job)))
+
+    @work(exclusive=True, group="detail")
+    async def load(self) -> None:
+        try:
+            job = await self.dash.client.get_job(self.job_id)
+        except FluxRestfulError as exc:
+            self.query_one("#detail-info", Static).update(Text(str(exc), style="red"))
+            self.notify(str(exc), title=f"Job {self.job_id}", severity="error")
+            return
+        self.show_job(job)
+        await self._events()
+
+    @work(exclusive=True, group="detail-events")
+    async def load_events(self) -> None:
+        await self._events()
+
+    async def _events(self) -> None:
+        target = self.query_one("#detail-events", Static)
+        try:
+            entries = await job_eventlog(self.dash.client, self.job_id)
+        except FluxRestfulError as exc:
+            target.update(Text(f"eventlog unavailable: {exc}", style="yellow"))
+            return
+        target.update(timeline(entries) if entries else "no events yet")

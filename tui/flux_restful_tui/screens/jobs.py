@@ -1,0 +1,221 @@
+"""The jobs view: counts, the live table, the filter line and the status bar."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import Footer, Input
+
+from flux_restful_client import JobInfo
+
+from ..store import QUICK_FILTERS, JobStore
+from ..widgets.jobs_table import JobsTable
+from ..widgets.state_counts import StateCounts
+from ..widgets.status_bar import StatusBar
+
+if TYPE_CHECKING:
+    from ..app import DashboardApp
+
+__all__ = ["JobsScreen"]
+
+QUICK_KEYS = dict(zip("12345", QUICK_FILTERS, strict=True))
+
+
+class JobsScreen(Screen[None]):
+    """Every job the caller may see, updated live."""
+
+    BINDINGS = [
+        Binding("enter", "open_detail", "Detail"),
+        Binding("l", "open_log", "Log"),
+        Binding("s", "submit", "Submit"),
+        Binding("c", "cancel", "Cancel"),
+        Binding("n", "nodes", "Nodes"),
+        Binding("slash", "filter", "Filter"),
+        Binding("o", "sort", "Sort"),
+        Binding("O", "reverse", "Reverse", show=False),
+        Binding("m", "mine", "Mine/all", show=False),
+        Binding("r", "refresh", "Refresh", show=False),
+        *(
+            Binding(key, f"quick('{name}')", name.capitalize(), show=False)
+            for key, name in QUICK_KEYS.items()
+        ),
+    ]
+
+    def __init__(self, store: JobStore) -> None:
+        super().__init__(id="jobs-screen")
+        self._sort_cycle = ["id", "name", "user", "state", "runtime", "submitted"]
+        self.counts = StateCounts(id="counts")
+        """Counts by state (header)."""
+        self.table = JobsTable(store, id="jobs")
+        """The jobs."""
+        self.status = StatusBar(id="status")
+        """Server, user and connection."""
+
+    @property
+    def dash(self) -> DashboardApp:
+        from ..app import DashboardApp
+
+        assert isinstance(self.app, DashboardApp)
+        return self.app
+
+    def compose(self) -> ComposeResult:
+        yield self.counts
+        yield Input(
+            placeholder="filter: regex, ! to invert (enter to apply, esc to clear)", id="filter"
+        )
+        yield self.table
+        yield self.status
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#filter", Input).display = False
+        status = self.status
+        status.server = self.dash.client.host
+        status.user = self.dash.user
+        status.read_only = self.dash.read_only
+        status.connection = self.dash.connection
+        self.table.focus()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("submit", "cancel") and self.dash.read_only:
+            return False
+        return True
+
+    # -- content -----------------------------------------------------------------------------
+    def refresh_counts(self) -> None:
+        counts = self.counts
+        counts.counts = self.dash.store.counts()
+        counts.shown = self.table.row_count
+        f = self.dash.store.filter
+        words = []
+        if f.quick != "all":
+            words.append(f.quick)
+        if f.user:
+            words.append(f"user {f.user}")
+        if f.pattern:
+            words.append(f"/{f.pattern}")
+        sort = f"sort {self.dash.store.sort_key}{' ↓' if self.dash.store.sort_reverse else ' ↑'}"
+        counts.describe = " ".join([*words, sort])
+
+    def rebuild(self) -> None:
+        """Redraw every row from the store."""
+        self.table.rebuild()
+        self.refresh_counts()
+
+    def jobs_changed(self, jobs: Iterable[JobInfo]) -> None:
+        """Some jobs changed: update their rows (or rebuild when rows come or go)."""
+        if not self.table.update_jobs(jobs):
+            self.table.rebuild()
+        self.refresh_counts()
+
+    def tick(self) -> None:
+        self.table.tick()
+
+    # -- actions -----------------------------------------------------------------------------
+    def action_open_detail(self) -> None:
+        job_id = self.table.current_job_id
+        if job_id is not None:
+            self.dash.open_detail(job_id)
+
+    def action_open_log(self) -> None:
+        job_id = self.table.current_job_id
+        if job_id is not None:
+            self.dash.open_log(job_id)
+
+    def action_submit(self) -> None:
+        self.dash.action_submit()
+
+    def action_cancel(self) -> None:
+        self.dash.confirm_cancel(self.table.selection())
+
+    def action_nodes(self) -> None:
+        self.dash.action_nodes()
+
+    def action_refresh(self) -> None:
+        self.dash.reload_jobs()
+
+    def action_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.display = True
+        box.value = self.dash.store.filter.pattern
+        box.focus()
+
+    def action_quick(self, name: str) -> None:
+        self.set_filter(replace(self.dash.store.filter, quick=name))
+
+    def action_mine(self) -> None:
+        f = self.dash.store.filter
+        self.set_filter(replace(f, user=None if f.user else (self.dash.user or None)))
+
+    def action_sort(self, column: str | None = None) -> None:
+        store = self.dash.store
+        if column is None:
+            index = (
+                self._sort_cycle.index(store.sort_key) if store.sort_key in self._sort_cycle else -1
+            )
+            column = self._sort_cycle[(index + 1) % len(self._sort_cycle)]
+        elif column == store.sort_key:
+            store.sort_reverse = not store.sort_reverse
+        store.sort_key = column
+        self.rebuild()
+
+    def action_reverse(self) -> None:
+        self.dash.store.sort_reverse = not self.dash.store.sort_reverse
+        self.rebuild()
+
+    def set_filter(self, new: object) -> bool:
+        from ..store import JobFilter
+
+        assert isinstance(new, JobFilter)
+        try:
+            self.dash.store.set_filter(new)
+        except re.error as exc:
+            self.notify(f"Invalid filter {new.pattern!r}: {exc}", severity="error")
+            return False
+        self.rebuild()
+        return True
+
+    @on(Input.Submitted, "#filter")
+    def _apply_filter(self, event: Input.Submitted) -> None:
+        if self.set_filter(replace(self.dash.store.filter, pattern=event.value)):
+            event.input.display = False
+            self.table.focus()
+
+    @on(Input.Changed, "#filter")
+    def _live_filter(self, event: Input.Changed) -> None:
+        try:
+            self.dash.store.set_filter(replace(self.dash.store.filter, pattern=event.value))
+        except re.error:
+            return  # finish typing; enter reports the error
+        self.rebuild()
+
+    def on_key(self, event: object) -> None:
+        from textual.events import Key
+
+        assert isinstance(event, Key)
+        box = self.query_one("#filter", Input)
+        if event.key == "escape" and box.has_focus:
+            box.value = ""
+            self.set_filter(replace(self.dash.store.filter, pattern=""))
+            box.display = False
+            self.table.focus()
+            event.stop()
+
+    @on(JobsTable.MarksChanged)
+    def _marks(self, event: JobsTable.MarksChanged) -> None:
+        self.status.marked = len(event.marked)
+
+    @on(JobsTable.SortRequested)
+    def _sort(self, event: JobsTable.SortRequested) -> None:
+        self.action_sort(event.column)
+
+    @on(JobsTable.RowSelected)
+    def _row_selected(self, event: JobsTable.RowSelected) -> None:
+        self.action_open_detail()
