@@ -82,6 +82,7 @@ class JobsScreen(Screen[None]):
         status.read_only = self.dash.read_only
         status.connection = self.dash.connection
         self.table.focus()
+        self.refresh_counts()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in ("submit", "cancel") and self.dash.read_only:
