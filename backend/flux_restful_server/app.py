@@ -10,12 +10,16 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 import orjson
 from sanic import Request, Sanic
 from sanic.config import Config
+from sanic.response import HTTPResponse, json
+from sanic_ext import openapi
+from sanic_ext.extensions.openapi.builders import SpecificationBuilder
 
 from . import errors
 from .executors.hub import Hub
 from .settings import Settings
 
 if TYPE_CHECKING:
+    from .auth.service import AuthService
     from .executors.base import Executor
 
 log = logging.getLogger("flux_restful")
@@ -31,6 +35,8 @@ class AppContext:
     """Fans job log entries and events out to streams."""
     executor: Executor | None = None
     """Runs the jobs; set when the server starts."""
+    auth: AuthService | None = None
+    """Users, passwords and tokens; set by ``setup_auth``."""
 
     @property
     def jobs(self) -> Executor:
@@ -47,7 +53,7 @@ _names = itertools.count()
 
 def _dumps(obj: Any, **_: Any) -> str:
     """JSON for every response: orjson is several times faster than the standard library."""
-    return orjson.dumps(obj).decode()
+    return orjson.dumps(obj, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
 def create_app(settings: Settings | None = None, *, name: str | None = None) -> App:
@@ -88,9 +94,17 @@ def create_app(settings: Settings | None = None, *, name: str | None = None) -> 
     app.blueprint(web_bp)
     setup_auth(app)
 
+    app.add_route(openapi_json, "/openapi.json", name="openapi_json")
     app.before_server_start(start_executor)
     app.after_server_stop(stop_executor)
     return app
+
+
+@openapi.exclude()
+async def openapi_json(request: AppRequest) -> HTTPResponse:
+    """The OpenAPI document at the root, where upstream's FastAPI serves it."""
+    spec: dict[str, Any] = SpecificationBuilder().build(request.app).serialize()  # type: ignore[no-untyped-call]
+    return json(spec)
 
 
 def make_executor(settings: Settings, hub: Hub) -> Executor:

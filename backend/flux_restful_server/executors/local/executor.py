@@ -47,7 +47,7 @@ from ..base import (
 from ..hub import Hub
 from .joblog import Cursor, event_record, is_event, iter_records, parse_record, read_new
 from .resources import Allocation, Cluster, hostlist, idset
-from .shim import ShimSpec, run_shim, shim_alive, take_lock
+from .shim import SHIM_SIGNALS, ShimSpec, run_shim, shim_alive, take_lock
 from .store import INFO_COLUMNS, SUMMARY_COLUMNS, Store, search_text
 
 log = logging.getLogger("flux_restful.local")
@@ -191,12 +191,6 @@ class LocalExecutor:
     def _log_path(self, job_id: int) -> str:
         return str(self.jobs_dir / f"{job_id}.log")
 
-    def _pid_path(self, job_id: int) -> str:
-        return str(self.jobs_dir / f"{job_id}.shim")
-
-    def _lock_path(self, job_id: int) -> str:
-        return str(self.jobs_dir / f"{job_id}.lock")
-
     # -- the Executor interface -----------------------------------------------------------------
     def limits(self) -> ResourceLimits:
         return self.cluster.limits()
@@ -263,6 +257,8 @@ class LocalExecutor:
             path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND | os.O_CLOEXEC, 0o600
         )
         try:
+            if owner.uid is not None:  # multi-user: the job's output is that user's alone
+                os.fchown(fd, owner.uid, owner.gid if owner.gid is not None else -1)
             os.write(fd, b"".join(records))
         finally:
             os.close(fd)
@@ -633,7 +629,6 @@ class LocalExecutor:
             ranks_nodes=job.alloc.ranks_nodes,
             node_names=self.cluster.names,
             log_path=self._log_path(job_id),
-            pid_path=self._pid_path(job_id),
             doorbell_path=str(self.state_dir / "doorbell"),
             expiration=row["expiration"] or 0.0,
             kill_timeout=self.settings.kill_timeout,
@@ -641,45 +636,35 @@ class LocalExecutor:
             gid=owner["gid"],
             groups=owner["groups"],
         )
-        shim.lock_fd = take_lock(self._lock_path(job_id))
+        shim.lock_fd = take_lock(self._log_path(job_id))
         pid = -1
+        signal.pthread_sigmask(signal.SIG_BLOCK, SHIM_SIGNALS)
         try:
             pid = os.fork()
             if pid == 0:  # pragma: no cover - the child never returns
                 run_shim(shim)
         finally:
             if pid != 0:
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, SHIM_SIGNALS)
                 os.close(shim.lock_fd)
         job.shim_pid = pid
         self.store.update_job(job_id, {"shim_pid": pid})
 
-    def _shim_pid(self, job_id: int) -> int | None:
-        """The shim's pid, as it recorded it (``None`` until it has)."""
-        try:
-            return int(Path(self._pid_path(job_id)).read_text())
-        except (OSError, ValueError):
-            return None
-
     def _signal_shim(self, job_id: int, sig: int) -> None:
         job = self.active.get(job_id)
-        if job is None or job.finished:
+        if job is None or job.finished or job.shim_pid is None:
             return
-        pid = self._shim_pid(job_id)
-        if pid is None:
-            # Just forked: the shim installs its handlers before it records its pid, so wait
-            # for the record rather than kill it with a signal it does not handle yet.
-            asyncio.get_running_loop().call_later(0.02, self._signal_shim, job_id, sig)
-            return
-        if shim_alive(self._lock_path(job_id)):
+        # The lock proves the pid is still our shim (not a recycled pid).
+        if shim_alive(self._log_path(job_id)):
             with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, sig)
+                os.kill(job.shim_pid, sig)
 
     def _check_shim(self, job_id: int, job: _Active) -> None:
         """Notice a shim that died without writing ``finish`` (killed, or the machine rebooted)."""
         if job.shim_pid is not None:
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(job.shim_pid, os.WNOHANG)
-        if shim_alive(self._lock_path(job_id)):
+        if shim_alive(self._log_path(job_id)):
             return
         self._ingest(job_id)
         if job_id in self.active and not job.finished:
@@ -726,10 +711,14 @@ class LocalExecutor:
         log.info("recovered %d active jobs", len(self.active))
 
     def _recover_running(self, job_id: int, job: _Active) -> None:
-        if shim_alive(self._lock_path(job_id)):
-            job.shim_pid = self._shim_pid(job_id)
+        assert self.store is not None
+        if shim_alive(self._log_path(job_id)):
+            if job.shim_pid is None:  # the server stopped right after forking
+                for _, _, name, _, ctx in self.store.events(job_id):
+                    if name == "start":
+                        job.shim_pid = ctx.get("shim")
             return  # re-attached: its doorbell rings here again, and the poller reads its log
-        if not os.path.exists(self._lock_path(job_id)):
+        if not any(name == "start" for _, _, name, _, _ in self.store.events(job_id)):
             # The server stopped between allocating and forking the shim: nothing ran, so
             # start it now (a job never runs twice, and never zero times).
             self._launch(job_id, job)

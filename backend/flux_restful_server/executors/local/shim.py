@@ -52,12 +52,10 @@ class ShimSpec:
     """Node names by node index (for messages)."""
     log_path: str
     """The job's log file."""
-    pid_path: str
-    """Where the shim records its pid and start time."""
     doorbell_path: str
     """The server's doorbell FIFO."""
     lock_fd: int = -1
-    """The locked descriptor of the job's lock file, held for the shim's whole life."""
+    """The locked descriptor of the job's log, held for the shim's whole life."""
     expiration: float = 0.0
     """Absolute time limit (epoch seconds); 0 for none."""
     kill_timeout: float = 5.0
@@ -70,14 +68,14 @@ class ShimSpec:
     """Supplementary groups for ``uid``."""
 
 
-def shim_alive(lock_path: str) -> bool:
-    """Whether a job's shim is running: it holds the job's lock file for its whole life.
+def shim_alive(log_path: str) -> bool:
+    """Whether a job's shim is running: it holds a lock on the job's log for its whole life.
 
     The server takes the lock before forking and the shim inherits it, so there is no moment
     where a starting shim could be mistaken for a dead one.
     """
     try:
-        fd = os.open(lock_path, os.O_RDWR | os.O_CLOEXEC)
+        fd = os.open(log_path, os.O_RDONLY | os.O_CLOEXEC)
     except FileNotFoundError:
         return False
     try:
@@ -89,11 +87,23 @@ def shim_alive(lock_path: str) -> bool:
     return False
 
 
-def take_lock(lock_path: str) -> int:
-    """Create and lock a job's lock file; return the descriptor for the shim to inherit."""
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+def take_lock(log_path: str) -> int:
+    """Lock a job's log; return the descriptor for the shim to inherit.
+
+    Raises:
+        BlockingIOError: A shim for this job is already running.
+    """
+    fd = os.open(log_path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BaseException:
+        os.close(fd)
+        raise
     return fd
+
+
+SHIM_SIGNALS = {signal.SIGUSR1, signal.SIGTERM}
+"""Signals the server blocks around ``fork`` so a new shim gets them only once it handles them."""
 
 
 def run_shim(spec: ShimSpec) -> NoReturn:
@@ -138,10 +148,8 @@ class _Shim:
         signal.signal(signal.SIGUSR1, lambda *_: None)
         signal.signal(signal.SIGTERM, lambda *_: None)
         signal.signal(signal.SIGCHLD, lambda *_: None)
-        tmp = self.spec.pid_path + ".tmp"
-        with open(tmp, "w") as f:
-            f.write(f"{os.getpid()}\n")
-        os.replace(tmp, self.spec.pid_path)
+        # The server blocked these around fork: a cancel sent before now is delivered here.
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, SHIM_SIGNALS)
         self.log_fd = os.open(self.spec.log_path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
         return wake_r
 
@@ -237,6 +245,10 @@ class _Shim:
         spec = self.spec
         sel = selectors.DefaultSelector()
         sel.register(wake_r, selectors.EVENT_READ, None)
+        # Written before any task exists: a server that finds no start record knows nothing ran.
+        # An exec failure follows it, as flux-shell reports one after start.
+        self.event("start", {"shim": os.getpid()})
+        self.flush()
         partial: dict[int, bytes] = {}
         labels: dict[int, tuple[bytes, bytes, int]] = {}
         for rank in range(len(spec.ranks_nodes)):
@@ -251,9 +263,6 @@ class _Shim:
                 labels[fd] = (kinds[0], kinds[1], rank)
                 partial[fd] = b""
                 sel.register(fd, selectors.EVENT_READ, fd)
-        # Flux writes the start event when the shell has launched the tasks; an exec failure
-        # follows it, as flux-shell reports it after start.
-        self.pending.insert(0, event_record("start", {}, time.time()))
         self.flush()
         open_fds = set(labels)
         drain_deadline = 0.0
