@@ -19,10 +19,10 @@ def runs(path: Path) -> list[str]:
     return sorted(path.read_text().split()) if path.exists() else []
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("how", ["graceful", "kill9"])
 def test_restart_keeps_every_job(server_factory: ServerFactory, tmp_path: Path, how: str) -> None:
     ledger = tmp_path / "ledger"
+    go = tmp_path / "go"  # the long job ends only once this exists
     server = server_factory(args=["--cores-per-node", "2"])
     with httpx.Client(base_url=server.url, timeout=10.0) as client:
         api = Api(client)
@@ -30,7 +30,8 @@ def test_restart_keeps_every_job(server_factory: ServerFactory, tmp_path: Path, 
         api.wait_done(done)
         # keeps running across the restart
         long = api.submit(
-            command=f"sh -c 'echo long >> {ledger}; echo before; sleep 6; echo after; exit 7'"
+            command=f"sh -c 'echo long >> {ledger}; echo before; "
+            f"while [ ! -e {go} ]; do sleep 0.05; done; echo after; exit 7'"
         )
         # finishes while the server is down
         short = api.submit(
@@ -60,6 +61,7 @@ def test_restart_keeps_every_job(server_factory: ServerFactory, tmp_path: Path, 
         assert api.output(short) == ["s1\n", "s2\n"]
 
         assert api.info(long)["state"] == "RUN"
+        go.touch()
         long_info = api.wait_done(long)
         assert long_info["returncode"] == 7
         assert long_info["result"] == "FAILED"
