@@ -14,26 +14,38 @@ install:
 serve *args:
     flux-restful serve {{args}}
 
-# Run the test suite (in parallel); extra arguments go to pytest.
-test *args:
+# Run the test suite in parallel (extra arguments go to pytest).
+test *args: browser
     python -m pytest -n auto --dist loadgroup {{args}}
 
-# Run the executor contract and API tests inside a real Flux instance.
+# Make sure headless Chromium is there for the web UI's browser tests (installs it as root).
+browser:
+    #!/usr/bin/env bash
+    if [ ! -x /usr/bin/chromium ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        echo "installing Debian's chromium for the browser tests..." >&2
+        (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null 2>&1 \
+            || echo "could not install chromium: the browser tests will be skipped" >&2
+    fi
+
+# Run the executor contract and API tests against a real Flux instance (flux-core on PATH).
 test-flux *args:
     #!/usr/bin/env bash
     set -euo pipefail
     if ! command -v flux >/dev/null; then
-        echo "flux is not on PATH: install flux-core (see docs/flux.md), then run 'just test-flux' again." >&2
+        echo "flux is not on PATH: build or install flux-core and put its bin/ on PATH and its" >&2
+        echo "python site-packages on PYTHONPATH (see docs/flux.md), then run 'just test-flux'." >&2
         exit 2
     fi
-    flux start --test-size=4 python -m pytest -p no:cacheprovider -m "not slow" tests/backend {{args}}
+    FLUX_RESTFUL_TEST_EXECUTOR=flux flux start --test-size=4 \
+        python -m pytest -p no:cacheprovider tests/backend/test_flux_executor.py \
+        tests/backend/test_executor_contract.py tests/backend/test_jobs_api.py {{args}}
 
 # Format the code.
 fmt:
     ruff format .
     ruff check --fix .
 
-# Lint (ruff format check + ruff check) and type-check (mypy).
+# Lint (ruff format check + ruff check) and type-check (mypy --strict).
 lint:
     ruff format --check .
     ruff check .
@@ -42,7 +54,7 @@ lint:
 # Alias of lint, as in httpx's scripts.
 check: lint
 
-# Run the benchmarks; they print ratios against baselines measured in the same run.
+# Run the benchmarks (or some: `just bench core streams`); they print ratios measured in one run.
 bench *args:
     python -m bench {{args}}
 

@@ -24,7 +24,6 @@ SERVER_ENV_DROP = (
     "FLUX_TOKEN_SIGNING_KEY",
     "FLUX_SERVER_MODE",
     "FLUX_ADMIN_USERS",
-    "FLUX_URI",
     "FLUX_RESTFUL_HOST",
     "FLUX_OPTION_FLAGS",
     "FLUX_NUMBER_NODES",
@@ -118,10 +117,15 @@ def server_factory(tmp_path: Path) -> Iterator[ServerFactory]:
     def make(
         env: dict[str, str] | None = None, args: list[str] | None = None, start: bool = True
     ) -> Server:
+        args = list(args or [])
+        # `just test-flux` runs the same API tests against a real Flux instance.
+        executor = os.environ.get("FLUX_RESTFUL_TEST_EXECUTOR")
+        if executor and "--executor" not in args:
+            args += ["--executor", executor]
         base = {k: v for k, v in os.environ.items() if k not in SERVER_ENV_DROP}
         base.update(env or {})
         state = tmp_path / f"state-{len(servers)}"
-        server = Server(state_dir=state, env=base, args=list(args or []))
+        server = Server(state_dir=state, env=base, args=args)
         servers.append(server)
         return server.start() if start else server
 
@@ -144,7 +148,7 @@ def http(server: Server) -> Iterator[httpx.Client]:
 
 
 def wait_for(predicate: Callable[[], object], timeout: float = 10.0, interval: float = 0.05):
-    """Poll ``predicate`` until it returns something truthy; fail with a message after ``timeout``."""
+    """Poll ``predicate`` until it returns something truthy; fail after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
