@@ -96,6 +96,7 @@ class _Active:
     priority: int
     user: str | None
     alloc: Allocation | None = None
+    request: JobRequest | None = None
     shim_pid: int | None = None
     finished: bool = False
 
@@ -119,6 +120,7 @@ class LocalExecutor:
         self._bell_w = -1
         self._poller: asyncio.Task[None] | None = None
         self._stopping = False
+        self._server_env = job_environment(os.environ, {}, Owner(), settings.env_passthrough)
 
     # -- lifecycle ------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -205,7 +207,7 @@ class LocalExecutor:
             raise SubmitRefused(f"workdir {cwd!r} does not exist or is not a directory")
         job_id = self.ids.next()
         now = time.time()
-        env = job_environment(os.environ, request.envars, owner, self.settings.env_passthrough)
+        env = job_environment(self._server_env, request.envars, owner, ())
         spec = {
             "argv": list(request.command),
             "env": env,
@@ -262,7 +264,7 @@ class LocalExecutor:
             os.write(fd, b"".join(records))
         finally:
             os.close(fd)
-        self.active[job_id] = _Active(Cursor(), JobState.NEW, priority, owner.user)
+        self.active[job_id] = _Active(Cursor(), JobState.NEW, priority, owner.user, request=request)
         with self.store.transaction():
             self.store.insert_job(row)
             self._ingest(job_id, in_transaction=True)
@@ -590,6 +592,9 @@ class LocalExecutor:
             self._start(job_id, job, request, alloc)
 
     def _request(self, job_id: int) -> JobRequest:
+        cached = self.active[job_id].request
+        if cached is not None:
+            return cached
         assert self.store is not None
         row = self.store.job_row(job_id)
         assert row is not None
