@@ -12,6 +12,7 @@ import base64
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
+from json.encoder import encode_basestring
 from typing import Any
 
 from ..errors import BadRequest
@@ -39,6 +40,18 @@ _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 def encode(frame: dict[str, Any]) -> str:
     """One frame as compact JSON text."""
     return _dumps(frame)
+
+
+def encode_output(line: OutputLine) -> str:
+    """An output frame as JSON text: the same text as ``encode(output_frame(line))``, faster."""
+    try:
+        text = line.data.decode()
+    except UnicodeDecodeError:
+        return encode(output_frame(line))
+    return (
+        f'{{"seq":{line.seq},"type":"output","stream":"{line.stream}","rank":{line.rank},'
+        f'"data":{encode_basestring(text)},"t":{line.timestamp!r}}}'
+    )
 
 
 def frame_type(entry: LogEntry) -> str:

@@ -22,11 +22,11 @@ from ..jobs.views import job_id_arg, visible_job
 from .frames import (
     FeedFilter,
     encode,
+    encode_output,
     end_frame,
     event_frame,
     feed_frame,
     frame_type,
-    output_frame,
     parse_since,
     parse_types,
 )
@@ -165,7 +165,7 @@ async def job_stream(request: AppRequest, job_id: str) -> HTTPResponse | None:
         for entry in batch:
             if isinstance(entry, OutputLine):
                 if want_output:
-                    frames.append((entry.seq, encode(output_frame(entry))))
+                    frames.append((entry.seq, encode_output(entry)))
                 continue
             kind = frame_type(entry)
             if kind == "end":

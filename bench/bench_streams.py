@@ -1,0 +1,250 @@
+"""Live stream benchmarks: latency, throughput against ``cat``, and memory of idle followers.
+
+Starts a real server (``flux-restful serve``, local executor, access log off) and measures:
+
+* latency from a line written by a job (its ``time.time()`` is the line) to its arrival at a
+  websocket client, p50 and p99, with 1, 100 and 1,000 concurrent followers (target: p99 < 50 ms
+  at 100 followers);
+* throughput: a job printing N short lines as fast as it can, delivered complete to 10 followers
+  (resuming with ``since`` when the hub cuts one off), against ``cat`` of the same output to a
+  pipe (target ratio >= 0.5);
+* server RSS with 1,000 idle followers of a sleeping job (target < 300 MB).
+
+Clients run in this process, on the same cores as the server, so the numbers include the cost of
+decoding every frame on the client side. Run: ``python -m bench.bench_streams [--full]``; the
+default is a short run (200,000 lines, 20 latency samples); ``--full`` uses the issue's sizes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import websockets
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def _server() -> Iterator[tuple[str, int]]:
+    port = _free_port()
+    with tempfile.TemporaryDirectory(prefix="bench-streams-") as state:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("FLUX_")}
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "flux_restful_server",
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--state-dir",
+                state,
+                "--cores-per-node",
+                "4",
+                "--log-level",
+                "warning",
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    httpx.get(url + "/v1/auth", timeout=1)
+                    break
+                except httpx.TransportError:
+                    if time.monotonic() > deadline or proc.poll() is not None:
+                        raise RuntimeError("server did not start") from None
+                    time.sleep(0.1)
+            yield url, proc.pid
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def _ws(url: str, path: str) -> str:
+    return "ws" + url.removeprefix("http") + path
+
+
+async def _submit(client: httpx.AsyncClient, argv: list[str], **fields: Any) -> int:
+    response = await client.post("/v1/jobs/submit", json={"command": argv, **fields})
+    response.raise_for_status()
+    return int(response.json()["id"])
+
+
+async def _connect_all(urls: list[str]) -> list[Any]:
+    conns: list[Any] = []
+    for start in range(0, len(urls), 100):  # connect in waves: no SYN backlog overflow
+        conns += await asyncio.gather(
+            *(
+                websockets.connect(u, max_queue=None, max_size=None, open_timeout=60)
+                for u in urls[start : start + 100]
+            )
+        )
+    return conns
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def latency(url: str, followers: int, lines: int) -> tuple[float, float, int]:
+    """p50 and p99 (ms) of write-to-receive latency over every follower and line."""
+    script = (
+        "import time, sys\n"
+        "time.sleep(float(sys.argv[2]))\n"
+        "for i in range(int(sys.argv[1])):\n"
+        "    print(repr(time.time()), flush=True)\n"
+        "    time.sleep(0.05)\n"
+    )
+    async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+        settle = 1.0 + followers / 250
+        job = await _submit(client, [sys.executable, "-c", script, str(lines), str(settle)])
+        conns = await _connect_all([_ws(url, f"/v1/jobs/{job}/stream?types=output")] * followers)
+        samples: list[float] = []
+
+        async def follow(ws: Any) -> None:
+            async for message in ws:
+                now = time.time()
+                frame = json.loads(message)
+                if frame["type"] == "output":
+                    samples.append((now - float(frame["data"])) * 1000)
+                elif frame["type"] == "end":
+                    break
+
+        await asyncio.gather(*(follow(ws) for ws in conns))
+        await asyncio.gather(*(ws.close() for ws in conns))
+    return _pct(samples, 0.5), _pct(samples, 0.99), len(samples)
+
+
+async def throughput(url: str, lines: int, followers: int) -> tuple[float, float, int]:
+    """Lines/s delivered to every follower (first submit to last end), and resumes needed."""
+    script = "import sys\nsys.stdout.writelines(f'line {i}\\n' for i in range(int(sys.argv[1])))\n"
+    resumes = 0
+    async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+        blocker = await _submit(client, ["sleep", "1"], cores_per_task=4)
+        job = await _submit(client, [sys.executable, "-c", script, str(lines)])
+        path = f"/v1/jobs/{job}/stream?types=output"
+
+        async def follow() -> int:
+            nonlocal resumes
+            count = 0
+            since = 0
+            while True:
+                async with websockets.connect(
+                    _ws(url, f"{path}&since={since}"), max_queue=None, max_size=None
+                ) as ws:
+                    async for message in ws:
+                        frame = json.loads(message)
+                        kind = frame["type"]
+                        if kind == "output":
+                            count += 1
+                            since = frame["seq"]
+                        elif kind == "end":
+                            return count
+                        elif kind in ("lagged", "shutdown"):
+                            since = frame["since"]
+                            resumes += 1
+                            break
+
+        start = time.perf_counter()
+        counts = await asyncio.gather(*(follow() for _ in range(followers)))
+        elapsed = time.perf_counter() - start
+        del blocker
+    assert all(c == lines for c in counts), counts
+    # The job only starts when the 1 s blocker ends; time from its start.
+    return lines / max(1e-9, elapsed - 1.0), elapsed, resumes
+
+
+def cat_rate(lines: int) -> float:
+    """Lines/s of ``cat`` of the same output to a pipe (best of 3)."""
+    with tempfile.NamedTemporaryFile("w", suffix=".out") as f:
+        f.writelines(f"line {i}\n" for i in range(lines))
+        f.flush()
+        best = float("inf")
+        for _ in range(3):
+            start = time.perf_counter()
+            out = subprocess.run(["cat", f.name], stdout=subprocess.PIPE, check=True).stdout
+            best = min(best, time.perf_counter() - start)
+            assert out.count(b"\n") == lines
+    return lines / best
+
+
+def _rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+async def idle_rss(url: str, pid: int, followers: int) -> tuple[float, float]:
+    """Server RSS (MB) before and with ``followers`` idle websocket followers of one job."""
+    async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+        job = await _submit(client, ["sleep", "600"])
+        before = _rss_mb(pid)
+        conns = await _connect_all([_ws(url, f"/v1/jobs/{job}/stream")] * followers)
+        await asyncio.sleep(1.0)
+        during = _rss_mb(pid)
+        await asyncio.gather(*(ws.close() for ws in conns))
+        await client.post(f"/v1/jobs/{job}/cancel")
+    return before, during
+
+
+async def _run(args: argparse.Namespace) -> None:
+    with _server() as (url, pid):
+        before, during = await idle_rss(url, pid, 1000)
+        print(f"memory  server RSS {before:.1f} MB idle, {during:.1f} MB with 1000 idle followers")
+        for followers in (1, 100, 1000):
+            p50, p99, n = await latency(url, followers, args.latency_lines)
+            print(
+                f"latency  followers={followers:5d}  p50={p50:7.2f} ms  p99={p99:7.2f} ms  "
+                f"({n} samples)"
+            )
+        rate, elapsed, resumes = await throughput(url, args.lines, 10)
+        cat = cat_rate(args.lines)
+        print(
+            f"throughput  {args.lines} lines to 10 followers: {rate:,.0f} lines/s "
+            f"({elapsed:.1f} s, {resumes} lagged resumes); cat to a pipe: {cat:,.0f} lines/s; "
+            f"ratio {rate / cat:.4f}"
+        )
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the benchmarks and print one line per measurement."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--full", action="store_true", help="the issue's sizes (1,000,000 lines)")
+    args = parser.parse_args(argv)
+    args.lines = 1_000_000 if args.full else 200_000
+    args.latency_lines = 100 if args.full else 20
+    asyncio.run(_run(args))
+
+
+if __name__ == "__main__":
+    main()
