@@ -11,6 +11,7 @@ import anyio
 import httpx
 
 from ._base import BaseClient, raise_for_status
+from ._exceptions import TransportError
 from ._streams import Poll, Resume, SSEDecoder
 from ._types import JSON, CommandInput, JobId, SubmitFields
 from .models import Event, Frame, JobInfo, Node, OutputLine
@@ -174,8 +175,8 @@ class AsyncClient(BaseClient):
     ) -> AsyncIterator[Frame]:
         """Yield a job's frames (history first, then live) until its ``end`` frame.
 
-        A dropped connection is resumed from the next ``seq``: no gaps, no repeats.
-        Keepalive pings are not yielded.
+        ``since`` is the last ``seq`` already seen (frames after it are sent). A dropped
+        connection is resumed the same way: no gaps, no repeats. Keepalive pings are not yielded.
         """
         resume = Resume(since, self.attempts, self.backoff)
         while True:
@@ -186,13 +187,17 @@ class AsyncClient(BaseClient):
                     decoder = SSEDecoder()
                     async for line in response.aiter_lines():
                         for data in decoder.feed(line):
+                            if resume.control(data):
+                                continue
                             frame = self._frame(data)
                             if frame.type != "ping" and resume.seen(frame.seq):
                                 yield frame
                                 if frame.type == "end":
                                     return
                 reason = "the server closed the stream before the job ended"
-            except httpx.TransportError as exc:
+            except (httpx.TransportError, TransportError) as exc:
+                if isinstance(exc, TransportError) and resume.never_connected:
+                    raise
                 reason = f"{type(exc).__name__}: {exc}"
             await anyio.sleep(resume.dropped(reason))
 
@@ -205,7 +210,10 @@ class AsyncClient(BaseClient):
                 yield OutputLine.from_frame(frame)
 
     async def iter_events(self, *, since: int | None = None) -> AsyncIterator[Event]:
-        """Yield the job events feed (every job the caller may see), resuming after drops."""
+        """Yield the job event feed (every job the caller may see), resuming after drops.
+
+        ``since`` is the last feed ``seq`` already seen (events after it are sent).
+        """
         resume = Resume(since, self.attempts, self.backoff)
         while True:
             try:
@@ -213,9 +221,13 @@ class AsyncClient(BaseClient):
                     decoder = SSEDecoder()
                     async for line in response.aiter_lines():
                         for data in decoder.feed(line):
-                            if data.get("type") != "ping" and resume.seen(data.get("seq")):
+                            if resume.control(data) or data.get("type") == "ping":
+                                continue
+                            if resume.seen(data.get("seq")):
                                 yield self._event(data)
                 reason = "the server closed the event feed"
-            except httpx.TransportError as exc:
+            except (httpx.TransportError, TransportError) as exc:
+                if isinstance(exc, TransportError) and resume.never_connected:
+                    raise
                 reason = f"{type(exc).__name__}: {exc}"
             await anyio.sleep(resume.dropped(reason))

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import AsyncGenerator, Generator
 from typing import Any
 
 import httpx
 import jwt
+from jwt.warnings import InsecureKeyLengthWarning
 
 from ._exceptions import AuthError
 
@@ -21,9 +23,12 @@ def get_encoded_auth(user: str, token: str, secret_key: str) -> str:
         token: The user's password (upstream calls it a token).
         secret_key: The server's shared ``FLUX_SECRET_KEY``.
     """
-    return jwt.encode(
-        {"user": user, "pass": token, "scope": "token"}, secret_key, algorithm="HS256"
-    )
+    payload = {"user": user, "pass": token, "scope": "token"}
+    with warnings.catch_warnings():
+        # The key is the server's FLUX_SECRET_KEY (upstream's default is 12 bytes): the client
+        # cannot choose another, so warning on every request would only be noise.
+        warnings.simplefilter("ignore", InsecureKeyLengthWarning)
+        return jwt.encode(payload, secret_key, algorithm="HS256")
 
 
 def _error_text(response: httpx.Response) -> str:

@@ -46,12 +46,12 @@ class SSEDecoder:
 class Resume:
     """Where a resumable stream is, and whether a dropped connection may be retried.
 
-    ``since`` follows the API's meaning: the first ``seq`` wanted, so after a frame with
-    ``seq = n`` the next connection asks for ``since = n + 1``: no gaps, no repeats.
+    ``since`` follows the server's meaning: the last ``seq`` received, so the next connection
+    gets only frames with a larger ``seq``: no gaps, no repeats.
     """
 
     since: int | None
-    """First sequence number to ask for on the next connection (``None``: from the start)."""
+    """Last sequence number delivered (``None``: nothing yet, start from the beginning)."""
     attempts: int
     """Consecutive failed reconnections tolerated before giving up."""
     backoff: float
@@ -63,10 +63,27 @@ class Resume:
         """Record a frame; return ``False`` for a frame already delivered (a repeat)."""
         if seq is None:
             return True
-        if self.since is not None and seq < self.since:
+        if self.since is not None and seq <= self.since:
             return False
-        self.since = seq + 1
+        self.since = seq
         self.failures = 0
+        return True
+
+    @property
+    def never_connected(self) -> bool:
+        """Whether no connection has delivered anything yet (a server that is down stays down)."""
+        return self.since is None and self.failures == 0
+
+    def control(self, frame: dict[str, Any]) -> bool:
+        """Handle the server's ``lagged``/``shutdown`` frames; return whether ``frame`` was one.
+
+        Both mean "this connection ends; resume from ``since``", which the next connection does.
+        """
+        if frame.get("type") not in ("lagged", "shutdown"):
+            return False
+        since = frame.get("since")
+        if isinstance(since, int) and not isinstance(since, bool):
+            self.since = since if self.since is None else min(self.since, since)
         return True
 
     def dropped(self, reason: str) -> float:

@@ -154,7 +154,7 @@ class Event:
     """One entry of the ``/v1/events`` feed."""
 
     seq: int
-    """Feed sequence number (pass ``seq + 1`` as ``since`` to resume after it)."""
+    """Feed sequence number (pass it as ``since`` to resume after this event)."""
     id: int
     """Job id."""
     event: str

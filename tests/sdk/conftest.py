@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
@@ -31,14 +31,17 @@ class Runner:
     def __init__(self, mode: str) -> None:
         self.mode = mode
         self.cls: type[Client] | type[AsyncClient] = Client if mode == "sync" else AsyncClient
+        self.opened: list[Any] = []
 
     def client(self, **kwargs: Any) -> Any:
-        return self.cls(**kwargs)
+        client = self.cls(**kwargs)
+        self.opened.append(client)
+        return client
 
     def mock(self, handler: Callable[[httpx.Request], httpx.Response], **kwargs: Any) -> Any:
         kwargs.setdefault("host", "http://flux.test")
         kwargs.setdefault("backoff", 0)
-        return self.cls(transport=httpx.MockTransport(handler), **kwargs)
+        return self.client(transport=httpx.MockTransport(handler), **kwargs)
 
     async def call(self, client: Any, method: str, *args: Any, **kwargs: Any) -> Any:
         result = getattr(client, method)(*args, **kwargs)
@@ -47,7 +50,13 @@ class Runner:
         return result
 
     async def collect(
-        self, client: Any, method: str, *args: Any, limit: int | None = None, **kwargs: Any
+        self,
+        client: Any,
+        method: str,
+        *args: Any,
+        limit: int | None = None,
+        until: Callable[[Any], bool] | None = None,
+        **kwargs: Any,
     ) -> list[Any]:
         items: list[Any] = []
         gen = getattr(client, method)(*args, **kwargs)
@@ -55,7 +64,7 @@ class Runner:
             try:
                 for item in gen:
                     items.append(item)
-                    if limit is not None and len(items) >= limit:
+                    if (limit is not None and len(items) >= limit) or (until and until(item)):
                         break
             finally:
                 gen.close()
@@ -63,7 +72,7 @@ class Runner:
             try:
                 async for item in gen:
                     items.append(item)
-                    if limit is not None and len(items) >= limit:
+                    if (limit is not None and len(items) >= limit) or (until and until(item)):
                         break
             finally:
                 await gen.aclose()
@@ -77,6 +86,9 @@ class Runner:
 
 
 @pytest.fixture(params=["sync", "async"])
-def runner(request) -> Runner:
-    """Run the test body once with Client and once with AsyncClient."""
-    return Runner(request.param)
+async def runner(request) -> AsyncIterator[Runner]:
+    """Run the test body once with Client and once with AsyncClient (closed at the end)."""
+    runner = Runner(request.param)
+    yield runner
+    for client in runner.opened:
+        await runner.close(client)

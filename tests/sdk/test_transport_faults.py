@@ -172,19 +172,19 @@ async def test_frames_resume_after_a_drop_without_gaps_or_repeats(runner):
         sinces.append(since)
         if since is None:
             # two frames, a ping, then the connection drops
-            chunks = [*_sse([_frame(0, "a\n"), _frame(1, "b\n")]), b": keepalive\n\n"]
+            chunks = [*_sse([_frame(1, "a\n"), _frame(2, "b\n")]), b": keepalive\n\n"]
             chunks += _sse([{"type": "ping"}])
             return httpx.Response(200, stream=_DroppingStream(chunks, drop=True))
         # a server that replays one frame too many must not produce a repeat
-        frames = [_frame(1, "b\n"), _frame(2, "c\n")]
+        frames = [_frame(2, "b\n"), _frame(3, "c\n")]
         frames.append(
-            {"seq": 3, "type": "end", "state": "INACTIVE", "result": "COMPLETED", "returncode": 0}
+            {"seq": 4, "type": "end", "state": "INACTIVE", "result": "COMPLETED", "returncode": 0}
         )
         return httpx.Response(200, stream=_DroppingStream(_sse(frames), drop=False))
 
     client = runner.mock(handler)
     frames = await runner.collect(client, "iter_frames", 7)
-    assert [f.seq for f in frames] == [0, 1, 2, 3]
+    assert [f.seq for f in frames] == [1, 2, 3, 4]
     assert [f.data for f in frames if f.type == "output"] == ["a\n", "b\n", "c\n"]
     assert frames[-1].type == "end" and frames[-1].returncode == 0
     assert sinces == [None, "2"]
@@ -198,11 +198,11 @@ async def test_lines_resume_after_the_server_closes_early(runner):
         calls.append(request.url.params.get("since"))
         if len(calls) == 1:
             return httpx.Response(
-                200, stream=_DroppingStream(_sse([_frame(0, "one\n")]), drop=False)
+                200, stream=_DroppingStream(_sse([_frame(1, "one\n")]), drop=False)
             )
-        end = {"seq": 2, "type": "end", "state": "INACTIVE", "result": "FAILED", "returncode": 3}
+        end = {"seq": 3, "type": "end", "state": "INACTIVE", "result": "FAILED", "returncode": 3}
         return httpx.Response(
-            200, stream=_DroppingStream(_sse([_frame(1, "two\n"), end]), drop=False)
+            200, stream=_DroppingStream(_sse([_frame(2, "two\n"), end]), drop=False)
         )
 
     client = runner.mock(handler)
@@ -227,12 +227,12 @@ async def test_event_feed_resumes_from_the_next_seq(runner):
 
     def handler(request: httpx.Request) -> httpx.Response:
         calls.append(request.url.params.get("since"))
-        seq = 5 if len(calls) == 1 else 6
+        seq = 6 if len(calls) == 1 else 7
         event = {"seq": seq, "id": 1, "event": "start", "state": "RUN", "t": 1.0}
         return httpx.Response(200, stream=_DroppingStream(_sse([event]), drop=True))
 
     client = runner.mock(handler)
     events = await runner.collect(client, "iter_events", since=5, limit=2)
-    assert [e.seq for e in events] == [5, 6]
+    assert [e.seq for e in events] == [6, 7]
     assert calls == ["5", "6"]
     await runner.close(client)

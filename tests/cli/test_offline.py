@@ -1,0 +1,91 @@
+"""flux-restful-cli behaviour that needs no server: help, version, config, errors."""
+
+from __future__ import annotations
+
+import socket
+
+import yaml
+
+from flux_restful_client import __version__
+
+
+def test_no_arguments_prints_help_and_exits_0(offline_cli):
+    out = offline_cli()
+    assert out.returncode == 0
+    assert out.stdout.startswith(f"Flux RESTFul Python Client v{__version__}")
+    for command in (
+        "submit",
+        "cancel",
+        "info",
+        "logs",
+        "list-jobs",
+        "list-nodes",
+        "stop-service",
+        "config",
+        "shell",
+        "version",
+        "wait",
+        "watch",
+        "login",
+        "dashboard",
+    ):
+        assert command in out.stdout
+
+
+def test_global_flags_without_subcommand_exit_1(offline_cli):
+    out = offline_cli("--quiet")
+    assert out.returncode == 1
+    assert "Usage:" in out.stdout
+
+
+def test_version(offline_cli):
+    assert offline_cli("version").stdout.strip() == __version__
+    assert offline_cli("--version").stdout.strip() == __version__
+
+
+def test_submit_without_command(offline_cli):
+    out = offline_cli("submit", "--num_tasks", "2")
+    assert out.returncode == 1
+    assert "Please include the command that you want to submit!" in out.stderr
+
+
+def test_unreachable_server_is_one_clear_line(offline_cli):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    out = offline_cli(
+        "--host", f"http://127.0.0.1:{port}", "list-jobs", env={"FLUX_RESTFUL_HOST": ""}
+    )
+    assert out.returncode == 1
+    assert "Could not reach the Flux RESTful API" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_bad_settings_value_is_a_clear_error(offline_cli):
+    out = offline_cli("-c", "set:nothing:1", "list-jobs")
+    assert out.returncode == 1
+    assert "'nothing' is not a settings key" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_config_set_get_and_inituser(offline_cli, home):
+    out = offline_cli("config", "set", "host", "http://127.0.0.1:5999")
+    assert out.returncode == 0, out.stderr
+    settings_file = home / ".flux-restful-cli" / "settings.yml"
+    assert yaml.safe_load(settings_file.read_text())["host"] == "http://127.0.0.1:5999"
+    out = offline_cli("config", "get", "host", "flux_user")
+    assert out.stdout.splitlines() == [f"{'host':<30} http://127.0.0.1:5999", "flux_user is unset"]
+    out = offline_cli("config", "inituser")
+    assert out.returncode == 1 and "already exists" in out.stderr
+    custom = home / "custom.yml"
+    custom.write_text("host: http://127.0.0.1:6000\nconfig_editor: nano\n")
+    out = offline_cli("--settings-file", str(custom), "config", "get", "host")
+    assert "http://127.0.0.1:6000" in out.stdout
+    out = offline_cli("-c", "set:host:http://h:1", "config", "get", "host")
+    assert "http://h:1" in out.stdout
+
+
+def test_completion_script(offline_cli):
+    out = offline_cli("completion", "bash")
+    assert out.returncode == 0
+    assert "_FLUX_RESTFUL_CLI_COMPLETE" in out.stdout
