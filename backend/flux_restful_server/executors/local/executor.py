@@ -207,7 +207,9 @@ class LocalExecutor:
             raise SubmitRefused(f"workdir {cwd!r} does not exist or is not a directory")
         job_id = self.ids.next()
         now = time.time()
-        env = job_environment(self._server_env, request.envars, owner, ())
+        env = job_environment(
+            self._server_env, request.envars, owner, self.settings.env_passthrough
+        )
         spec = {
             "argv": list(request.command),
             "env": env,
