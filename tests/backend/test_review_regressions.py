@@ -2,11 +2,35 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
 
-from tests.conftest import ServerFactory
+from tests.conftest import Server, ServerFactory
 
 from .conftest import Api
+
+
+def test_cancelling_the_head_of_the_queue_starts_the_next_job(
+    server: Server, http: httpx.Client, tmp_path: Path
+) -> None:
+    api = Api(http)
+    go = tmp_path / "go"
+    # One of the two cores is busy until ``go`` exists.
+    busy = api.submit(command=f"sh -c 'while [ ! -e {go} ]; do sleep 0.05; done'")
+    api.wait_state(busy, "RUN")
+    wide = api.submit(command="true", cores_per_task=2)  # head of the queue: cannot fit now
+    narrow = api.submit(command="true")  # fits, but first come first served keeps it behind
+    assert api.info(wide)["state"] == "SCHED"
+    assert api.info(narrow)["state"] == "SCHED"
+    assert http.post(f"/v1/jobs/{wide}/cancel").status_code == 200
+    try:
+        # With the head gone, the job behind it fits on the free core and starts at once.
+        assert api.wait_done(narrow, timeout=5)["result"] == "COMPLETED"
+        assert api.info(busy)["state"] == "RUN"
+    finally:
+        go.touch()
+    api.wait_done(busy)
 
 
 def test_env_passthrough_reaches_jobs(server_factory: ServerFactory) -> None:

@@ -291,6 +291,8 @@ class LocalExecutor:
                 ],
             )
             self._finish_cleanup(job_id)
+            # It may have been the head of the queue, holding back jobs that fit now.
+            self._schedule()
         elif job.state is JobState.RUN and not job.finished:
             self._signal_shim(job_id, signal.SIGUSR1)
 
