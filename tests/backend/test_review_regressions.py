@@ -6,9 +6,35 @@ from pathlib import Path
 
 import httpx
 
-from tests.conftest import Server, ServerFactory
+from tests.conftest import Server, ServerFactory, wait_for
 
 from .conftest import Api
+
+
+def zombie_children(pid: int) -> list[int]:
+    """Pids of ``pid``'s children that exited but were never reaped."""
+    zombies = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        state, ppid = fields[0], int(fields[1])
+        if ppid == pid and state == "Z":
+            zombies.append(int(entry.name))
+    return zombies
+
+
+def test_finished_job_processes_are_reaped(server: Server, http: httpx.Client) -> None:
+    api = Api(http)
+    jobs = [api.submit(command="true") for _ in range(4)]
+    for job in jobs:
+        api.wait_done(job)
+    assert server.proc is not None
+    # The server reaps the processes it starts for jobs once they exit: no zombies pile up.
+    wait_for(lambda: not zombie_children(server.proc.pid), timeout=5)
 
 
 def test_cancelling_the_head_of_the_queue_starts_the_next_job(

@@ -119,6 +119,7 @@ class LocalExecutor:
         self._bell_r = -1
         self._bell_w = -1
         self._poller: asyncio.Task[None] | None = None
+        self._unreaped: set[int] = set()
         self._stopping = False
         self._server_env = job_environment(os.environ, {}, Owner(), settings.env_passthrough)
 
@@ -188,6 +189,7 @@ class LocalExecutor:
                     self._ingest(job_id)
                     if job_id in self.active and not job.finished:
                         self._check_shim(job_id, job)
+            self._reap()
 
     # -- paths ----------------------------------------------------------------------------------
     def _log_path(self, job_id: int) -> str:
@@ -569,13 +571,24 @@ class LocalExecutor:
         if job is None:
             return
         if job.shim_pid is not None:
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(job.shim_pid, os.WNOHANG)
+            # The shim writes ``finish`` just before it exits: collect it now or on a later poll.
+            self._unreaped.add(job.shim_pid)
+            self._reap()
         events: list[tuple[str, dict[str, Any]]] = []
         if job.alloc is not None:
             events += [("release", {"ranks": "all", "final": True}), ("free", {})]
         events.append(("clean", {}))
         self._append(job_id, events)
+
+    def _reap(self) -> None:
+        """Collect the exit status of finished shims, so none stays a zombie."""
+        for pid in list(self._unreaped):
+            try:
+                done, _ = os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:  # not our child (forked by a previous server) or reaped
+                done = pid
+            if done:
+                self._unreaped.discard(pid)
 
     # -- scheduling and running ------------------------------------------------------------------
     def _schedule(self) -> None:
