@@ -1,11 +1,12 @@
-"""The local executor: a durable job store, a scheduler over emulated nodes, and job shims.
+"""The local executor: a durable job store, a scheduler over emulated nodes, and a supervisor.
 
-The server process owns the store (SQLite) and the scheduler; every running job has a shim
-process (``shim.py``) that outlives the server. A job's log file is the single source of its
-events and output: the server appends the events it decides (submit ... alloc, then release, free,
-clean), the shim appends the ones it sees (start, output, exception, finish), and the server
-*ingests* every record from the file into the store and the hub. Because ingestion is the only
-path from an event to the store, a restart just ingests what it missed.
+The server process owns the store (SQLite) and the scheduler; one supervisor process per state
+dir (``supervisor.py``) runs every job's tasks and outlives the server. A job's log file is the
+single source of its events and output: the server appends the events it decides (submit ...
+alloc, then release, free, clean), the supervisor appends the ones it sees (start, output,
+exception, finish), and the server *ingests* every record from the file into the store and the
+hub. Because ingestion is the only path from an event to the store, a restart just ingests what
+it missed.
 """
 
 from __future__ import annotations
@@ -16,9 +17,8 @@ import fcntl
 import json
 import logging
 import os
-import signal
-import stat
-import struct
+import socket
+import subprocess
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -47,8 +47,8 @@ from ..base import (
 from ..hub import Hub
 from .joblog import Cursor, event_record, is_event, iter_records, parse_record, read_new
 from .resources import Allocation, Cluster, hostlist, idset
-from .shim import SHIM_SIGNALS, ShimSpec, run_shim, shim_alive, take_lock
 from .store import INFO_COLUMNS, SUMMARY_COLUMNS, Store, search_text
+from .supervisor import has_start, log_locked, socket_address, spawn_supervisor
 
 log = logging.getLogger("flux_restful.local")
 
@@ -56,7 +56,7 @@ HISTORY_BATCH = 1000
 """Entries per batch when replaying history."""
 
 SAFETY_POLL = 1.0
-"""Seconds between catch-up reads of every running job's log (doorbells are best-effort)."""
+"""Seconds between catch-up reads of every running job's log (a safety net for notifications)."""
 
 
 def lock_state_dir(state_dir: Path) -> int:
@@ -97,7 +97,6 @@ class _Active:
     user: str | None
     alloc: Allocation | None = None
     request: JobRequest | None = None
-    shim_pid: int | None = None
     finished: bool = False
 
 
@@ -116,10 +115,11 @@ class LocalExecutor:
         self.store: Store | None = None
         self.ids: FluidGenerator | None = None
         self._lock_fd = -1
-        self._bell_r = -1
-        self._bell_w = -1
+        self._supervisor: asyncio.StreamWriter | None = None
+        self._supervisor_proc: subprocess.Popen[bytes] | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._cancels: set[int] = set()
         self._poller: asyncio.Task[None] | None = None
-        self._unreaped: set[int] = set()
         self._stopping = False
         self._server_env = job_environment(os.environ, {}, Owner(), settings.env_passthrough)
 
@@ -133,7 +133,7 @@ class LocalExecutor:
             store.set_meta("epoch", epoch)
         self.epoch = float(epoch)
         self.ids = FluidGenerator(self.epoch, store.max_job_id())
-        self._open_doorbell()
+        await self._connect_supervisor()
         self._recover()
         self._schedule()
         self._poller = asyncio.get_running_loop().create_task(self._poll())
@@ -145,12 +145,13 @@ class LocalExecutor:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._poller
         self.hub.close()
-        loop = asyncio.get_running_loop()
-        if self._bell_r >= 0:
-            loop.remove_reader(self._bell_r)
-            os.close(self._bell_r)
-            os.close(self._bell_w)
-            self._bell_r = self._bell_w = -1
+        if self._reader:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+        if self._supervisor is not None:
+            self._supervisor.close()  # the supervisor keeps running the jobs
+            self._supervisor = None
         if self.store:
             self.store.close()
             self.store = None
@@ -161,25 +162,62 @@ class LocalExecutor:
     def _open_state_dir(self) -> None:
         self._lock_fd = lock_state_dir(self.state_dir)
 
-    def _open_doorbell(self) -> None:
-        path = self.state_dir / "doorbell"
-        if path.exists() and not stat.S_ISFIFO(path.stat().st_mode):
-            path.unlink()
-        if not path.exists():
-            os.mkfifo(path, 0o600)
-        self._bell_r = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-        # Holding a write end keeps the FIFO from reporting EOF when no shim is connected.
-        self._bell_w = os.open(path, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-        asyncio.get_running_loop().add_reader(self._bell_r, self._on_doorbell)
+    async def _connect_supervisor(self) -> None:
+        """Connect to this state dir's supervisor, starting one if none is running."""
+        address = socket_address(str(self.state_dir))
+        deadline = time.monotonic() + 15.0
+        spawned = False
+        while True:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+            sock.setblocking(False)
+            try:
+                # Abstract addresses go through a plain socket: uvloop takes only paths.
+                await asyncio.get_running_loop().sock_connect(sock, address)
+                reader, writer = await asyncio.open_unix_connection(sock=sock)
+                break
+            except (ConnectionRefusedError, FileNotFoundError):
+                sock.close()
+                if not spawned:
+                    self._supervisor_proc = spawn_supervisor(str(self.state_dir))
+                    spawned = True
+                if time.monotonic() > deadline:
+                    raise SettingsError(
+                        f"the job supervisor did not start; see {self.state_dir}/supervisor.log"
+                    ) from None
+                await asyncio.sleep(0.02)
+        self._supervisor = writer
+        self._reader = asyncio.get_running_loop().create_task(self._read_supervisor(reader))
+        for job_id in self._cancels:
+            self._send({"op": "cancel", "id": job_id})
+        self._cancels.clear()
 
-    def _on_doorbell(self) -> None:
-        try:
-            data = os.read(self._bell_r, 1 << 16)
-        except BlockingIOError:
+    async def _read_supervisor(self, reader: asyncio.StreamReader) -> None:
+        """Ingest the logs of the jobs the supervisor names; reconnect if it goes away."""
+        while True:
+            data = await reader.read(1 << 16)
+            if not data:
+                break
+            while not data.endswith(b"\n"):
+                more = await reader.read(1 << 16)
+                if not more:
+                    break
+                data += more
+            for job_id in {int(x) for x in data.split()}:
+                self._ingest(job_id)
+        self._supervisor = None
+        if self._stopping:
             return
-        usable = len(data) - len(data) % 8
-        for job_id in {v for (v,) in struct.iter_unpack("=Q", data[:usable])}:
-            self._ingest(job_id)
+        log.warning("the job supervisor went away; starting a new one")
+        await self._connect_supervisor()
+        for job_id, job in list(self.active.items()):
+            if job.state is JobState.RUN and not job.finished:
+                self._recover_running(job_id, job)
+
+    def _send(self, message: dict[str, Any]) -> bool:
+        if self._supervisor is None or self._supervisor.is_closing():
+            return False
+        self._supervisor.write(json.dumps(message, separators=(",", ":")).encode() + b"\n")
+        return True
 
     async def _poll(self) -> None:
         while True:
@@ -188,8 +226,9 @@ class LocalExecutor:
                 if job.state is JobState.RUN:
                     self._ingest(job_id)
                     if job_id in self.active and not job.finished:
-                        self._check_shim(job_id, job)
-            self._reap()
+                        self._check_lost(job_id, job)
+            if self._supervisor_proc is not None:
+                self._supervisor_proc.poll()  # reap it if it exited
 
     # -- paths ----------------------------------------------------------------------------------
     def _log_path(self, job_id: int) -> str:
@@ -296,7 +335,8 @@ class LocalExecutor:
             # It may have been the head of the queue, holding back jobs that fit now.
             self._schedule()
         elif job.state is JobState.RUN and not job.finished:
-            self._signal_shim(job_id, signal.SIGUSR1)
+            if not self._send({"op": "cancel", "id": job_id}):
+                self._cancels.add(job_id)
 
     async def info(self, job_id: int) -> dict[str, Any]:
         assert self.store is not None
@@ -570,25 +610,11 @@ class LocalExecutor:
         job = self.active.get(job_id)
         if job is None:
             return
-        if job.shim_pid is not None:
-            # The shim writes ``finish`` just before it exits: collect it now or on a later poll.
-            self._unreaped.add(job.shim_pid)
-            self._reap()
         events: list[tuple[str, dict[str, Any]]] = []
         if job.alloc is not None:
             events += [("release", {"ranks": "all", "final": True}), ("free", {})]
         events.append(("clean", {}))
         self._append(job_id, events)
-
-    def _reap(self) -> None:
-        """Collect the exit status of finished shims, so none stays a zombie."""
-        for pid in list(self._unreaped):
-            try:
-                done, _ = os.waitpid(pid, os.WNOHANG)
-            except ChildProcessError:  # not our child (forked by a previous server) or reaped
-                done = pid
-            if done:
-                self._unreaped.discard(pid)
 
     # -- scheduling and running ------------------------------------------------------------------
     def _schedule(self) -> None:
@@ -637,74 +663,34 @@ class LocalExecutor:
         self._launch(job_id, job)
 
     def _launch(self, job_id: int, job: _Active) -> None:
+        """Ask the supervisor to run the job (again after a reconnect: it runs a job once)."""
         assert self.store is not None and job.alloc is not None
         row = self.store.job_row(job_id)
         assert row is not None
         spec = json.loads(row["spec"])
         owner = spec["owner"]
-        shim = ShimSpec(
-            job_id=job_id,
-            job_id_f58=f58(job_id),
-            argv=spec["argv"],
-            env=spec["env"],
-            cwd=spec["cwd"],
-            ranks_nodes=job.alloc.ranks_nodes,
-            node_names=self.cluster.names,
-            log_path=self._log_path(job_id),
-            doorbell_path=str(self.state_dir / "doorbell"),
-            expiration=row["expiration"] or 0.0,
-            kill_timeout=self.settings.kill_timeout,
-            uid=owner["uid"],
-            gid=owner["gid"],
-            groups=owner["groups"],
-        )
-        shim.lock_fd = take_lock(self._log_path(job_id))
-        pid = -1
-        signal.pthread_sigmask(signal.SIG_BLOCK, SHIM_SIGNALS)
-        try:
-            pid = os.fork()
-            if pid == 0:  # pragma: no cover - the child never returns
-                run_shim(shim)
-        finally:
-            if pid != 0:
-                signal.pthread_sigmask(signal.SIG_UNBLOCK, SHIM_SIGNALS)
-                os.close(shim.lock_fd)
-        job.shim_pid = pid
-        self.store.update_job(job_id, {"shim_pid": pid})
+        self._send({"op": "run", "spec": {
+            "job_id": job_id, "job_id_f58": f58(job_id), "argv": spec["argv"],
+            "env": spec["env"], "cwd": spec["cwd"], "ranks_nodes": job.alloc.ranks_nodes,
+            "node_names": self.cluster.names, "log_path": self._log_path(job_id),
+            "expiration": row["expiration"] or 0.0, "kill_timeout": self.settings.kill_timeout,
+            "uid": owner["uid"], "gid": owner["gid"], "groups": owner["groups"],
+        }})  # fmt: skip
 
-    def _signal_shim(self, job_id: int, sig: int) -> None:
-        job = self.active.get(job_id)
-        if job is None or job.finished or job.shim_pid is None:
-            return
-        # The lock proves the pid is still our shim (not a recycled pid).
-        if shim_alive(self._log_path(job_id)):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(job.shim_pid, sig)
-
-    def _check_shim(self, job_id: int, job: _Active) -> None:
-        """Notice a shim that died without writing ``finish`` (killed, or the machine rebooted)."""
-        if job.shim_pid is not None:
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(job.shim_pid, os.WNOHANG)
-        if shim_alive(self._log_path(job_id)):
-            return
+    def _check_lost(self, job_id: int, job: _Active) -> None:
+        """Fail a job whose tasks began but whose supervisor died before it finished."""
+        path = self._log_path(job_id)
+        if log_locked(path) or not has_start(path):
+            return  # running, or not started yet
+        # The lock was free, and finish is written before the lock is released: whatever the
+        # log holds now is all it will ever hold.
         self._ingest(job_id)
         if job_id in self.active and not job.finished:
-            self._append(
-                job_id,
-                [
-                    (
-                        "exception",
-                        {
-                            "type": "lost",
-                            "severity": 0,
-                            "userid": -1,
-                            "note": "the job's shim exited without reporting an exit status",
-                        },
-                    ),
-                    ("finish", {"status": 9}),
-                ],
-            )
+            note = "the job supervisor exited before the job finished"
+            self._append(job_id, [
+                ("exception", {"type": "lost", "severity": 0, "userid": -1, "note": note}),
+                ("finish", {"status": 9}),
+            ])  # fmt: skip
 
     # -- recovery ----------------------------------------------------------------------------------
     def _recover(self) -> None:
@@ -721,7 +707,6 @@ class LocalExecutor:
             if row["alloc"]:
                 job.alloc = Allocation.from_json(json.loads(row["alloc"]))
                 self.cluster.take(job.alloc)
-            job.shim_pid = row["shim_pid"]
             self.active[job_id] = job
             self._ingest(job_id)
             if job_id not in self.active:
@@ -733,19 +718,15 @@ class LocalExecutor:
         log.info("recovered %d active jobs", len(self.active))
 
     def _recover_running(self, job_id: int, job: _Active) -> None:
-        assert self.store is not None
-        if shim_alive(self._log_path(job_id)):
-            if job.shim_pid is None:  # the server stopped right after forking
-                for _, _, name, _, ctx in self.store.events(job_id):
-                    if name == "start":
-                        job.shim_pid = ctx.get("shim")
-            return  # re-attached: its doorbell rings here again, and the poller reads its log
-        if not any(name == "start" for _, _, name, _, _ in self.store.events(job_id)):
-            # The server stopped between allocating and forking the shim: nothing ran, so
-            # start it now (a job never runs twice, and never zero times).
+        path = self._log_path(job_id)
+        if log_locked(path):
+            return  # still running: the supervisor names it to us as it writes
+        if not has_start(path):
+            # Allocated but never started (the server stopped before the supervisor got it):
+            # ask again. The supervisor runs a job at most once.
             self._launch(job_id, job)
             return
-        self._check_shim(job_id, job)
+        self._check_lost(job_id, job)
 
 
 _STATE_AFTER = {

@@ -8,7 +8,7 @@ Each record is one line ``<time> <kind> <rank> <payload>\n``:
 
 A record's position in the file is its ``seq``. Payload bytes are stored raw (output may be any
 bytes but ``\n``), so the file is binary and never re-encoded. Exactly one process appends to a
-job's log at a time (the server before and after the job runs, the job's shim while it runs), so
+job's log at a time (the server before and after the job runs, the supervisor while it runs), so
 records never interleave.
 """
 

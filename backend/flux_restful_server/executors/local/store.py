@@ -50,7 +50,6 @@ CREATE TABLE IF NOT EXISTS jobs (
     expiration REAL,
     spec TEXT NOT NULL,
     alloc TEXT,
-    shim_pid INTEGER,
     log_offset INTEGER NOT NULL DEFAULT 0,
     log_seq INTEGER NOT NULL DEFAULT 0,
     search_text TEXT NOT NULL DEFAULT ''

@@ -1,0 +1,450 @@
+"""The job supervisor: one long-lived process that runs every job's tasks and writes their logs.
+
+The server starts one supervisor per state dir and talks to it over a Unix socket. The supervisor
+lives in its own session, so it (and every job) survives a server restart or ``kill -9``; a new
+server reconnects to it. For each job it spawns the tasks (``vfork``+``exec`` through
+``subprocess``, argv only, each task in its own process group, setuid/setgid/setgroups for
+multi-user jobs), labels every line with stream, rank and time, enforces the time limit, handles
+cancellation (SIGTERM to every task's group, SIGKILL after a grace period), and appends
+``start``, ``exception`` and ``finish`` events to the job's log. After each batch of records it
+sends the job id to the server, which then ingests the log; without a server it just keeps
+writing. It leaves once it has had no job and no server for a while.
+
+Exactly-once: the supervisor holds an exclusive lock on a job's log for as long as it runs the job,
+and writes ``start`` before any task exists. A run request for a job that is locked or already
+has a ``start`` record is ignored, so a job never runs twice, however often it is requested.
+
+This module imports only the standard library and ``joblog``: it is the whole program of the
+supervisor process (``python -m flux_restful_server.executors.local.supervisor STATE_DIR``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import json
+import os
+import selectors
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Any
+
+from .joblog import event_record, output_record
+
+READ_SIZE = 1 << 16
+IDLE_EXIT = 10.0
+"""Seconds without jobs and without a server after which the supervisor exits."""
+
+
+def socket_address(state_dir: str) -> str:
+    """The supervisor's address: an abstract Unix socket named after the state dir's inode.
+
+    Abstract names have no path length limit; connections are checked with ``SO_PEERCRED``.
+    """
+    st = os.stat(state_dir)
+    return f"\0flux-restful-supervisor-{st.st_dev}-{st.st_ino}"
+
+
+def log_locked(log_path: str) -> bool:
+    """Whether a supervisor is running the job: it locks the job's log for the job's whole life."""
+    try:
+        fd = os.open(log_path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+def has_start(log_path: str) -> bool:
+    """Whether the job's log has a ``start`` record (so its tasks were, or are being, run)."""
+    try:
+        with open(log_path, "rb") as f:
+            return b' @ - {"name":"start"' in f.read()
+    except FileNotFoundError:
+        return False
+
+
+@dataclass(slots=True)
+class _Job:
+    """One job being run."""
+
+    job_id: int
+    spec: dict[str, Any]
+    log_fd: int
+    lock_fd: int
+    pending: list[bytes] = field(default_factory=list)
+    procs: dict[int, subprocess.Popen[bytes]] = field(default_factory=dict)
+    status: dict[int, int] = field(default_factory=dict)
+    partial: dict[int, bytes] = field(default_factory=dict)
+    labels: dict[int, tuple[bytes, bytes, int]] = field(default_factory=dict)
+    terminating: bool = False
+    kill_at: float = 0.0
+    drain_deadline: float = 0.0
+
+    @property
+    def ntasks(self) -> int:
+        return len(self.spec["ranks_nodes"])
+
+    def event(self, name: str, context: dict[str, Any]) -> None:
+        self.pending.append(event_record(name, context, time.time()))
+
+
+class Supervisor:
+    """Runs jobs for one state dir; see the module docstring."""
+
+    def __init__(self, state_dir: str) -> None:
+        self.state_dir = state_dir
+        self.sel = selectors.DefaultSelector()
+        self.jobs: dict[int, _Job] = {}
+        self.by_pid: dict[int, tuple[_Job, int]] = {}
+        self.fd_job: dict[int, _Job] = {}
+        self.client: socket.socket | None = None
+        self.inbuf = b""
+        self.rings: set[int] = set()
+        self.idle_since = time.monotonic()
+        self.host = socket.gethostname()
+
+    # -- set-up ---------------------------------------------------------------------------------
+    def listen(self) -> socket.socket:
+        srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+        srv.bind(socket_address(self.state_dir))  # fails if a supervisor already serves this dir
+        srv.listen(4)
+        srv.setblocking(False)
+        return srv
+
+    def run(self) -> int:
+        try:
+            srv = self.listen()
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return 0  # another supervisor already serves this state dir
+            raise
+        signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        signal.set_wakeup_fd(wake_w)
+        signal.signal(signal.SIGCHLD, lambda *_: None)
+        signal.signal(signal.SIGTERM, lambda *_: None)
+        self.sel.register(srv, selectors.EVENT_READ, "listen")
+        self.sel.register(wake_r, selectors.EVENT_READ, "wake")
+        stopping = False
+        while True:
+            for key, _ in self.sel.select(self.timeout()):
+                what = key.data
+                try:
+                    if what == "listen":
+                        self.accept(srv)
+                    elif what == "wake":
+                        signums = os.read(wake_r, 512)
+                        if signal.SIGTERM in signums:
+                            stopping = True
+                    elif what == "client":
+                        self.read_client()
+                    else:
+                        self.read_output(key.fd)
+                except Exception:  # one bad event must not take every running job down
+                    traceback.print_exc()
+            self.reap()
+            self.tick()
+            self.flush_all()
+            if self.jobs or self.client is not None:
+                self.idle_since = time.monotonic()
+            elif stopping or time.monotonic() - self.idle_since > IDLE_EXIT:
+                return 0
+
+    def timeout(self) -> float:
+        """Seconds until the next deadline of any job (at most one)."""
+        now = time.time()
+        timeout = 1.0
+        for job in self.jobs.values():
+            expiration = 0.0 if job.terminating else job.spec.get("expiration") or 0.0
+            for deadline in (expiration, job.kill_at, job.drain_deadline):
+                if deadline:
+                    timeout = min(timeout, max(0.0, deadline - now))
+        return timeout
+
+    # -- the server connection ------------------------------------------------------------------
+    def accept(self, srv: socket.socket) -> None:
+        try:
+            conn, _ = srv.accept()
+        except BlockingIOError:
+            return
+        creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+        _, uid, _ = struct.unpack("3i", creds)
+        if uid not in (0, os.getuid()):
+            conn.close()  # only the server's own account (or root) may run jobs here
+            return
+        if self.client is not None:
+            self.sel.unregister(self.client)
+            self.client.close()
+        conn.setblocking(False)
+        self.client = conn
+        self.inbuf = b""
+        self.sel.register(conn, selectors.EVENT_READ, "client")
+
+    def drop_client(self) -> None:
+        if self.client is not None:
+            self.sel.unregister(self.client)
+            self.client.close()
+            self.client = None
+
+    def read_client(self) -> None:
+        assert self.client is not None
+        try:
+            data = self.client.recv(1 << 16)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self.drop_client()
+            return
+        self.inbuf += data
+        *lines, self.inbuf = self.inbuf.split(b"\n")
+        for line in lines:
+            if line:
+                self.handle(json.loads(line))
+
+    def handle(self, msg: dict[str, Any]) -> None:
+        if msg["op"] == "run":
+            self.start(msg["spec"])
+        elif msg["op"] == "cancel":
+            job = self.jobs.get(int(msg["id"]))
+            if job is not None:
+                self.terminate(job, "cancel", "")
+
+    def ring(self, job_id: int) -> None:
+        self.rings.add(job_id)
+
+    def send_rings(self) -> None:
+        if not self.rings or self.client is None:
+            self.rings.clear()
+            return
+        data = b"".join(b"%d\n" % j for j in self.rings)
+        self.rings.clear()
+        try:
+            self.client.sendall(data)
+        except OSError:
+            self.drop_client()  # the server is gone: it catches up from the logs when it returns
+
+    # -- running a job --------------------------------------------------------------------------
+    def start(self, spec: dict[str, Any]) -> None:
+        job_id = int(spec["job_id"])
+        path = spec["log_path"]
+        if job_id in self.jobs:
+            return
+        try:
+            lock_fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return
+        try:
+            fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(lock_fd)
+            return  # another supervisor runs it
+        if has_start(path):
+            os.close(lock_fd)
+            return  # it ran (or began to) before: never run a job twice
+        log_fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
+        job = _Job(job_id, spec, log_fd, lock_fd)
+        self.jobs[job_id] = job
+        # Written before any task exists: whoever finds no start record knows nothing ran.
+        job.event("start", {})
+        self.flush(job)
+        for rank in range(job.ntasks):
+            self.spawn(job, rank)
+        self.flush(job)
+        self.maybe_finish(job)
+
+    def spawn(self, job: _Job, rank: int) -> None:
+        spec = job.spec
+        nodes: list[int] = spec["ranks_nodes"]
+        node = nodes[rank]
+        env = dict(spec["env"])
+        env.update(
+            FLUX_JOB_ID=spec["job_id_f58"],
+            FLUX_JOB_SIZE=str(len(nodes)),
+            FLUX_JOB_NNODES=str(len(set(nodes))),
+            FLUX_TASK_RANK=str(rank),
+            FLUX_TASK_LOCAL_ID=str(nodes[:rank].count(node)),
+            PMI_RANK=str(rank),
+            PMI_SIZE=str(len(nodes)),
+        )
+        uid = spec.get("uid")
+        try:
+            proc = subprocess.Popen(
+                spec["argv"],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                cwd=spec["cwd"],
+                env=env,
+                process_group=0,
+                user=uid,
+                group=spec.get("gid") if uid is not None else None,
+                extra_groups=spec.get("groups") if uid is not None else None,
+                close_fds=True,
+            )
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            where = spec["node_names"][node]
+            note = f"task {rank} ({where}): start failed: {spec['argv'][0]}: {reason}"
+            job.pending.append(
+                output_record(
+                    b"e", rank, f"flux-shell[{rank}]: ERROR: {note}".encode(), time.time()
+                )
+            )
+            job.event("exception", {"type": "exec", "severity": 0, "note": note, "userid": -1})
+            job.status[rank] = (126 if exc.errno == errno.EACCES else 127) << 8
+            return
+        job.procs[rank] = proc
+        self.by_pid[proc.pid] = (job, rank)
+        assert proc.stdout is not None and proc.stderr is not None
+        for pipe, kinds in ((proc.stdout, (b"o", b"O")), (proc.stderr, (b"e", b"E"))):
+            fd = pipe.fileno()
+            os.set_blocking(fd, False)
+            job.labels[fd] = (kinds[0], kinds[1], rank)
+            job.partial[fd] = b""
+            self.fd_job[fd] = job
+            self.sel.register(fd, selectors.EVENT_READ, "output")
+
+    def read_output(self, fd: int) -> None:
+        job = self.fd_job.get(fd)
+        if job is None:
+            return
+        try:
+            chunk = os.read(fd, READ_SIZE)
+        except BlockingIOError:
+            return
+        full, part, rank = job.labels[fd]
+        t = time.time()
+        if not chunk:
+            self.close_pipe(job, fd, t)
+            return
+        data = job.partial[fd] + chunk
+        lines = data.split(b"\n")
+        job.partial[fd] = lines.pop()
+        job.pending.extend(output_record(full, rank, line, t) for line in lines)
+
+    def close_pipe(self, job: _Job, fd: int, t: float) -> None:
+        full, part, rank = job.labels[fd]
+        if job.partial.get(fd):
+            job.pending.append(output_record(part, rank, job.partial[fd], t))
+        job.partial.pop(fd, None)
+        job.labels.pop(fd, None)
+        self.fd_job.pop(fd, None)
+        self.sel.unregister(fd)
+        proc = job.procs.get(rank)
+        if proc is not None:
+            for pipe in (proc.stdout, proc.stderr):
+                if pipe is not None and not pipe.closed and pipe.fileno() == fd:
+                    pipe.close()
+
+    def terminate(self, job: _Job, kind: str, note: str) -> None:
+        if job.terminating:
+            return
+        job.terminating = True
+        job.event("exception", {"type": kind, "severity": 0, "note": note, "userid": -1})
+        self.flush(job)
+        job.kill_at = time.time() + float(job.spec.get("kill_timeout", 5.0))
+        self.signal_tasks(job, signal.SIGTERM)
+
+    def signal_tasks(self, job: _Job, sig: int) -> None:
+        for rank, proc in job.procs.items():
+            if rank not in job.status:
+                with contextlib.suppress(OSError):
+                    os.killpg(proc.pid, sig)
+
+    def reap(self) -> None:
+        while self.by_pid:
+            try:
+                pid, raw = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            owner = self.by_pid.pop(pid, None)
+            if owner is not None:
+                job, rank = owner
+                job.procs[rank].returncode = os.waitstatus_to_exitcode(raw)
+                job.status[rank] = raw
+
+    def tick(self) -> None:
+        now = time.time()
+        for job in list(self.jobs.values()):
+            expiration = job.spec.get("expiration") or 0.0
+            if expiration and now >= expiration and not job.terminating:
+                self.terminate(job, "timeout", "resource allocation expired")
+            if job.kill_at and now >= job.kill_at:
+                self.signal_tasks(job, signal.SIGKILL)
+                job.kill_at = 0.0
+            self.maybe_finish(job)
+
+    def maybe_finish(self, job: _Job) -> None:
+        if len(job.status) < job.ntasks:
+            return
+        if job.labels:
+            # The tasks are gone but something they started still holds the pipes: give the
+            # stragglers a moment to flush, then stop reading.
+            if not job.drain_deadline:
+                job.drain_deadline = time.time() + 1.0
+                return
+            if time.time() < job.drain_deadline:
+                return
+            for fd in list(job.labels):
+                self.close_pipe(job, fd, time.time())
+        job.event("finish", {"status": max(job.status.values(), default=0)})
+        self.flush(job)
+        os.close(job.log_fd)
+        os.close(job.lock_fd)  # releases the lock: the job is over
+        del self.jobs[job.job_id]
+
+    # -- writing ----------------------------------------------------------------------------
+    def flush(self, job: _Job) -> None:
+        if job.pending:
+            data = b"".join(job.pending)
+            job.pending.clear()
+            view = memoryview(data)
+            while view:
+                view = view[os.write(job.log_fd, view) :]
+            self.ring(job.job_id)
+
+    def flush_all(self) -> None:
+        for job in self.jobs.values():
+            self.flush(job)
+        self.send_rings()
+
+
+def spawn_supervisor(state_dir: str) -> subprocess.Popen[bytes]:
+    """Start a supervisor for ``state_dir`` in its own session (it outlives the caller)."""
+    with open(os.path.join(state_dir, "supervisor.log"), "ab") as errors:
+        return subprocess.Popen(
+            [sys.executable, "-m", "flux_restful_server.executors.local.supervisor", state_dir],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=errors,
+            start_new_session=True,
+            close_fds=True,
+        )
+
+
+def main() -> None:
+    """Entry point of the supervisor process."""
+    sys.exit(Supervisor(os.path.abspath(sys.argv[1])).run())
+
+
+if __name__ == "__main__":
+    main()
