@@ -71,3 +71,17 @@ def test_env_passthrough_reaches_jobs(server_factory: ServerFactory) -> None:
         )
         api.wait_done(job)
         assert api.output(job) == ["site=here other=unset\n"]
+
+
+def test_deeply_nested_envars_literal_is_a_400(client: httpx.Client) -> None:
+    reason = "Environment variables must be key/value pairs (dict)"
+    expected = {"Message": "Invalid submit request", "Errors": [reason]}
+    # The 0.2.1 client's Python-literal envars, nested deep enough to overflow the parser.
+    for nested in ("-" * 3000 + "1", "{1: " + "-" * 3000 + "1}"):
+        response = client.post("/v1/jobs/submit", params={"command": "true", "envars": nested})
+        assert response.status_code == 400, response.text
+        assert response.json() == expected
+    for nested in ("+" * 3000 + "1", "~" * 7000 + "1"):
+        response = client.post("/v1/jobs/submit", data={"command": "true", "envars": nested})
+        assert response.status_code == 400, response.text
+        assert response.json() == expected

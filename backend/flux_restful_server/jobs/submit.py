@@ -234,7 +234,8 @@ def _envars(value: Any, errors: list[str]) -> dict[str, str]:
         # The 0.2.1 client sends envars as str(dict) in the query string: decode it safely.
         try:
             value = ast.literal_eval(value)
-        except (ValueError, SyntaxError):
+        except (ValueError, SyntaxError, RecursionError, MemoryError):
+            # Deeply nested input ("---...1") overflows the parser or the evaluator.
             errors.append("Environment variables must be key/value pairs (dict)")
             return {}
     if not isinstance(value, dict):
