@@ -54,7 +54,12 @@ def test_unreachable_server_is_one_clear_line(offline_cli):
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     out = offline_cli(
-        "--host", f"http://127.0.0.1:{port}", "list-jobs", env={"FLUX_RESTFUL_HOST": ""}
+        "--attempts",
+        "1",
+        "--host",
+        f"http://127.0.0.1:{port}",
+        "list-jobs",
+        env={"FLUX_RESTFUL_HOST": ""},
     )
     assert out.returncode == 1
     assert "Could not reach the Flux RESTful API" in out.stderr

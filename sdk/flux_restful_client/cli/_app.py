@@ -42,6 +42,13 @@ class _Group(click.Group):
     "-c", "params", multiple=True, metavar="PARAM", help="Settings on the fly: set:key:value."
 )
 @click.option("--host", envvar="FLUX_RESTFUL_HOST", help="API host, e.g. http://127.0.0.1:5000.")
+@click.option(
+    "--attempts",
+    type=click.IntRange(min=1),
+    default=5,
+    show_default=True,
+    help="Tries per request when the server cannot be reached or is unavailable.",
+)
 @click.pass_context
 def cli(
     ctx: click.Context,
@@ -50,11 +57,14 @@ def cli(
     settings_file: str | None,
     params: tuple[str, ...],
     host: str | None,
+    attempts: int,
 ) -> None:
     """Flux RESTful API client: submit, inspect and follow jobs."""
     if debug:
         logging.basicConfig(level=logging.DEBUG, stream=sys.stderr)
-    ctx.obj = CliConfig(settings_file=settings_file, params=params, host=host, quiet=quiet)
+    ctx.obj = CliConfig(
+        settings_file=settings_file, params=params, host=host, quiet=quiet, attempts=attempts
+    )
     if ctx.invoked_subcommand is None:
         flags_given = any(
             ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE for name in ctx.params

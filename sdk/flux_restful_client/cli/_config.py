@@ -29,6 +29,8 @@ class CliConfig:
     """``--host`` (else ``FLUX_RESTFUL_HOST``, else the settings file)."""
     quiet: bool = False
     """``--quiet``."""
+    attempts: int = 5
+    """``--attempts``: tries per request for transient failures."""
     _settings: Settings | None = None
 
     @property
@@ -41,11 +43,19 @@ class CliConfig:
 
     def client(self, **kwargs: Any) -> Client:
         """A synchronous client for these options."""
-        return Client(host=self.host, quiet=self.quiet, settings=self.settings, **kwargs)
+        return Client(**self._options(), **kwargs)
 
     def aclient(self, **kwargs: Any) -> AsyncClient:
         """An asynchronous client for these options."""
-        return AsyncClient(host=self.host, quiet=self.quiet, settings=self.settings, **kwargs)
+        return AsyncClient(**self._options(), **kwargs)
+
+    def _options(self) -> dict[str, Any]:
+        return {
+            "host": self.host,
+            "quiet": self.quiet,
+            "settings": self.settings,
+            "attempts": self.attempts,
+        }
 
 
 def echo_json(data: Any) -> None:
