@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import time
 from pathlib import Path
 
 import httpx
@@ -85,3 +87,34 @@ def test_deeply_nested_envars_literal_is_a_400(client: httpx.Client) -> None:
         response = client.post("/v1/jobs/submit", data={"command": "true", "envars": nested})
         assert response.status_code == 400, response.text
         assert response.json() == expected
+
+
+def test_allocation_recorded_but_not_ingested_is_held_after_restart(
+    server_factory: ServerFactory, tmp_path: Path
+) -> None:
+    go = tmp_path / "go"
+    server = server_factory(args=["--cores-per-node", "2"])
+    with httpx.Client(base_url=server.url, timeout=10.0) as http:
+        api = Api(http)
+        held = api.submit(command=f"sh -c 'while [ ! -e {go} ]; do sleep 0.05; done'", urgency=0)
+        assert api.info(held)["state"] == "SCHED"
+    assert server.stop() == 0
+    # The server wrote the job's alloc event and died before ingesting it.
+    alloc = {"cores": {"0": 1}, "gpus": {"0": 0}, "ranks_nodes": [0], "exclusive": False}
+    record = {"name": "alloc", "context": {"alloc": alloc, "duration": 0.0}}
+    with open(server.state_dir / "jobs" / f"{held}.log", "a") as log:
+        log.write(f"{time.time():.6f} @ - {json.dumps(record)}\n")
+    server.restart()
+    try:
+        with httpx.Client(base_url=server.url, timeout=10.0) as http:
+            api = Api(http)
+            api.wait_state(held, "RUN")
+            nodes = http.get("/v1/nodes", params={"detail": "true"}).json()["detail"]
+            # The recovered job holds its core: only one of the two is free.
+            assert [node["cores_free"] for node in nodes] == [1]
+    finally:
+        go.touch()
+    with httpx.Client(base_url=server.url, timeout=10.0) as http:
+        Api(http).wait_done(held)
+        nodes = http.get("/v1/nodes", params={"detail": "true"}).json()["detail"]
+        assert [node["cores_free"] for node in nodes] == [2]

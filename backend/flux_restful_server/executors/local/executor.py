@@ -543,6 +543,10 @@ class LocalExecutor:
         elif name == "alloc":
             job.state = JobState.RUN
             alloc = Allocation.from_json(ctx["alloc"])
+            if job.alloc is None:
+                # Taken here, not where the event is written: a server that wrote the event
+                # and died before ingesting it takes the allocation when it recovers the job.
+                self.cluster.take(alloc)
             job.alloc = alloc
             names = [self.cluster.names[i] for i in alloc.nodes]
             duration = float(ctx.get("duration") or 0)
@@ -654,12 +658,10 @@ class LocalExecutor:
 
     def _start(self, job_id: int, job: _Active, request: JobRequest, alloc: Allocation) -> None:
         assert self.store is not None
-        # The allocation is taken by try_allocate; the alloc event records it durably, and
-        # ingesting it must not take it twice.
+        # try_allocate took the resources; ingesting the alloc event takes them again, and the
+        # event, not this call, is what holds them (so that a recovering server takes them too).
         self.cluster.release(alloc)
         self._append(job_id, [("alloc", {"alloc": alloc.to_json(), "duration": request.runtime})])
-        self.cluster.take(alloc)
-        job.alloc = alloc
         self._launch(job_id, job)
 
     def _launch(self, job_id: int, job: _Active) -> None:
