@@ -94,3 +94,10 @@ def test_completion_script(offline_cli):
     out = offline_cli("completion", "bash")
     assert out.returncode == 0
     assert "_FLUX_RESTFUL_CLI_COMPLETE" in out.stdout
+
+
+def test_dashboard_is_the_tui_command(offline_cli):
+    out = offline_cli("dashboard", "--help")
+    assert out.returncode == 0, out.stderr
+    assert "Usage: flux-restful-cli dashboard" in out.stdout
+    assert "--read-only" in out.stdout

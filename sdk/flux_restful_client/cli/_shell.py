@@ -69,9 +69,16 @@ def shell(cfg: CliConfig, interpreter: str) -> None:
     code.interact(banner=_banner(host, False), local=namespace, exitmsg="")
 
 
-@cli.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@cli.command(
+    context_settings={
+        "ignore_unknown_options": True,
+        "allow_extra_args": True,
+        "help_option_names": [],  # --help belongs to the dashboard's own command
+    }
+)
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def dashboard(args: tuple[str, ...]) -> None:
+@click.pass_context
+def dashboard(ctx: click.Context, args: tuple[str, ...]) -> None:
     """Open the terminal dashboard (flux_restful_tui)."""
     try:
         tui_cli = importlib.import_module("flux_restful_tui.cli")
@@ -79,4 +86,7 @@ def dashboard(args: tuple[str, ...]) -> None:
         raise click.ClickException(
             f"The dashboard is not available ({exc}): install flux-restful with its TUI."
         ) from None
-    tui_cli.main(args=list(args), prog_name="flux-restful-cli dashboard", standalone_mode=True)
+    command: click.Command = tui_cli.main
+    # A child context, so the dashboard sees the global options (--host, -c ...) given before it.
+    with command.make_context("flux-restful-cli dashboard", list(args), parent=ctx) as sub:
+        command.invoke(sub)
