@@ -52,6 +52,9 @@ from .supervisor import has_start, log_locked, socket_address, spawn_supervisor
 
 log = logging.getLogger("flux_restful.local")
 
+INGEST_SLICE = 1 << 18
+"""Bytes of a followed job's log ingested per turn of the event loop."""
+
 HISTORY_BATCH = 1000
 """Entries per batch when replaying history."""
 
@@ -460,15 +463,25 @@ class LocalExecutor:
             os.write(fd, data)
         finally:
             os.close(fd)
-        self._ingest(job_id)
+        self._ingest(job_id, whole=True)
 
-    def _ingest(self, job_id: int, *, in_transaction: bool = False) -> None:
+    def _ingest(self, job_id: int, *, in_transaction: bool = False, whole: bool = False) -> None:
+        """Apply a job's new log records to the store and the hub.
+
+        While someone follows the job, a fast writer's output is taken in slices, with the event
+        loop turning between them, so followers that keep up are never cut off by a burst.
+        ``whole`` reads everything now (for decisions that need the complete log).
+        """
         job = self.active.get(job_id)
         if job is None or self.store is None:
             return
         follow = self.hub.has_job_subscribers(job_id)
         first_seq = job.cursor.seq
-        records = read_new(self._log_path(job_id), job.cursor)
+        limit = None if whole or not follow else INGEST_SLICE
+        path = self._log_path(job_id)
+        records = read_new(path, job.cursor, limit)
+        if limit is not None and records and os.stat(path).st_size > job.cursor.offset:
+            asyncio.get_running_loop().call_soon(self._ingest, job_id)
         if not records:
             return
         published: list[LogEntry] = []
@@ -686,7 +699,7 @@ class LocalExecutor:
             return  # running, or not started yet
         # The lock was free, and finish is written before the lock is released: whatever the
         # log holds now is all it will ever hold.
-        self._ingest(job_id)
+        self._ingest(job_id, whole=True)
         if job_id in self.active and not job.finished:
             note = "the job supervisor exited before the job finished"
             self._append(job_id, [
