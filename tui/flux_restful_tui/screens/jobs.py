@@ -94,6 +94,7 @@ class JobsScreen(Screen[None]):
         counts = self.counts
         counts.counts = self.dash.store.counts()
         counts.shown = self.table.row_count
+        counts.hidden = self.table.hidden
         f = self.dash.store.filter
         words = []
         if f.quick != "all":

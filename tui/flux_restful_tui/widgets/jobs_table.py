@@ -32,6 +32,11 @@ COLUMNS: tuple[tuple[str, str, int | None], ...] = (
 )
 """Column key, label and width."""
 
+MAX_ROWS = 500
+"""Rows drawn at most: Textual's DataTable measures every row on each rebuild, so a 10,000-job
+listing is kept in the store and the table shows the first ``MAX_ROWS`` in the current order
+(filters narrow it; the header says how many are hidden)."""
+
 STATE_STYLES = {
     "DEPEND": "magenta",
     "PRIORITY": "magenta",
@@ -89,6 +94,9 @@ class JobsTable(DataTable[str | Text]):
         self.marks: set[int] = set()
         """Jobs marked with ``space``."""
         self._ticking: set[int] = set()
+        self.hidden = 0
+        """Rows that pass the filter but are beyond ``MAX_ROWS``."""
+        self._newest = 0
 
     def on_mount(self) -> None:
         for key, label, width in COLUMNS:
@@ -122,6 +130,9 @@ class JobsTable(DataTable[str | Text]):
         current = self.current_job_id
         self.clear()
         rows = self.store.visible()
+        self.hidden = max(0, len(rows) - MAX_ROWS)
+        rows = rows[:MAX_ROWS]
+        self._newest = max((job.id for job in rows), default=0)
         self._ticking = {job.id for job in rows if job.state in RUNNING_STATES}
         for job in rows:
             self.add_row(*self.cells(job), key=str(job.id))
@@ -135,6 +146,11 @@ class JobsTable(DataTable[str | Text]):
         for job in jobs:
             visible = self.store.matches(job)
             present = str(job.id) in self.rows
+            if visible and not present and self.row_count >= MAX_ROWS:
+                store = self.store
+                if store.sort_key == "id" and store.sort_reverse and job.id > self._newest:
+                    return False  # a new job goes on top
+                continue
             if visible != present:
                 return False
             if not present:

@@ -26,6 +26,8 @@ class StateCounts(Static):
     """Jobs per state."""
     shown: reactive[int] = reactive(0)
     """Rows that pass the filter."""
+    hidden: reactive[int] = reactive(0)
+    """Rows that match but are not drawn (beyond the table's cap)."""
     describe: reactive[str] = reactive("")
     """The active filter, in words."""
 
@@ -39,6 +41,8 @@ class StateCounts(Static):
             text.append(f" {self.counts[state]}  ")
         total = sum(self.counts.values())
         text.append(f"· total {total} · shown {self.shown}", style="dim")
+        if self.hidden:
+            text.append(f" (+{self.hidden} more: filter to narrow)", style="yellow")
         if self.describe:
             text.append(f" · {self.describe}", style="bold cyan")
         return text
