@@ -39,12 +39,13 @@ def _login_fields(request: Request[Any, Any]) -> dict[str, str]:
         if not isinstance(body, dict):
             raise LoginFailed("The request body must be a JSON object.")
         return {k: v for k, v in body.items() if isinstance(v, str)}
+    # Form body only, as OAuth2's password flow says: a password in the query string would
+    # end up in access logs and proxies' logs.
     fields: dict[str, str] = {}
-    sources: tuple[Any, ...] = (request.args, request.form or {})
-    for source in sources:
+    if request.form:
         for key in ("username", "password", "scope"):
-            value = source.get(key)
-            if isinstance(value, str) and key not in fields:
+            value = request.form.get(key)
+            if isinstance(value, str) and value:
                 fields[key] = value
     return fields
 

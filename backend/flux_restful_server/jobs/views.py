@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 from typing import Any
 from urllib.parse import unquote
 
@@ -80,6 +81,29 @@ def query_int(request: AppRequest, name: str, *, minimum: int | None = None) -> 
     if minimum is not None and number < minimum:
         raise BadRequest(f"{name} must be >= {minimum}, not {number}")
     return number
+
+
+MAX_REGEX = 200
+"""Longest regular expression a search accepts."""
+_NESTED_QUANTIFIER = re.compile(r"\((?:[^()\\]|\\.)*[+*}](?:[^()\\]|\\.)*\)[+*{?]")
+
+
+def check_search_regex(pattern: str) -> None:
+    """Refuse regular expressions that are invalid or could backtrack for ever (400).
+
+    Searches run on the event loop, so a pattern such as ``(a+)+$`` must never reach them.
+    """
+    if len(pattern) > MAX_REGEX:
+        raise BadRequest(f"search regex must be at most {MAX_REGEX} characters")
+    if _NESTED_QUANTIFIER.search(pattern):
+        raise BadRequest(
+            "search regex must not repeat a group that itself repeats (such as (a+)+): it can "
+            "take exponential time"
+        )
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        raise BadRequest(f"search is not a valid regular expression: {exc}") from None
 
 
 def job_id_arg(text: str) -> int:
@@ -275,12 +299,7 @@ async def search(request: AppRequest) -> HTTPResponse:
     )
     regex = query_bool(request, "regex", "search[regex]")
     if text and regex:
-        import re
-
-        try:
-            re.compile(text)
-        except re.error as exc:
-            raise BadRequest(f"search is not a valid regular expression: {exc}") from None
+        check_search_regex(text)
     total = await executor.count(caller_filter(principal))
     filters = caller_filter(principal, text=text or None, regex=regex)
     limit = None if length in (None, 0, -1) else length

@@ -226,10 +226,14 @@ class LocalExecutor:
         while True:
             await asyncio.sleep(SAFETY_POLL)
             for job_id, job in list(self.active.items()):
-                if job.state is JobState.RUN:
+                if job.state is not JobState.RUN:
+                    continue
+                try:
                     self._ingest(job_id)
                     if job_id in self.active and not job.finished:
                         self._check_lost(job_id, job)
+                except Exception:  # one job's trouble must not stop the safety net for all
+                    log.exception("checking job %d failed", job_id)
             if self._supervisor_proc is not None:
                 self._supervisor_proc.poll()  # reap it if it exited
 
@@ -458,8 +462,11 @@ class LocalExecutor:
         """Append server-decided events to a job's log and ingest them at once."""
         now = time.time()
         data = b"".join(event_record(name, ctx, now) for name, ctx in events)
-        fd = os.open(self._log_path(job_id), os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
+        fd = os.open(self._log_path(job_id), os.O_RDWR | os.O_APPEND | os.O_CLOEXEC)
         try:
+            size = os.fstat(fd).st_size
+            if size and os.pread(fd, 1, size - 1) != b"\n":
+                data = b"\n" + data  # a writer died mid-record: never glue our event onto it
             os.write(fd, data)
         finally:
             os.close(fd)
@@ -496,7 +503,11 @@ class LocalExecutor:
                         published.append(parse_record(job_id, seq, raw))
                     continue
                 entry = parse_record(job_id, seq, raw)
-                assert isinstance(entry, JobEvent)
+                if not isinstance(entry, JobEvent):  # a record cut short by a killed writer
+                    log.warning("job %d: damaged log record %d kept as output", job_id, seq)
+                    if follow:
+                        published.append(entry)
+                    continue
                 self._apply(job_id, job, entry, changes, after_clean)
                 feed_seq = self.store.add_event(
                     job_id, seq, entry.name, entry.timestamp, entry.context
@@ -510,7 +521,7 @@ class LocalExecutor:
                         entry.context,
                         feed_seq,
                         job.user,
-                        job.state,
+                        _STATE_AFTER.get(entry.name),
                     )
                 )
             changes["log_offset"] = job.cursor.offset

@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import functools
 import json
 import os
 import selectors
@@ -284,13 +285,17 @@ class Supervisor:
             PMI_SIZE=str(len(nodes)),
         )
         uid = spec.get("uid")
+        cwd = spec["cwd"]
         try:
             proc = subprocess.Popen(
                 spec["argv"],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
-                cwd=spec["cwd"],
+                # subprocess changes directory before it switches user: for another user's job,
+                # change it afterwards, so the directory is checked with that user's rights.
+                cwd=cwd if uid is None else None,
+                preexec_fn=None if uid is None else functools.partial(os.chdir, cwd),
                 env=env,
                 process_group=0,
                 user=uid,
@@ -298,8 +303,13 @@ class Supervisor:
                 extra_groups=spec.get("groups") if uid is not None else None,
                 close_fds=True,
             )
-        except OSError as exc:
-            reason = exc.strerror or str(exc)
+        except (OSError, subprocess.SubprocessError) as exc:
+            if isinstance(exc, OSError):
+                reason = exc.strerror or str(exc)
+                code = 126 if exc.errno == errno.EACCES else 127
+            else:
+                reason = f"cannot change to directory {cwd!r} as uid {uid}"
+                code = 126
             where = spec["node_names"][node]
             note = f"task {rank} ({where}): start failed: {spec['argv'][0]}: {reason}"
             job.pending.append(
@@ -308,7 +318,7 @@ class Supervisor:
                 )
             )
             job.event("exception", {"type": "exec", "severity": 0, "note": note, "userid": -1})
-            job.status[rank] = (126 if exc.errno == errno.EACCES else 127) << 8
+            job.status[rank] = code << 8
             return
         job.procs[rank] = proc
         self.by_pid[proc.pid] = (job, rank)
