@@ -82,6 +82,9 @@ def test_info_for_a_missing_job(cli):
     out = cli("info", "987654321")
     assert out.returncode == 1
     assert out.stdout == "There is no job for that identifier.\nnull\n"
+    bad = cli("info", "abc")
+    assert bad.returncode == 1
+    assert json.loads(bad.stdout)["detail"] == "'abc' is not a valid job id"
 
 
 def test_logs_and_logs_follow(cli):

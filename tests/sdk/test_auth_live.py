@@ -95,3 +95,9 @@ async def test_frames_stream_is_authenticated_through_the_same_flow(runner, auth
     lines = await runner.collect(client, "iter_lines", job_id)
     assert [line.data for line in lines] == ["secret\n"]
     await runner.close(client)
+
+
+async def test_basic_auth_is_accepted_for_database_users(runner, auth_server):
+    client = runner.client(host=auth_server.url)
+    client.set_basic_auth("fluxuser", "12345")
+    assert "jobs" in await runner.call(client, "jobs")

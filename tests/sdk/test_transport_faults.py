@@ -236,3 +236,47 @@ async def test_event_feed_resumes_from_the_next_seq(runner):
     assert [e.seq for e in events] == [6, 7]
     assert calls == ["5", "6"]
     await runner.close(client)
+
+
+async def test_lagged_and_shutdown_frames_resume_from_the_given_seq(runner):
+    calls = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(request.url.params.get("since"))
+        if len(calls) == 1:
+            frames = [_frame(1, "a\n"), {"type": "lagged", "since": 1}]
+        elif len(calls) == 2:
+            frames = [_frame(2, "b\n"), {"type": "shutdown", "since": 2}]
+        else:
+            frames = [{"seq": 3, "type": "end", "state": "INACTIVE", "result": "COMPLETED"}]
+        return httpx.Response(200, stream=_DroppingStream(_sse(frames), drop=False))
+
+    client = runner.mock(handler)
+    frames = await runner.collect(client, "iter_frames", 7)
+    assert [(f.seq, f.type) for f in frames] == [(1, "output"), (2, "output"), (3, "end")]
+    assert calls == [None, "1", "2"]
+
+
+# Statuses the live server does not produce on demand; the others are tested against it.
+@pytest.mark.parametrize(
+    ("status", "body", "error", "message"),
+    [
+        (403, {"detail": "alice does not own job 1"}, "ForbiddenError", "alice does not own job 1"),
+        (500, {"detail": "boom", "code": "internal"}, "ServerError", "boom (HTTP 500)"),
+        (
+            422,
+            {"detail": [{"loc": ["query", "num_tasks"], "msg": "Input should be a valid integer"}]},
+            "InvalidRequestError",
+            "num_tasks: Input should be a valid integer",
+        ),
+    ],
+)
+async def test_error_statuses_map_to_the_tree(runner, status, body, error, message):
+    import flux_restful_client
+
+    client = runner.mock(lambda request: _json(status, body), attempts=1)
+    with pytest.raises(getattr(flux_restful_client, error)) as info:
+        await runner.call(client, "get_job", 1)
+    assert message in str(info.value)
+    assert info.value.status_code == status
+    assert info.value.detail == body

@@ -100,7 +100,7 @@ def info(cfg: CliConfig, jobid: str) -> None:
     with cfg.client() as client:
         data = client.jobs(jobid)
     echo_json(data)
-    if data is None:
+    if not (isinstance(data, dict) and "id" in data):
         sys.exit(1)
 
 
