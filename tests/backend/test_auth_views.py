@@ -28,6 +28,7 @@ from flux_restful_server.auth.commands import (
 )
 from flux_restful_server.auth.store import UserStore
 from flux_restful_server.settings import Settings
+from tests.conftest import free_port
 
 SECRET = "notsecrethoo"
 
@@ -54,12 +55,13 @@ async def serve(state_dir: Path, **changes: Any) -> AsyncIterator[httpx.AsyncCli
         require_superuser(await authenticate(request))
         return json({"Message": "Service is stopping."})
 
-    server = await app.create_server(host="127.0.0.1", port=0, return_asyncio_server=True)
+    # Sanic reads port=0 as "unset" and binds 8000: take a free port explicitly.
+    port = free_port()
+    server = await app.create_server(host="127.0.0.1", port=port, return_asyncio_server=True)
     assert server is not None
     await server.startup()
     await server.before_start()
     await server.after_start()
-    port = server.server.sockets[0].getsockname()[1]
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
             yield client
