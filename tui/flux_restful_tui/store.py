@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import re
 import time
 from collections import Counter, deque
@@ -156,7 +157,12 @@ class Activity:
 
 
 class JobStore:
-    """Every job the dashboard knows, with the current filter and sort applied on demand."""
+    """Every job the dashboard knows, kept filtered and sorted incrementally.
+
+    The rows that pass the filter are held as a sorted list of ``(sort key, id)`` pairs: one
+    job's change moves only that job (a bisect and a list insert), and only a change of filter
+    or sort order sorts everything again. Counts by state are kept the same way.
+    """
 
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self.jobs: dict[int, JobInfo] = {}
@@ -173,17 +179,28 @@ class JobStore:
         """Running/completed history."""
         self._regex: re.Pattern[str] | None = None
         self._invert = False
+        self._order: list[tuple[Any, int]] = []
+        self._keys: dict[int, tuple[Any, int]] = {}
+        self._counts: Counter[str] = Counter()
 
     # -- content -----------------------------------------------------------------------------
     def replace_all(self, jobs: Iterable[JobInfo]) -> None:
         """Replace the content with a fresh listing."""
         self.jobs = {job.id: job for job in jobs}
+        self._counts = Counter(job.state for job in self.jobs.values())
+        self.resort()
         self.activity.sample(self.clock(), self.running_count())
 
     def upsert(self, job: JobInfo) -> tuple[JobInfo | None, JobInfo]:
         """Insert or update one job; return (before, after)."""
         before = self.jobs.get(job.id)
         self.jobs[job.id] = job
+        if before is not None:
+            self._counts[before.state] -= 1
+            if not self._counts[before.state]:
+                del self._counts[before.state]
+        self._counts[job.state] += 1
+        self._place(job)
         if job.is_done and before is not None and not before.is_done:
             self.activity.completed(self.clock(), self.running_count())
         return before, job
@@ -195,25 +212,85 @@ class JobStore:
     def remove_missing(self, ids: Iterable[int]) -> None:
         """Forget jobs not in ``ids``."""
         keep = set(ids)
-        self.jobs = {k: v for k, v in self.jobs.items() if k in keep}
+        self.replace_all(v for k, v in self.jobs.items() if k in keep)
+
+    # -- the ordered, filtered rows ------------------------------------------------------------
+    def _sort_tuple(self, job: JobInfo) -> tuple[Any, int]:
+        return (SORT_KEYS.get(self.sort_key, SORT_KEYS["id"])(job), job.id)
+
+    def _unplace(self, job_id: int) -> None:
+        old = self._keys.pop(job_id, None)
+        if old is not None:
+            index = bisect.bisect_left(self._order, old)
+            if index < len(self._order) and self._order[index] == old:
+                del self._order[index]
+
+    def _place(self, job: JobInfo) -> None:
+        self._unplace(job.id)
+        if self.matches(job):
+            key = self._sort_tuple(job)
+            bisect.insort(self._order, key)
+            self._keys[job.id] = key
+
+    def resort(self) -> None:
+        """Filter and sort every job again (after the filter or the sort order changed)."""
+        self._keys = {
+            job.id: self._sort_tuple(job) for job in self.jobs.values() if self.matches(job)
+        }
+        self._order = sorted(self._keys.values())
+
+    def row_count(self) -> int:
+        """Jobs that pass the filter."""
+        return len(self._order)
+
+    def row_id(self, index: int) -> int:
+        """Id of the job shown at row ``index`` (in display order).
+
+        Raises:
+            IndexError: No such row.
+        """
+        if not 0 <= index < len(self._order):
+            raise IndexError(index)
+        return self._order[len(self._order) - 1 - index if self.sort_reverse else index][1]
+
+    def row_index(self, job_id: int) -> int | None:
+        """Row of ``job_id`` in display order, or ``None`` when it is filtered out."""
+        key = self._keys.get(job_id)
+        if key is None:
+            return None
+        index = bisect.bisect_left(self._order, key)
+        return len(self._order) - 1 - index if self.sort_reverse else index
+
+    def row_ids(self, start: int = 0, stop: int | None = None) -> list[int]:
+        """Ids of rows ``start`` to ``stop`` in display order."""
+        count = len(self._order)
+        stop = count if stop is None else min(stop, count)
+        return [self.row_id(i) for i in range(max(0, start), stop)]
 
     # -- derived -----------------------------------------------------------------------------
     def counts(self) -> Counter[str]:
         """Jobs per state."""
-        return Counter(job.state for job in self.jobs.values())
+        return Counter(self._counts)
 
     def running_count(self) -> int:
         """Jobs holding resources."""
-        return sum(1 for job in self.jobs.values() if job.state in RUNNING_STATES)
+        return sum(self._counts.get(state, 0) for state in RUNNING_STATES)
 
     def set_filter(self, new: JobFilter) -> None:
-        """Change the filter.
+        """Change the filter (and filter every job again).
 
         Raises:
             re.error: The pattern is not a valid regex (the old filter stays).
         """
         self._regex, self._invert = compile_filter(new.pattern)
         self.filter = new
+        self.resort()
+
+    def set_sort(self, key: str, reverse: bool) -> None:
+        """Change the sort order (and sort every row again)."""
+        self.sort_key = key if key in SORT_KEYS else "id"
+        self.sort_reverse = reverse
+        self.resort()
 
     def matches(self, job: JobInfo) -> bool:
         """Whether ``job`` passes the current filter."""
@@ -227,10 +304,7 @@ class JobStore:
 
     def visible(self) -> list[JobInfo]:
         """Filtered and sorted rows."""
-        key = SORT_KEYS.get(self.sort_key, SORT_KEYS["id"])
-        rows = [job for job in self.jobs.values() if self.matches(job)]
-        rows.sort(key=lambda job: (key(job), job.id), reverse=self.sort_reverse)
-        return rows
+        return [self.jobs[job_id] for job_id in self.row_ids()]
 
     def runtime(self, job: JobInfo) -> float | None:
         """Runtime now: ticking while the job runs."""

@@ -112,9 +112,8 @@ class JobsScreen(Screen[None]):
         self.refresh_counts()
 
     def jobs_changed(self, jobs: Iterable[JobInfo]) -> None:
-        """Some jobs changed: update their rows (or rebuild when rows come or go)."""
-        if not self.table.update_jobs(jobs):
-            self.table.rebuild()
+        """Some jobs changed (the store holds them already): redraw their rows if in view."""
+        self.table.update_jobs(jobs)
         self.refresh_counts()
 
     def tick(self) -> None:
@@ -163,13 +162,15 @@ class JobsScreen(Screen[None]):
                 self._sort_cycle.index(store.sort_key) if store.sort_key in self._sort_cycle else -1
             )
             column = self._sort_cycle[(index + 1) % len(self._sort_cycle)]
-        elif column == store.sort_key:
-            store.sort_reverse = not store.sort_reverse
-        store.sort_key = column
+            store.set_sort(column, store.sort_reverse)
+        else:
+            reverse = not store.sort_reverse if column == store.sort_key else store.sort_reverse
+            store.set_sort(column, reverse)
         self.rebuild()
 
     def action_reverse(self) -> None:
-        self.dash.store.sort_reverse = not self.dash.store.sort_reverse
+        store = self.dash.store
+        store.set_sort(store.sort_key, not store.sort_reverse)
         self.rebuild()
 
     def set_filter(self, new: object) -> bool:
