@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import re
 import statistics
+import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -60,28 +62,46 @@ async def _subprocess_rate(n: int, concurrency: int) -> float:
     return n / (time.perf_counter() - start)
 
 
-async def _http_rate(url: str, n: int, concurrency: int) -> float:
-    queue = list(range(n))
-    async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+_SUBMIT_LUA = """
+wrk.method = "POST"
+wrk.path = "/v1/jobs/submit?command=true"
+"""
 
-        async def worker() -> None:
-            while queue:
-                queue.pop()
-                r = await client.post("/v1/jobs/submit", params={"command": "true"})
-                r.raise_for_status()
 
+def _http_rate(url: str, seconds: float) -> float:
+    """Jobs per second from the first submit until every submitted job is inactive.
+
+    wrk (8 connections, one thread) submits for ``seconds``; a C client keeps the load
+    generator's own CPU out of the measurement on this 2-core machine.
+    """
+    with tempfile.NamedTemporaryFile("w", suffix=".lua") as script:
+        script.write(_SUBMIT_LUA)
+        script.flush()
         start = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        while (await client.get("/v1/jobs", params={"state": "active", "limit": 1})).json()["jobs"]:
-            await asyncio.sleep(0.01)
-        return n / (time.perf_counter() - start)
+        out = subprocess.run(
+            ["wrk", "-t1", "-c8", f"-d{max(1, int(seconds))}s", "-s", script.name, url],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    if "Non-2xx" in out:
+        raise RuntimeError(f"submits failed:\n{out}")
+    submitted = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    with httpx.Client(base_url=url, timeout=60) as client:
+        while client.get("/v1/jobs", params={"state": "active", "limit": 1}).json()["jobs"]:
+            time.sleep(0.01)
+    return submitted / (time.perf_counter() - start)
 
 
-def throughput(n: int) -> None:
+def throughput(seconds: float, rounds: int = 3) -> None:
+    """Alternate rounds of both, keeping each one's best: the machine is shared."""
+    ours = base = 0.0
     with flux_restful(args=("--cores-per-node", "8")) as (url, _):
-        asyncio.run(_http_rate(url, 20, 8))  # warm up
-        ours = asyncio.run(_http_rate(url, n, 8))
-    base = asyncio.run(_subprocess_rate(n, 8))
+        _http_rate(url, 1)  # warm up
+        for _ in range(rounds):
+            rate = _http_rate(url, seconds)
+            ours = max(ours, rate)
+            base = max(base, asyncio.run(_subprocess_rate(int(rate * seconds) or 100, 8)))
     print(
         f"{'true jobs over HTTP, 8 clients':28s} {ours:8.1f} jobs/s, create_subprocess_exec alone "
         f"{base:8.1f}/s, ratio {ours / base:.2f} (target >= 0.50)"
@@ -123,7 +143,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     seconds, rounds = (2.0, 1) if args.quick else (5.0, 2)
     api_vs_bare(seconds, rounds)
-    throughput(100 if args.quick else 400)
+    throughput(seconds, rounds + 1)
     scale(20_000 if args.quick else 100_000, seconds)
 
 

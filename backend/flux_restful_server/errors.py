@@ -9,6 +9,7 @@ from sanic.exceptions import SanicException
 from sanic.handlers import ErrorHandler
 from sanic.response import HTTPResponse, json
 
+from .executors.base import ExecutorUnavailable
 from .jobs.ids import InvalidJobId
 
 
@@ -61,6 +62,9 @@ class JsonErrorHandler(ErrorHandler):
         if isinstance(exception, AppError):
             body = {**exception.body, "code": exception.code}
             return json(body, status=exception.status_code, headers=exception.headers)
+        if isinstance(exception, ExecutorUnavailable):
+            self.log(request, exception)
+            return json({"detail": str(exception), "code": "unavailable"}, status=503)
         if isinstance(exception, InvalidJobId):
             return json({"detail": str(exception), "code": "invalid_job_id"}, status=400)
         if isinstance(exception, SanicException):

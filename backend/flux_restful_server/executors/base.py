@@ -58,6 +58,10 @@ class SubmitRefused(ExecutorError):
     """The executor refused a job request; the message says why."""
 
 
+class ExecutorUnavailable(ExecutorError):
+    """The executor cannot work right now (its state dir vanished, Flux is unreachable, ...)."""
+
+
 class UnsatisfiableRequest(SubmitRefused):
     """The request can never fit the resources of this executor."""
 

@@ -3,13 +3,17 @@
 Executors publish; streams subscribe. Each subscriber has a bounded buffer: one that falls more
 than ``limit`` entries behind is cut off and told the seq to resume from, so a slow consumer
 never makes the server buffer without limit.
+
+An executor whose entries wait in a file (the local executor's job logs) can pace publishing to
+its followers instead: :meth:`Hub.room` says how many entries every follower of a job can still
+take, and :meth:`Hub.defer` schedules the next slice (once per job) while they catch up.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Generic, TypeVar
 
@@ -47,6 +51,9 @@ class Subscription(Generic[T]):
             self._items.append(item)
         self._ready.set()
 
+    def __len__(self) -> int:
+        return len(self._items)
+
     def close(self) -> None:
         self.closed = True
         self._ready.set()
@@ -76,10 +83,47 @@ class Hub:
         self.limit = limit
         self._jobs: dict[int, set[Subscription[LogEntry]]] = {}
         self._feed: set[Subscription[JobEvent]] = set()
+        self._deferred: dict[int, asyncio.TimerHandle] = {}
+        self._waiting: dict[int, float] = {}
 
     def has_job_subscribers(self, job_id: int) -> bool:
         """Whether anyone follows this job's log (output parsing can be skipped otherwise)."""
         return job_id in self._jobs
+
+    def room(self, job_id: int) -> int:
+        """How many more entries every follower of the job can queue before being cut off."""
+        subs = self._jobs.get(job_id)
+        if not subs:
+            return self.limit
+        return self.limit - max((len(sub) for sub in subs if sub.lagged_from is None), default=0)
+
+    def defer(self, job_id: int, delay: float, callback: Callable[[int], None]) -> None:
+        """Call ``callback(job_id)`` after ``delay`` seconds, unless a call is already pending."""
+        if job_id in self._deferred:
+            return
+        loop = asyncio.get_running_loop()
+
+        def run() -> None:
+            self._deferred.pop(job_id, None)
+            callback(job_id)
+
+        self._deferred[job_id] = loop.call_later(delay, run)
+
+    def deferred(self, job_id: int) -> bool:
+        """Whether a deferred call for the job is pending."""
+        return job_id in self._deferred
+
+    def waited(self, job_id: int, waiting: bool) -> float:
+        """Seconds the job's publisher has been waiting for room (0 when ``waiting`` is false).
+
+        Call it with ``waiting=True`` each time the publisher holds back for lack of room, and
+        with ``False`` when it publishes.
+        """
+        if not waiting:
+            self._waiting.pop(job_id, None)
+            return 0.0
+        now = asyncio.get_running_loop().time()
+        return now - self._waiting.setdefault(job_id, now)
 
     def publish(self, entry: LogEntry) -> None:
         """Deliver a job log entry to the job's followers (and events to the feed)."""
@@ -102,6 +146,7 @@ class Hub:
                 subs.discard(sub)
                 if not subs:
                     del self._jobs[job_id]
+                    self._waiting.pop(job_id, None)
 
     @contextmanager
     def feed(self) -> Iterator[Subscription[JobEvent]]:
@@ -115,6 +160,9 @@ class Hub:
 
     def close(self) -> None:
         """Tell every subscriber that nothing more will come (graceful shutdown)."""
+        for handle in self._deferred.values():
+            handle.cancel()
+        self._deferred.clear()
         for subs in self._jobs.values():
             for sub in subs:
                 sub.close()

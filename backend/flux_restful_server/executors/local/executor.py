@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import heapq
 import json
 import logging
 import os
@@ -29,6 +30,7 @@ from ...jobs.environment import job_environment
 from ...jobs.ids import FluidGenerator, f58
 from ...settings import Settings, SettingsError
 from ..base import (
+    ExecutorUnavailable,
     JobEvent,
     JobFilter,
     JobInactive,
@@ -47,6 +49,7 @@ from ..base import (
 from ..hub import Hub
 from .joblog import Cursor, event_record, is_event, iter_records, parse_record, read_new
 from .resources import Allocation, Cluster, hostlist, idset
+from .spares import SpareFiles
 from .store import INFO_COLUMNS, SUMMARY_COLUMNS, Store, search_text
 from .supervisor import has_start, log_locked, socket_address, spawn_supervisor
 
@@ -54,6 +57,13 @@ log = logging.getLogger("flux_restful.local")
 
 INGEST_SLICE = 1 << 18
 """Bytes of a followed job's log ingested per turn of the event loop."""
+
+INGEST_WAIT = 0.002
+"""Seconds between checks for room while the followers of a job catch up."""
+
+INGEST_GRACE = 0.5
+"""Seconds a followed job's ingestion waits for a follower that takes nothing before going on
+(which cuts that follower off with a ``lagged`` frame)."""
 
 HISTORY_BATCH = 1000
 """Entries per batch when replaying history."""
@@ -122,6 +132,9 @@ class LocalExecutor:
         self._supervisor_proc: subprocess.Popen[bytes] | None = None
         self._reader: asyncio.Task[None] | None = None
         self._cancels: set[int] = set()
+        self._spares = SpareFiles(None)
+        self._queue: list[tuple[int, int]] = []
+        """Jobs waiting for resources: a heap of (-priority, id), cleaned lazily."""
         self._poller: asyncio.Task[None] | None = None
         self._stopping = False
         self._server_env = job_environment(os.environ, {}, Owner(), settings.env_passthrough)
@@ -129,6 +142,7 @@ class LocalExecutor:
     # -- lifecycle ------------------------------------------------------------------------------
     async def start(self) -> None:
         self._open_state_dir()
+        self._spares = SpareFiles(self.jobs_dir)
         store = self.store = Store(self.settings.db_path)
         epoch = store.meta("epoch")
         if epoch is None:
@@ -148,6 +162,7 @@ class LocalExecutor:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._poller
         self.hub.close()
+        self._spares.close()
         if self._reader:
             self._reader.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -205,8 +220,11 @@ class LocalExecutor:
                 if not more:
                     break
                 data += more
-            for job_id in {int(x) for x in data.split()}:
-                self._ingest(job_id)
+            if self.store is None:
+                break
+            with self.store.transaction():  # one commit for everything the batch names
+                for job_id in {int(x) for x in data.split()}:
+                    self._ingest(job_id)
         self._supervisor = None
         if self._stopping:
             return
@@ -305,9 +323,12 @@ class LocalExecutor:
             event_record("priority", {"priority": priority}, now),
         ]
         path = self._log_path(job_id)
-        fd = os.open(
-            path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND | os.O_CLOEXEC, 0o600
-        )
+        try:
+            fd = self._spares.create(path)
+        except OSError as exc:
+            raise ExecutorUnavailable(
+                f"cannot record the job in {self.jobs_dir}: {exc.strerror}"
+            ) from None
         try:
             if owner.uid is not None:  # multi-user: the job's output is that user's alone
                 os.fchown(fd, owner.uid, owner.gid if owner.gid is not None else -1)
@@ -317,7 +338,7 @@ class LocalExecutor:
         self.active[job_id] = _Active(Cursor(), JobState.NEW, priority, owner.user, request=request)
         with self.store.transaction():
             self.store.insert_job(row)
-            self._ingest(job_id, in_transaction=True)
+            self._ingest(job_id)
         self._schedule()
         return job_id
 
@@ -472,30 +493,42 @@ class LocalExecutor:
             os.close(fd)
         self._ingest(job_id, whole=True)
 
-    def _ingest(self, job_id: int, *, in_transaction: bool = False, whole: bool = False) -> None:
+    def _ingest(self, job_id: int, *, whole: bool = False) -> None:
         """Apply a job's new log records to the store and the hub.
 
-        While someone follows the job, a fast writer's output is taken in slices, with the event
-        loop turning between them, so followers that keep up are never cut off by a burst.
-        ``whole`` reads everything now (for decisions that need the complete log).
+        While someone follows the job, a fast writer's output is taken in slices of at most half
+        the hub's per-follower limit, and the next slice waits until every follower has room for
+        it (the log file is the buffer), so followers that keep up are never cut off by a burst.
+        A follower that takes nothing for :data:`INGEST_GRACE` seconds no longer holds the job
+        back (it is cut off). ``whole`` reads everything now (for decisions that need the
+        complete log).
         """
         job = self.active.get(job_id)
         if job is None or self.store is None:
             return
         follow = self.hub.has_job_subscribers(job_id)
         first_seq = job.cursor.seq
-        limit = None if whole or not follow else INGEST_SLICE
         path = self._log_path(job_id)
-        records = read_new(path, job.cursor, limit)
-        if limit is not None and records and os.stat(path).st_size > job.cursor.offset:
-            asyncio.get_running_loop().call_soon(self._ingest, job_id)
+        if whole or not follow:
+            records = read_new(path, job.cursor)
+        else:
+            if self.hub.deferred(job_id):
+                return  # the next slice is already scheduled
+            count = max(1, self.hub.limit // 2)
+            full = self.hub.room(job_id) < count
+            if full and self.hub.waited(job_id, True) < INGEST_GRACE:
+                self.hub.defer(job_id, INGEST_WAIT, self._ingest)
+                return
+            self.hub.waited(job_id, False)
+            records = read_new(path, job.cursor, INGEST_SLICE, count)
+            if records and os.stat(path).st_size > job.cursor.offset:
+                self.hub.defer(job_id, 0, self._ingest)
         if not records:
             return
         published: list[LogEntry] = []
         changes: dict[str, Any] = {}
         after_clean: list[str] = []
-        ctx_manager = contextlib.nullcontext() if in_transaction else self.store.transaction()
-        with ctx_manager:
+        with self.store.transaction():
             for index, raw in enumerate(records):
                 seq = first_seq + index + 1
                 if not is_event(raw):
@@ -563,6 +596,7 @@ class LocalExecutor:
             job.priority = int(ctx.get("priority", 16))
             if job.state < JobState.SCHED:
                 job.state = JobState.SCHED
+                heapq.heappush(self._queue, (-job.priority, job_id))
             changes.update(state=int(job.state), priority=job.priority)
         elif name == "alloc":
             job.state = JobState.RUN
@@ -648,18 +682,20 @@ class LocalExecutor:
     def _schedule(self) -> None:
         if self._stopping:
             return
-        queue = sorted(
-            (job_id for job_id, job in self.active.items() if job.state is JobState.SCHED),
-            key=lambda j: (-self.active[j].priority, j),
-        )
-        for job_id in queue:
-            job = self.active[job_id]
+        queue = self._queue
+        while queue:
+            job_id = queue[0][1]
+            job = self.active.get(job_id)
+            if job is None or job.state is not JobState.SCHED:
+                heapq.heappop(queue)  # cancelled, or already started
+                continue
             if job.priority == 0:
-                continue  # held (urgency 0), as in Flux
+                break  # held (urgency 0), as in Flux; held jobs sort last
             request = self._request(job_id)
             alloc = self.cluster.try_allocate(request)
             if alloc is None:
                 break  # first come, first served: nothing overtakes the head of the queue
+            heapq.heappop(queue)
             self._start(job_id, job, request, alloc)
 
     def _request(self, job_id: int) -> JobRequest:
@@ -734,6 +770,8 @@ class LocalExecutor:
                 job.alloc = Allocation.from_json(json.loads(row["alloc"]))
                 self.cluster.take(job.alloc)
             self.active[job_id] = job
+            if job.state is JobState.SCHED:
+                heapq.heappush(self._queue, (-job.priority, job_id))
             self._ingest(job_id)
             if job_id not in self.active:
                 continue

@@ -70,9 +70,12 @@ class Cursor:
     """Records consumed: the seq of the next record."""
 
 
-def read_new(path: str, cursor: Cursor, limit: int | None = None) -> list[bytes]:
-    """Read complete records after ``cursor`` (at most ``limit`` bytes), advancing it.
+def read_new(
+    path: str, cursor: Cursor, limit: int | None = None, records_limit: int | None = None
+) -> list[bytes]:
+    """Read complete records after ``cursor``, advancing it.
 
+    At most ``limit`` bytes and ``records_limit`` records are taken.
     A trailing partial record (being written right now) is left for the next call.
     """
     try:
@@ -91,6 +94,9 @@ def read_new(path: str, cursor: Cursor, limit: int | None = None) -> list[bytes]
     if end < 0:
         return []
     records = data[:end].split(b"\n")
+    if records_limit is not None and len(records) > records_limit:
+        records = records[:records_limit]
+        end = sum(map(len, records)) + len(records) - 1
     cursor.offset += end + 1
     cursor.seq += len(records)
     return records

@@ -115,6 +115,8 @@ class Store:
         self.db.execute("PRAGMA busy_timeout=5000")
         self.db.executescript(SCHEMA)
         self.db.create_function("REGEXP", 2, _regexp, deterministic=True)
+        self.depth = 0
+        """How many ``transaction()`` blocks are open."""
 
     def close(self) -> None:
         """Close the connection (checkpointing the WAL)."""
@@ -233,19 +235,27 @@ class Store:
         return int(self.db.execute("SELECT coalesce(max(feed_seq), 0) FROM events").fetchone()[0])
 
     def transaction(self) -> _Transaction:
-        """A ``with`` block that commits on success and rolls back on error."""
-        return _Transaction(self.db)
+        """A ``with`` block that commits on success and rolls back on error.
+
+        Blocks nest: only the outermost one begins and commits, so a caller can group the work
+        of several jobs into one commit.
+        """
+        return _Transaction(self)
 
 
 class _Transaction:
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self.db = db
+    def __init__(self, store: Store) -> None:
+        self.store = store
 
     def __enter__(self) -> None:
-        self.db.execute("BEGIN")
+        if self.store.depth == 0:
+            self.store.db.execute("BEGIN")
+        self.store.depth += 1
 
     def __exit__(self, exc_type: object, *_: object) -> None:
-        self.db.execute("ROLLBACK" if exc_type else "COMMIT")
+        self.store.depth -= 1
+        if self.store.depth == 0:
+            self.store.db.execute("ROLLBACK" if exc_type else "COMMIT")
 
 
 def _info(row: Iterable[Any]) -> dict[str, Any]:
