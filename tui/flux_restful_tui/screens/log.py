@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import anyio
@@ -118,8 +119,12 @@ class LogScreen(Screen[None]):
 
     # -- lines -------------------------------------------------------------------------------
     def add(self, line: OutputLine) -> None:
-        """Queue a line; batches are drawn every ``FLUSH_EVERY`` seconds."""
-        self._pending.append(line)
+        """Queue a frame's lines; batches are drawn every ``FLUSH_EVERY`` seconds."""
+        parts = line.data.splitlines(keepends=True)
+        if len(parts) <= 1:
+            self._pending.append(line)
+        else:
+            self._pending.extend(replace(line, data=part) for part in parts)
         if time.monotonic() - self._last_flush > FLUSH_EVERY:
             self.flush()
 
