@@ -16,6 +16,7 @@ from sanic_ext.extensions.openapi.builders import SpecificationBuilder
 
 from . import errors
 from .executors.hub import Hub
+from .jobs.cache import ResponseCache
 from .settings import Settings
 
 if TYPE_CHECKING:
@@ -37,6 +38,8 @@ class AppContext:
     """Runs the jobs; set when the server starts."""
     auth: AuthService | None = None
     """Users, passwords and tokens; set by ``setup_auth``."""
+    cache: ResponseCache = field(default_factory=ResponseCache)
+    """Encoded responses of finished jobs and unchanged listings."""
 
     @property
     def jobs(self) -> Executor:

@@ -281,6 +281,12 @@ class Executor(Protocol):
     async def count(self, filters: JobFilter) -> int:
         """Return how many jobs match ``filters``."""
 
+    def revision(self) -> int | None:
+        """A number that changes whenever any job's record changes (``None``: cannot tell).
+
+        Listings are cached while it stays the same.
+        """
+
     async def nodes(self) -> list[NodeInfo]:
         """Return every node with its resources and what is free."""
 

@@ -88,13 +88,16 @@ def job_info(record: dict[str, Any], now: float | None = None) -> dict[str, Any]
     return info
 
 
+STATE_NAMES = {int(s): s.name for s in JobState}
+RESULT_NAMES = {int(r): r.name for r in JobResult}
+
+
 def job_summary(record: dict[str, Any]) -> dict[str, Any]:
     """The short record of ``GET /v1/jobs``: id, state, result, name, submit time, user."""
-    result = record.get("result")
     return {
         "id": record["id"],
-        "state": JobState(record["state"]).name,
-        "result": JobResult(result).name if result else "",
+        "state": STATE_NAMES[record["state"]],
+        "result": RESULT_NAMES.get(record.get("result") or 0, ""),
         "name": record["name"],
         "user": record.get("user"),
         "t_submit": record["t_submit"],

@@ -7,6 +7,7 @@ import re
 from typing import Any
 from urllib.parse import unquote
 
+import orjson
 from sanic import Blueprint
 from sanic.response import HTTPResponse, json
 from sanic_ext import openapi
@@ -104,6 +105,16 @@ def check_search_regex(pattern: str) -> None:
         re.compile(pattern)
     except re.error as exc:
         raise BadRequest(f"search is not a valid regular expression: {exc}") from None
+
+
+def encode(body: Any) -> bytes:
+    """JSON-encode a response body (orjson, as every JSON response of the app)."""
+    return orjson.dumps(body, option=orjson.OPT_NON_STR_KEYS)
+
+
+def raw_json(encoded: bytes) -> HTTPResponse:
+    """A JSON response from already encoded bytes."""
+    return HTTPResponse(encoded, content_type="application/json")
 
 
 def job_id_arg(text: str) -> int:
@@ -265,13 +276,27 @@ async def list_jobs(request: AppRequest) -> HTTPResponse:
     after = request.args.get("after")
     filters = _filters_from_query(request, principal)
     page = Page(limit=limit, after=parse_job_id(after) if after else None)
-    records = await request.app.ctx.jobs.query(filters, page, summary=not details)
+    executor = request.app.ctx.jobs
+    revision = executor.revision()
+    key = (None if principal.sees_all else principal.name, "jobs", request.query_string)
+    if revision is not None:
+        hit = request.app.ctx.cache.listings.get(key)
+        if hit is not None and hit[0] == revision:
+            return raw_json(hit[1])
+    records = await executor.query(filters, page, summary=not details)
+    body: Any
     if not details:
-        return json({"jobs": [job_summary(r) for r in records]})
-    infos = [job_info(r) for r in records]
-    if listing:
-        return json(infos)
-    return json({str(info["id"]): info for info in infos})
+        body = {"jobs": [job_summary(r) for r in records]}
+    else:
+        infos = [job_info(r) for r in records]
+        body = infos if listing else {str(info["id"]): info for info in infos}
+    encoded = encode(body)
+    # Full info of a running job has a ticking runtime: only cache what events alone change.
+    if revision is not None and (
+        not details or all(r["state"] == JobState.INACTIVE for r in records)
+    ):
+        request.app.ctx.cache.listings.put(key, (revision, encoded))
+    return raw_json(encoded)
 
 
 @jobs_bp.get("/search")
@@ -316,8 +341,19 @@ async def search(request: AppRequest) -> HTTPResponse:
 @openapi.secured("token")
 async def info(request: AppRequest, job_id: str) -> HTTPResponse:
     principal = await authenticate(request)
-    record = await visible_job(request, principal, job_id_arg(job_id))
-    return json(job_info(record))
+    jid = job_id_arg(job_id)
+    cache = request.app.ctx.cache
+    hit = cache.infos.get(jid)
+    if hit is not None:
+        owner, encoded = hit
+        if not principal.sees_all and owner != principal.name:
+            raise job_not_found(jid)
+        return raw_json(encoded)
+    record = await visible_job(request, principal, jid)
+    encoded = encode(job_info(record))
+    if record["state"] == JobState.INACTIVE:  # a finished job never changes again
+        cache.infos.put(jid, (record.get("user"), encoded))
+    return raw_json(encoded)
 
 
 @jobs_bp.post("/<job_id:str>/cancel")

@@ -264,6 +264,10 @@ class FluxExecutor:
             ]  # fmt: skip
         return await self._records(summaries)
 
+    def revision(self) -> int | None:
+        # Jobs change inside Flux between journal events we may not have read yet.
+        return None
+
     async def count(self, filters: JobFilter) -> int:
         if filters.text:
             return len(await self._search(filters))

@@ -133,6 +133,7 @@ class LocalExecutor:
         self._reader: asyncio.Task[None] | None = None
         self._cancels: set[int] = set()
         self._spares = SpareFiles(None)
+        self._revision = 0
         self._queue: list[tuple[int, int]] = []
         """Jobs waiting for resources: a heap of (-priority, id), cleaned lazily."""
         self._poller: asyncio.Task[None] | None = None
@@ -379,6 +380,9 @@ class LocalExecutor:
         assert self.store is not None
         return self.store.query(filters, page, SUMMARY_COLUMNS if summary else INFO_COLUMNS)
 
+    def revision(self) -> int | None:
+        return self._revision
+
     async def count(self, filters: JobFilter) -> int:
         assert self.store is not None
         return self.store.count(filters)
@@ -557,6 +561,8 @@ class LocalExecutor:
                         _STATE_AFTER.get(entry.name),
                     )
                 )
+            if changes:
+                self._revision += 1
             changes["log_offset"] = job.cursor.offset
             changes["log_seq"] = job.cursor.seq
             self.store.update_job(job_id, changes)
