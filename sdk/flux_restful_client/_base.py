@@ -491,6 +491,9 @@ class BaseClient:
 
     def _parse_nodes(self, response: httpx.Response) -> list[Node]:
         body = self._json(response)
+        detail = body.get("detail")
+        if isinstance(detail, list):  # ``detail=true``: per-node resources
+            return [Node.from_json(item) for item in detail]
         return [Node.from_json(item) for item in body.get("nodes", [])]
 
     def _parse_token(self, response: httpx.Response) -> str:

@@ -204,6 +204,6 @@ class Node:
             name=str(data.get("name", "")),
             cores=_opt_int(data.get("cores")),
             gpus=_opt_int(data.get("gpus")),
-            free_cores=_opt_int(data.get("free_cores")),
-            free_gpus=_opt_int(data.get("free_gpus")),
+            free_cores=_opt_int(data.get("cores_free", data.get("free_cores"))),
+            free_gpus=_opt_int(data.get("gpus_free", data.get("free_gpus"))),
         )
