@@ -164,3 +164,13 @@ async def test_context_managers_close_the_client(server):
     async with AsyncClient(host=server.url) as aclient:
         assert "nodes" in await aclient.list_nodes()
     assert aclient._http.is_closed
+
+
+async def test_nodes_carry_their_resources(runner, server):
+    client = runner.client(host=server.url)
+    (node,) = await runner.call(client, "get_nodes")
+    assert node.name
+    assert node.cores == 2  # the fixture's server: one node of 2 cores
+    assert node.gpus == 0
+    assert node.free_cores is not None and 0 <= node.free_cores <= 2
+    await runner.close(client)
