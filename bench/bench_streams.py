@@ -143,6 +143,91 @@ async def latency(url: str, followers: int, lines: int) -> tuple[float, float, i
     return _pct(samples, 0.5), _pct(samples, 0.99), len(samples)
 
 
+class _Counter:
+    """Counts the output frames of one job stream, checking order and completeness cheaply.
+
+    The throughput clients run in the benchmark's process, on the same two cores as the server,
+    so a full client (a websocket library parsing each message, ``json.loads`` per frame) would
+    measure the client. This one reads the websocket by hand: it walks the frame headers (the
+    server sends unmasked text frames), counts output frames by their ``"type":"output"``
+    prefix, decodes only the rare other frames with ``json.loads``, and checks that output
+    ``seq`` values only grow (no repeat). The caller checks completeness: the count, and the
+    first and last output ``seq`` (the benchmark job's lines are consecutive entries).
+    """
+
+    def __init__(self, since: int) -> None:
+        self.count = 0
+        self.seq = since
+        self.first = 0
+        self.outcome: dict[str, Any] | None = None
+
+    def feed(self, buf: bytes) -> int:
+        """Consume the complete frames at the start of ``buf``; return the bytes used."""
+        pos, size = 0, len(buf)
+        count, seq = self.count, self.seq
+        while pos + 2 <= size:
+            length = buf[pos + 1] & 0x7F
+            head = 2
+            if length == 126:
+                if pos + 4 > size:
+                    break
+                length, head = int.from_bytes(buf[pos + 2 : pos + 4], "big"), 4
+            elif length == 127:
+                if pos + 10 > size:
+                    break
+                length, head = int.from_bytes(buf[pos + 2 : pos + 10], "big"), 10
+            end = pos + head + length
+            if end > size:
+                break
+            opcode = buf[pos] & 0x0F
+            start = pos + head
+            pos = end
+            if opcode != 1:
+                if opcode == 8:  # close
+                    self.outcome = self.outcome or {"type": "closed"}
+                continue
+            # {"seq":N,"type":"output",...: find the comma after the number.
+            comma = buf.find(b",", start + 7, end)
+            if buf.startswith(b'"type":"output"', comma + 1):
+                number = int(buf[start + 7 : comma])
+                if number <= seq:
+                    raise AssertionError(f"seq {number} after {seq}")
+                if not count:
+                    self.first = number
+                seq = number
+                count += 1
+                continue
+            frame = json.loads(buf[start:end])
+            if frame["type"] in ("end", "lagged", "shutdown"):
+                self.outcome = self.outcome or frame
+        self.count, self.seq = count, seq
+        return pos
+
+
+async def _raw_follow(url: str, path: str, counter: _Counter) -> None:
+    """Follow one websocket stream with a minimal client until its final frame."""
+    host, port = url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(
+        f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
+        "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        "Sec-WebSocket-Version: 13\r\n\r\n".encode()
+    )
+    head = await reader.readuntil(b"\r\n\r\n")
+    if b" 101 " not in head.split(b"\r\n", 1)[0]:
+        raise RuntimeError(f"no websocket upgrade: {head!r}")
+    buf = b""
+    try:
+        while counter.outcome is None:
+            chunk = await reader.read(1 << 20)
+            if not chunk:
+                raise RuntimeError("connection closed without a final frame")
+            data = buf + chunk if buf else chunk
+            buf = data[counter.feed(data) :]
+    finally:
+        writer.close()
+
+
 async def throughput(url: str, lines: int, followers: int) -> tuple[float, float, int]:
     """Lines/s delivered to every follower (first submit to last end), and resumes needed."""
     script = "import sys\nsys.stdout.writelines(f'line {i}\\n' for i in range(int(sys.argv[1])))\n"
@@ -154,30 +239,26 @@ async def throughput(url: str, lines: int, followers: int) -> tuple[float, float
 
         async def follow() -> int:
             nonlocal resumes
-            count = 0
-            since = 0
+            counter = _Counter(0)
             while True:
-                async with websockets.connect(
-                    _ws(url, f"{path}&since={since}"), max_queue=None, max_size=None
-                ) as ws:
-                    async for message in ws:
-                        frame = json.loads(message)
-                        kind = frame["type"]
-                        if kind == "output":
-                            count += 1
-                            since = frame["seq"]
-                        elif kind == "end":
-                            return count
-                        elif kind in ("lagged", "shutdown"):
-                            since = frame["since"]
-                            resumes += 1
-                            break
+                counter.outcome = None
+                await _raw_follow(url, f"{path}&since={counter.seq}", counter)
+                frame = counter.outcome
+                assert frame is not None
+                if frame["type"] == "end":
+                    assert counter.seq - counter.first + 1 == counter.count, vars(counter)
+                    return counter.count
+                if frame["type"] in ("lagged", "shutdown"):
+                    assert frame["since"] == counter.seq, (frame, counter.seq)
+                    resumes += 1
+                else:
+                    raise RuntimeError(f"stream ended with {frame}")
 
         start = time.perf_counter()
         counts = await asyncio.gather(*(follow() for _ in range(followers)))
         elapsed = time.perf_counter() - start
         del blocker
-    assert all(c == lines for c in counts), counts
+    assert all(c == lines for c in counts), counts  # and each counter checked every seq
     # The job only starts when the 1 s blocker ends; time from its start.
     return lines / max(1e-9, elapsed - 1.0), elapsed, resumes
 

@@ -1,7 +1,11 @@
 """The JSON frames of ``/v1/jobs/{id}/stream`` and ``/v1/events`` (docs/streams.md).
 
-Frames are plain dicts, encoded once per entry with :func:`encode`; websocket and SSE carry the
-same text. Output bytes that are not valid UTF-8 are delivered as ``data`` with U+FFFD replacement
+Frames are plain dicts, encoded once per entry with :func:`encode` (output lines with the faster
+:func:`encode_output`); websocket and SSE carry the same text. A :data:`Wire` holds one frame
+ready for both transports, and :data:`CACHE` keeps the wires of recent log entries so that a live
+entry fanned out to many followers is encoded once, not once per follower.
+
+Output bytes that are not valid UTF-8 are delivered as ``data`` with U+FFFD replacement
 characters plus the exact bytes in ``data_b64`` (base64), so text clients keep working and
 byte-exact clients lose nothing.
 """
@@ -52,6 +56,58 @@ def encode_output(line: OutputLine) -> str:
         f'{{"seq":{line.seq},"type":"output","stream":"{line.stream}","rank":{line.rank},'
         f'"data":{encode_basestring(text)},"t":{line.timestamp!r}}}'
     )
+
+
+Wire = tuple[bytes, bytes, bytes]
+"""One encoded frame, ready for each transport (a plain tuple: one is built per entry):
+
+* ``[TEXT]``: the JSON text (UTF-8);
+* ``[WS]``: a complete websocket text frame as a server sends it (unmasked, no extensions);
+* ``[SSE]``: an SSE event, ``id: <seq>`` (when the frame has one) and ``data: <json>``.
+"""
+TEXT, WS, SSE = 0, 1, 2
+
+
+_WS_HEADS = [bytes((0x81, n)) for n in range(126)]
+
+
+def wire(text: str, seq: int | None = None) -> Wire:
+    """Encode a frame's JSON ``text`` for every transport (``seq`` labels the SSE event)."""
+    data = text.encode()
+    size = len(data)
+    if size < 126:
+        head = _WS_HEADS[size]
+    elif size < 65536:
+        head = b"\x81\x7e" + size.to_bytes(2, "big")
+    else:
+        head = b"\x81\x7f" + size.to_bytes(8, "big")
+    sse = b"data: " + data + b"\n\n" if seq is None else b"id: %d\ndata: %s\n\n" % (seq, data)
+    return (data, head + data, sse)
+
+
+class FrameCache:
+    """The wires of recent log entries, by entry identity (never across different entries).
+
+    Live entries are the same objects for every follower of a job, so the first follower to
+    render an entry encodes it and the others reuse the bytes. The cache holds at most ``size``
+    entries (it is emptied when full) and keeps each cached entry alive, so an ``id`` is never
+    confused with a later object's.
+    """
+
+    def __init__(self, size: int = 1 << 15) -> None:
+        self.size = size
+        self.items: dict[int, tuple[LogEntry, Wire]] = {}
+
+    def put(self, entry: LogEntry, value: Wire) -> Wire:
+        """Remember ``value`` as the wire of ``entry`` and return it."""
+        if len(self.items) >= self.size:
+            self.items.clear()
+        self.items[id(entry)] = (entry, value)
+        return value
+
+
+CACHE = FrameCache()
+"""The process's cache of encoded log entries (streams run on one event loop)."""
 
 
 def frame_type(entry: LogEntry) -> str:

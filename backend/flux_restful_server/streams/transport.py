@@ -23,7 +23,7 @@ from ..auth import Principal, authenticate, authenticate_token
 from ..auth.errors import NotAuthenticated
 from ..errors import BadRequest
 from ..executors.base import SubscriberLagged
-from .frames import encode
+from .frames import SSE, TEXT, WS, Wire, encode, wire
 
 T = TypeVar("T")
 
@@ -34,7 +34,7 @@ AUTH_FRAME_TIMEOUT = 10.0
 SHUTDOWN_GRACE = 2.0
 """Seconds graceful shutdown waits for streams to send their final frame."""
 
-PING = encode({"type": "ping"})
+PING = wire(encode({"type": "ping"}))
 
 CLOSE_NORMAL = 1000
 CLOSE_GOING_AWAY = 1001
@@ -89,8 +89,8 @@ async def close_streams(app: Sanic[Any, Any]) -> None:
 class Sink(Protocol):
     """Where frames go: a websocket or an SSE response."""
 
-    async def send(self, frames: list[tuple[int | None, str]]) -> None:
-        """Send encoded frames (with the id SSE labels them with) in order, as one write."""
+    async def send(self, frames: list[Wire]) -> None:
+        """Send encoded frames in order, as one write."""
 
     async def close(self, code: int = CLOSE_NORMAL, reason: str = "") -> None:
         """End the stream."""
@@ -105,14 +105,8 @@ class SSESink:
     def __init__(self, response: Any) -> None:
         self.response = response
 
-    async def send(self, frames: list[tuple[int | None, str]]) -> None:
-        parts = []
-        for seq, text in frames:
-            if seq is None:
-                parts.append(f"data: {text}\n\n")
-            else:
-                parts.append(f"id: {seq}\ndata: {text}\n\n")
-        await self.response.send("".join(parts))
+    async def send(self, frames: list[Wire]) -> None:
+        await self.response.send(b"".join([frame[SSE] for frame in frames]))
 
     async def close(self, code: int = CLOSE_NORMAL, reason: str = "") -> None:
         await self.response.eof()
@@ -128,21 +122,20 @@ class WebSocketSink:
         self.ws = ws
         self._lost: asyncio.Future[Any] | None = None
 
-    async def send(self, frames: list[tuple[int | None, str]]) -> None:
+    async def send(self, frames: list[Wire]) -> None:
         ws = self.ws
-        if len(frames) == 1 or not hasattr(ws, "ws_proto") or not hasattr(ws, "io_proto"):
-            for _, text in frames:
-                await ws.send(text)
+        proto = getattr(ws, "ws_proto", None)
+        io = getattr(ws, "io_proto", None)
+        if proto is None or io is None or proto.extensions:
+            for frame in frames:
+                await ws.send(frame[TEXT].decode())
             return
-        # Encode every message with the sans-I/O protocol, then write them in one go: the same
-        # bytes as ws.send() per frame, without one lock round and one write per message.
+        # Without extensions a server's text message is the frame header plus the payload, the
+        # same bytes ws.send() produces: write the batch's pre-encoded frames in one go.
         async with ws.conn_mutex:
-            if ws.ws_proto.state.name != "OPEN":
+            if proto.state.name != "OPEN":
                 raise ConnectionResetError("the websocket is closed")
-            for _, text in frames:
-                ws.ws_proto.send_text(text.encode())
-            data = b"".join(ws.ws_proto.data_to_send())
-            await ws.io_proto.send(data)
+            await io.send(b"".join([frame[WS] for frame in frames]))
 
     async def close(self, code: int = CLOSE_NORMAL, reason: str = "") -> None:
         with contextlib.suppress(Exception):
@@ -282,7 +275,7 @@ async def pump(
                     return Outcome("eof", position)
                 except SubscriberLagged as lag:
                     position = lag.resume_seq
-                    await sink.send([(None, encode({"type": "lagged", "since": position}))])
+                    await sink.send([wire(encode({"type": "lagged", "since": position}))])
                     return Outcome("lagged", position)
                 frames, position, finished = await render(batch)
                 if frames:
@@ -292,12 +285,12 @@ async def pump(
                 next_task = asyncio.ensure_future(iterator.__anext__())
                 waits.add(next_task)
             elif stop_task in done:
-                await sink.send([(None, encode({"type": "shutdown", "since": position}))])
+                await sink.send([wire(encode({"type": "shutdown", "since": position}))])
                 return Outcome("shutdown", position)
             elif gone is not None and gone in done:
                 return Outcome("gone", position)
             else:
-                await sink.send([(None, PING)])
+                await sink.send([PING])
     finally:
         for task in (next_task, stop_task, gone):
             if task is not None and not task.done():

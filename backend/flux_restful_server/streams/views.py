@@ -20,7 +20,9 @@ from ..auth import Principal, authenticate
 from ..executors.base import JobEvent, JobNotFound, JobState, LogEntry, OutputLine, SubscriberLagged
 from ..jobs.views import job_id_arg, visible_job
 from .frames import (
+    CACHE,
     FeedFilter,
+    Wire,
     encode,
     encode_output,
     end_frame,
@@ -29,6 +31,7 @@ from .frames import (
     frame_type,
     parse_since,
     parse_types,
+    wire,
 )
 from .transport import (
     CLOSE_GOING_AWAY,
@@ -51,7 +54,7 @@ from .transport import (
     wants_websocket,
 )
 
-Frames = list[tuple[int | None, str]]
+Frames = list[Wire]
 
 streams_bp = StreamsBlueprint("streams", url_prefix="/v1")
 
@@ -161,18 +164,25 @@ async def job_stream(request: AppRequest, job_id: str) -> HTTPResponse | None:
     want_output = types is None or "output" in types
 
     async def render(batch: list[LogEntry]) -> tuple[Frames, int, bool]:
+        # Live entries are shared by every follower: each is encoded once (CACHE).
         frames: Frames = []
+        append = frames.append
+        cached = CACHE.items.get
         for entry in batch:
             if isinstance(entry, OutputLine):
                 if want_output:
-                    frames.append((entry.seq, encode_output(entry)))
+                    hit = cached(id(entry))
+                    if hit is not None and hit[0] is entry:
+                        append(hit[1])
+                    else:
+                        append(CACHE.put(entry, wire(encode_output(entry), entry.seq)))
                 continue
             kind = frame_type(entry)
             if kind == "end":
-                frames.append((entry.seq, encode(end_frame(entry, await _record(jid)))))
+                append(wire(encode(end_frame(entry, await _record(jid))), entry.seq))
                 return frames, entry.seq, True
             if types is None or kind in types:
-                frames.append((entry.seq, encode(event_frame(entry, kind))))
+                append(wire(encode(event_frame(entry, kind)), entry.seq))
         return frames, batch[-1].seq, False
 
     async def _record(jid: int) -> dict[str, Any] | None:
@@ -200,10 +210,10 @@ async def job_stream(request: AppRequest, job_id: str) -> HTTPResponse | None:
                 # Resumed after the last entry: repeat the end frame so the client can stop.
                 clean = [e for e in await executor.eventlog(jid) if e.name == "clean"]
                 if clean:
-                    await sink.send([(clean[-1].seq, encode(end_frame(clean[-1], record)))])
+                    await sink.send([wire(encode(end_frame(clean[-1], record)), clean[-1].seq)])
                     return Outcome("end", outcome.position)
             frame = {"type": "shutdown", "since": outcome.position}
-            await sink.send([(None, encode(frame))])
+            await sink.send([wire(encode(frame))])
             return Outcome("shutdown", outcome.position)
         return outcome
 
@@ -243,7 +253,7 @@ async def event_feed(request: AppRequest) -> HTTPResponse | None:
         )
 
         async def render(batch: list[JobEvent]) -> tuple[Frames, int, bool]:
-            frames: Frames = [(e.feed_seq, encode(feed_frame(e))) for e in wanted.select(batch)]
+            frames: Frames = [wire(encode(feed_frame(e)), e.feed_seq) for e in wanted.select(batch)]
             return frames, batch[-1].feed_seq, False
 
         source: AsyncIterator[list[JobEvent]] = executor.feed(since)
@@ -251,7 +261,7 @@ async def event_feed(request: AppRequest) -> HTTPResponse | None:
             source, render, sink, since=since, ping=ping, shutdown=registry(request.app).shutdown
         )
         if outcome.reason == "eof":
-            await sink.send([(None, encode({"type": "shutdown", "since": outcome.position}))])
+            await sink.send([wire(encode({"type": "shutdown", "since": outcome.position}))])
             return Outcome("shutdown", outcome.position)
         return outcome
 
