@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import anyio
@@ -124,7 +123,8 @@ class LogScreen(Screen[None]):
         if len(parts) <= 1:
             self._pending.append(line)
         else:
-            self._pending.extend(replace(line, data=part) for part in parts)
+            stream, rank, t = line.stream, line.rank, line.t
+            self._pending.extend(OutputLine(part, stream, rank, t) for part in parts)
         if time.monotonic() - self._last_flush > FLUSH_EVERY:
             self.flush()
 

@@ -11,9 +11,12 @@ import re
 import time
 from collections import deque
 from collections.abc import Iterable
+from typing import ClassVar
 
 from rich.segment import Segment
+from rich.style import Style
 from rich.text import Text
+from textual.binding import Binding, BindingType
 from textual.geometry import Size
 from textual.reactive import reactive
 from textual.scroll_view import ScrollView
@@ -32,6 +35,15 @@ class LogView(ScrollView, can_focus=True):
     DEFAULT_CSS = """
     LogView { height: 1fr; background: $surface; color: $foreground; }
     """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("up", "line(-1)", "Up", show=False),
+        Binding("down", "line(1)", "Down", show=False),
+        Binding("pageup", "page(-1)", "Page up", show=False),
+        Binding("pagedown", "page(1)", "Page down", show=False),
+        Binding("home", "top", "Top", show=False),
+        Binding("end", "bottom", "Bottom", show=False),
+    ]
 
     show_rank: reactive[bool] = reactive(False)
     """Prefix each line with the rank that wrote it."""
@@ -56,8 +68,9 @@ class LogView(ScrollView, can_focus=True):
         self._matching: deque[OutputLine] = deque(maxlen=max_lines)
         self._widest = 0
         self._strips: dict[int, list[Strip]] = {}
-        self._window: tuple[tuple[int, int, int, int, int], list[Strip]] | None = None
+        self._window: tuple[tuple[int, ...], list[Strip]] | None = None
         self._version = 0
+        self._following = True
 
     # -- content -----------------------------------------------------------------------------
     @property
@@ -68,23 +81,26 @@ class LogView(ScrollView, can_focus=True):
     def _shows(self, line: OutputLine) -> bool:
         return self._regex is None or bool(self._regex.search(line.data))
 
-    def _measure(self, line: OutputLine) -> None:
-        width = len(line.data) + (11 if self.show_time else 0) + (5 if self.show_rank else 0)
-        if width > self._widest:
-            self._widest = width
+    def _measure(self, lines: Iterable[OutputLine]) -> None:
+        prefix = (11 if self.show_time else 0) + (5 if self.show_rank else 0)
+        widest = max((len(line.data) for line in lines), default=0) + prefix
+        if widest > self._widest:
+            self._widest = widest
 
     def add_lines(self, lines: Iterable[OutputLine]) -> None:
-        """Append lines (a batch)."""
-        at_end = self.scroll_y >= self.max_scroll_y
-        for line in lines:
-            self.buffer.append(line)
-            self.total += 1
-            if self._regex is not None and self._regex.search(line.data):
-                self._matching.append(line)
-            self._measure(line)
+        """Append lines (a batch); only the newest ``max_lines`` of a batch are kept."""
+        batch = lines if isinstance(lines, list) else list(lines)
+        self.total += len(batch)
+        if len(batch) > self.max_lines:
+            batch = batch[-self.max_lines :]
+        self.buffer.extend(batch)
+        if self._regex is not None:
+            search = self._regex.search
+            self._matching.extend(line for line in batch if search(line.data))
+        self._measure(batch)
         if len(self._strips) > _CACHE_MAX:
             self._strips.clear()
-        self._changed(follow=self.auto_scroll and at_end)
+        self._changed(follow=self.auto_scroll and self._following)
 
     def clear(self) -> None:
         """Forget every line."""
@@ -100,8 +116,7 @@ class LogView(ScrollView, can_focus=True):
             (line for line in self.buffer if self._shows(line)), maxlen=self.max_lines
         )
         self._widest = 0
-        for line in self.buffer:
-            self._measure(line)
+        self._measure(self.buffer)
         self._changed(follow=self.auto_scroll)
 
     def _changed(self, *, follow: bool) -> None:
@@ -109,8 +124,22 @@ class LogView(ScrollView, can_focus=True):
         width = 0 if self.wrap else self._widest + 1
         self.virtual_size = Size(width, len(self.shown))
         if follow:
-            self.scroll_end(animate=False, x_axis=False)
+            self._to_end()
         self.refresh()
+
+    def _to_end(self) -> None:
+        self.scroll_to(y=self.max_scroll_y, animate=False, immediate=True)
+        if self.scroll_y < self.max_scroll_y or not self.is_mounted:
+            self.call_after_refresh(self._catch_up)
+
+    def _catch_up(self) -> None:
+        if self._following and self.auto_scroll:
+            self.scroll_to(y=self.max_scroll_y, animate=False, immediate=True)
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        # scrolled away from the bottom (by the user): stop following until back at the end
+        self._following = new_value >= self.max_scroll_y
 
     def matches(self) -> int:
         """How many kept lines match the search."""
@@ -139,6 +168,24 @@ class LogView(ScrollView, can_focus=True):
         self.wrap = not self.wrap
         self.redraw()
 
+    # -- moving (never animated: lines keep arriving while the user reads) -----------------------
+    def _move_to(self, y: float) -> None:
+        target = max(0.0, min(y, self.max_scroll_y))
+        self._following = target >= self.max_scroll_y
+        self.scroll_to(y=target, animate=False, immediate=True)
+
+    def action_line(self, step: int) -> None:
+        self._move_to(self.scroll_y + step)
+
+    def action_page(self, step: int) -> None:
+        self._move_to(self.scroll_y + step * max(1, self.scrollable_content_region.height - 1))
+
+    def action_top(self) -> None:
+        self._move_to(0)
+
+    def action_bottom(self) -> None:
+        self._move_to(self.max_scroll_y)
+
     # -- drawing -----------------------------------------------------------------------------
     def render_line_text(self, line: OutputLine) -> Text:
         """One output line as styled text."""
@@ -153,62 +200,56 @@ class LogView(ScrollView, can_focus=True):
             text.highlight_regex(self._regex, style="black on yellow")
         return text
 
-    def _line_strips(self, line: OutputLine, width: int) -> list[Strip]:
+    def _line_strips(self, line: OutputLine, width: int, style: Style) -> list[Strip]:
         """The rows of ``line``: one without wrap, as many as it takes with it."""
         key = id(line)
         cached = self._strips.get(key)
         if cached is not None:
             return cached
         text = self.render_line_text(line)
-        style = self.rich_style
+        console = self.app.console
         if self.wrap:
-            strips = [
-                Strip(segments)
-                for segments in self.app.console.render_lines(
-                    text, self.app.console.options.update_width(max(1, width)), style=style
-                )
-            ]
+            options = console.options.update_width(max(1, width))
+            strips = [Strip(s) for s in console.render_lines(text, options, style=style)]
         else:
-            segments = list(text.render(self.app.console))
-            strips = [Strip(Segment.apply_style(segments, style))]
+            strips = [Strip(Segment.apply_style(text.render(console), style))]
         self._strips[key] = strips
         return strips
 
     def _rows(self) -> list[Strip]:
-        """The rows of the window (computed once per frame)."""
+        """The rows of the window, cropped to it (computed once per frame)."""
         width = self.scrollable_content_region.width
         height = self.scrollable_content_region.height
         top = int(self.scroll_y)
-        key = (self._version, top, width, height, int(self.wrap))
+        left = 0 if self.wrap else int(self.scroll_x)
+        key = (self._version, top, left, width, height, int(self.wrap))
         if self._window is not None and self._window[0] == key:
             return self._window[1]
+        style = self.rich_style
         shown = self.shown
         rows: list[Strip] = []
         if not self.wrap:
             for index in range(top, min(len(shown), top + height)):
-                rows.extend(self._line_strips(shown[index], width))
+                rows.extend(self._line_strips(shown[index], width, style))
         elif top >= self.max_scroll_y:
             # at the bottom: the last line's last row is the window's last row
             index = len(shown) - 1
             while index >= 0 and len(rows) < height:
-                rows[:0] = self._line_strips(shown[index], width)
+                rows[:0] = self._line_strips(shown[index], width, style)
                 index -= 1
             rows = rows[-height:]
         else:
             index = top
             while index < len(shown) and len(rows) < height:
-                rows.extend(self._line_strips(shown[index], width))
+                rows.extend(self._line_strips(shown[index], width, style))
                 index += 1
+        rows = [row.crop(left, left + width).adjust_cell_length(width, style) for row in rows]
+        rows.extend([Strip.blank(width, style)] * (height - len(rows)))
         self._window = (key, rows)
         return rows
 
     def render_line(self, y: int) -> Strip:
-        width = self.scrollable_content_region.width
         rows = self._rows()
-        if y >= len(rows):
-            return Strip.blank(width, self.rich_style)
-        strip = rows[y]
-        if not self.wrap:
-            x = int(self.scroll_x)
-            strip = strip.crop(x, x + width)
-        return strip.adjust_cell_length(width, self.rich_style)
+        if y < len(rows):
+            return rows[y]
+        return Strip.blank(self.scrollable_content_region.width, self.rich_style)
