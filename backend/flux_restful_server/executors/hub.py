@@ -25,10 +25,16 @@ DEFAULT_LIMIT = 10_000
 
 
 class Subscription(Generic[T]):
-    """A subscriber's bounded queue of entries."""
+    """A subscriber's bounded queue of entries.
+
+    Entries are queued in chunks as published: a slice published with :meth:`Hub.publish_many`
+    is one list shared by every follower of the job, and :meth:`get_batch` hands it out as is
+    when it is all that is queued, so per-batch work (encoding frames) can be shared too.
+    """
 
     def __init__(self, limit: int) -> None:
-        self._items: deque[T] = deque()
+        self._chunks: deque[list[T]] = deque()
+        self._count = 0
         self._limit = limit
         self._ready = asyncio.Event()
         self.lagged_from: int | None = None
@@ -39,20 +45,29 @@ class Subscription(Generic[T]):
 
     def push(self, item: T, seq: int) -> None:
         """Queue ``item`` (whose stream position is ``seq``), or cut the subscriber off."""
-        if self.lagged_from is not None:
+        self.push_chunk([item], seq)
+
+    def push_chunk(self, items: list[T], first_seq: int) -> None:
+        """Queue ``items`` (not copied: never change them afterwards), the first at ``first_seq``.
+
+        A subscriber that would hold more than its limit is cut off instead.
+        """
+        if self.lagged_from is not None or not items:
             return
-        if len(self._items) >= self._limit:
+        if self._count + len(items) > self._limit:
             # Everything up to the entry before the oldest queued one was delivered.
-            self.lagged_from = self._first_seq - 1
-            self._items.clear()
+            self.lagged_from = (self._first_seq if self._chunks else first_seq) - 1
+            self._chunks.clear()
+            self._count = 0
         else:
-            if not self._items:
-                self._first_seq = seq
-            self._items.append(item)
+            if not self._chunks:
+                self._first_seq = first_seq
+            self._chunks.append(items)
+            self._count += len(items)
         self._ready.set()
 
     def __len__(self) -> int:
-        return len(self._items)
+        return self._count
 
     def close(self) -> None:
         self.closed = True
@@ -61,18 +76,24 @@ class Subscription(Generic[T]):
     async def get_batch(self) -> list[T]:
         """Wait for entries and return all that are queued (empty once closed).
 
+        The list may be shared with other subscribers: do not change it.
+
         Raises:
             SubscriberLagged: The subscriber fell behind and was cut off.
         """
-        while not self._items:
+        while not self._chunks:
             if self.lagged_from is not None:
                 raise SubscriberLagged(self.lagged_from)
             if self.closed:
                 return []
             self._ready.clear()
             await self._ready.wait()
-        batch = list(self._items)
-        self._items.clear()
+        if len(self._chunks) == 1:
+            batch = self._chunks[0]
+        else:
+            batch = [item for chunk in self._chunks for item in chunk]
+        self._chunks.clear()
+        self._count = 0
         return batch
 
 
@@ -124,6 +145,21 @@ class Hub:
             return 0.0
         now = asyncio.get_running_loop().time()
         return now - self._waiting.setdefault(job_id, now)
+
+    def publish_many(self, entries: list[LogEntry]) -> None:
+        """Deliver entries of one job, in order, as one shared chunk (and events to the feed).
+
+        ``entries`` is handed to every follower as is: never change it afterwards.
+        """
+        if not entries:
+            return
+        for sub in self._jobs.get(entries[0].job_id, ()):
+            sub.push_chunk(entries, entries[0].seq)
+        if self._feed:
+            for entry in entries:
+                if isinstance(entry, JobEvent) and entry.feed_seq:
+                    for fsub in self._feed:
+                        fsub.push(entry, entry.feed_seq)
 
     def publish(self, entry: LogEntry) -> None:
         """Deliver a job log entry to the job's followers (and events to the feed)."""

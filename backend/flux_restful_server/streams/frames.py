@@ -109,6 +109,52 @@ class FrameCache:
 CACHE = FrameCache()
 """The process's cache of encoded log entries (streams run on one event loop)."""
 
+JOIN_AT = 8
+"""Batches of at least this many entries are rendered as one joined :data:`Wire`."""
+
+
+def join(frames: list[Wire]) -> Wire:
+    """Several frames as one write: ``[TEXT]`` is empty (one message per frame must stay one)."""
+    return (b"", b"".join([f[WS] for f in frames]), b"".join([f[SSE] for f in frames]))
+
+
+def messages(frame: Wire) -> list[bytes]:
+    """The JSON text of each message in ``frame`` (one, or several for a :func:`join`)."""
+    if frame[TEXT]:
+        return [frame[TEXT]]
+    data, pos, out = frame[WS], 0, []
+    while pos < len(data):
+        size, head = data[pos + 1] & 0x7F, 2
+        if size == 126:
+            size, head = int.from_bytes(data[pos + 2 : pos + 4], "big"), 4
+        elif size == 127:
+            size, head = int.from_bytes(data[pos + 2 : pos + 10], "big"), 10
+        out.append(data[pos + head : pos + head + size])
+        pos += head + size
+    return out
+
+
+class BatchCache:
+    """The joined frames of recent live batches, by batch identity and ``types=`` filter.
+
+    Followers that keep up receive each live slice as the same list object (see the hub), so
+    the first one renders and joins its frames and the others send the same bytes.
+    """
+
+    def __init__(self, size: int = 64) -> None:
+        self.size = size
+        self.items: dict[int, tuple[list[LogEntry], frozenset[str] | None, Wire]] = {}
+
+    def put(self, batch: list[LogEntry], types: frozenset[str] | None, value: Wire) -> None:
+        """Remember the joined frames of ``batch`` rendered with ``types``."""
+        if len(self.items) >= self.size:
+            self.items.clear()
+        self.items[id(batch)] = (batch, types, value)
+
+
+BATCHES = BatchCache()
+"""The process's cache of joined live batches."""
+
 
 def frame_type(entry: LogEntry) -> str:
     """The ``type`` a log entry is delivered as."""

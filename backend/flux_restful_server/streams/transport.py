@@ -23,7 +23,7 @@ from ..auth import Principal, authenticate, authenticate_token
 from ..auth.errors import NotAuthenticated
 from ..errors import BadRequest
 from ..executors.base import SubscriberLagged
-from .frames import SSE, TEXT, WS, Wire, encode, wire
+from .frames import SSE, WS, Wire, encode, messages, wire
 
 T = TypeVar("T")
 
@@ -128,7 +128,8 @@ class WebSocketSink:
         io = getattr(ws, "io_proto", None)
         if proto is None or io is None or proto.extensions:
             for frame in frames:
-                await ws.send(frame[TEXT].decode())
+                for text in messages(frame):
+                    await ws.send(text.decode())
             return
         # Without extensions a server's text message is the frame header plus the payload, the
         # same bytes ws.send() produces: write the batch's pre-encoded frames in one go.

@@ -20,7 +20,9 @@ from ..auth import Principal, authenticate
 from ..executors.base import JobEvent, JobNotFound, JobState, LogEntry, OutputLine, SubscriberLagged
 from ..jobs.views import job_id_arg, visible_job
 from .frames import (
+    BATCHES,
     CACHE,
+    JOIN_AT,
     FeedFilter,
     Wire,
     encode,
@@ -29,6 +31,7 @@ from .frames import (
     event_frame,
     feed_frame,
     frame_type,
+    join,
     parse_since,
     parse_types,
     wire,
@@ -164,7 +167,22 @@ async def job_stream(request: AppRequest, job_id: str) -> HTTPResponse | None:
     want_output = types is None or "output" in types
 
     async def render(batch: list[LogEntry]) -> tuple[Frames, int, bool]:
-        # Live entries are shared by every follower: each is encoded once (CACHE).
+        # A live batch is one list shared by every follower that keeps up: its frames are
+        # encoded and joined once (BATCHES); its entries are encoded once either way (CACHE).
+        hit = BATCHES.items.get(id(batch))
+        if hit is not None and hit[0] is batch and hit[1] == types:
+            return [hit[2]], batch[-1].seq, False
+        frames = await render_entries(batch)
+        last = batch[-1]
+        if isinstance(last, JobEvent) and last.name == "clean":
+            return frames, last.seq, True
+        if len(batch) >= JOIN_AT:
+            joined = join(frames)
+            BATCHES.put(batch, types, joined)
+            return [joined], last.seq, False
+        return frames, last.seq, False
+
+    async def render_entries(batch: list[LogEntry]) -> Frames:
         frames: Frames = []
         append = frames.append
         cached = CACHE.items.get
@@ -180,10 +198,10 @@ async def job_stream(request: AppRequest, job_id: str) -> HTTPResponse | None:
             kind = frame_type(entry)
             if kind == "end":
                 append(wire(encode(end_frame(entry, await _record(jid))), entry.seq))
-                return frames, entry.seq, True
+                break
             if types is None or kind in types:
                 append(wire(encode(event_frame(entry, kind)), entry.seq))
-        return frames, batch[-1].seq, False
+        return frames
 
     async def _record(jid: int) -> dict[str, Any] | None:
         try:

@@ -434,16 +434,19 @@ class LocalExecutor:
             if job is None:
                 return
             while True:
+                # Live batches are shared by every follower (yielded as is, never changed).
                 live = await sub.get_batch()
                 if not live:
                     return
-                fresh = [entry for entry in live if entry.seq > since]
-                for index, entry in enumerate(fresh):
-                    if isinstance(entry, JobEvent) and entry.name == "clean":
-                        yield fresh[: index + 1]
-                        return
-                if fresh:
-                    yield fresh
+                if live[0].seq <= seq:
+                    live = [entry for entry in live if entry.seq > seq]
+                    if not live:
+                        continue
+                seq = live[-1].seq
+                last = live[-1]  # clean is the last entry of a job's log
+                yield live
+                if isinstance(last, JobEvent) and last.name == "clean":
+                    return
 
     async def feed(self, since: int = 0) -> AsyncIterator[list[JobEvent]]:
         assert self.store is not None
@@ -570,8 +573,7 @@ class LocalExecutor:
                 row = self.store.job_row(job_id)
                 if row is not None:
                     self.store.update_job(job_id, {"search_text": search_text(row)})
-        for entry in published:
-            self.hub.publish(entry)
+        self.hub.publish_many(published)
         if job.state is JobState.INACTIVE:
             del self.active[job_id]
         for action in after_clean:
