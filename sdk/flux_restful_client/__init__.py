@@ -19,7 +19,7 @@ from ._exceptions import (
 )
 from ._version import __version__
 from .main import FluxRestfulClient, get_client
-from .models import Event, Frame, JobInfo, Node, OutputLine
+from .models import Event, Frame, JobEvent, JobInfo, Node, OutputLine
 from .settings import Settings, SettingsError
 
 __all__ = [
@@ -35,6 +35,7 @@ __all__ = [
     "ForbiddenError",
     "Frame",
     "InvalidRequestError",
+    "JobEvent",
     "JobInfo",
     "Node",
     "NotFoundError",

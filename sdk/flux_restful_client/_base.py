@@ -27,7 +27,7 @@ from ._exceptions import (
 )
 from ._types import JSON, CommandInput, JobId, TimeoutInput
 from ._version import __version__
-from .models import Event, Frame, JobInfo, Node
+from .models import Event, Frame, JobEvent, JobInfo, Node, OutputLine
 from .settings import DEFAULT_HOST, Settings, load_token
 
 __all__ = ["BaseClient", "DEFAULT_TIMEOUT", "NO_JOB_MESSAGE", "raise_for_status"]
@@ -353,6 +353,9 @@ class BaseClient:
             "GET", _job_path(job_id, "/output"), params={"labels": "true"} if labels else None
         )
 
+    def _job_events_request(self, job_id: JobId) -> httpx.Request:
+        return self._build("GET", _job_path(job_id, "/events"))
+
     def _output_stream_request(self, job_id: JobId) -> httpx.Request:
         return self._build("GET", _job_path(job_id, "/output/stream"), timeout=self._stream_timeout)
 
@@ -488,6 +491,20 @@ class BaseClient:
         if not isinstance(output, list):
             return []
         return [item if isinstance(item, str) else str(item.get("data", "")) for item in output]
+
+    def _parse_labelled_output(self, response: httpx.Response) -> list[OutputLine]:
+        body = self._json(response)
+        output = body.get("Output") if isinstance(body, dict) else None
+        if not isinstance(output, list):
+            return []
+        return [OutputLine.from_json(item) for item in output]
+
+    def _parse_job_events(self, response: httpx.Response) -> list[JobEvent]:
+        body = self._json(response)
+        items = body.get("events") if isinstance(body, dict) else body
+        if not isinstance(items, list):
+            return []
+        return [JobEvent.from_json(item) for item in items if isinstance(item, Mapping)]
 
     def _parse_nodes(self, response: httpx.Response) -> list[Node]:
         body = self._json(response)

@@ -14,7 +14,7 @@ from ._base import BaseClient, raise_for_status
 from ._exceptions import TransportError
 from ._streams import Poll, Resume, SSEDecoder
 from ._types import JSON, CommandInput, JobId, SubmitFields
-from .models import Event, Frame, JobInfo, Node, OutputLine
+from .models import Event, Frame, JobEvent, JobInfo, Node, OutputLine
 
 __all__ = ["Client"]
 
@@ -146,6 +146,14 @@ class Client(BaseClient):
     def get_output(self, job_id: JobId) -> list[str]:
         """A job's output so far, one entry per line ([] before any output)."""
         return self._parse_output(self._send(self._output_request(job_id)))
+
+    def get_labelled_output(self, job_id: JobId) -> list[OutputLine]:
+        """A job's output so far, each line with its stream, rank and time ([] before any)."""
+        return self._parse_labelled_output(self._send(self._output_request(job_id, labels=True)))
+
+    def get_job_events(self, job_id: JobId) -> list[JobEvent]:
+        """A job's eventlog, oldest first (``submit``, ``alloc``, ``start``, ``finish``...)."""
+        return self._parse_job_events(self._send(self._job_events_request(job_id)))
 
     def get_nodes(self) -> list[Node]:
         """The nodes that are up, with cores and GPUs when the server reports them."""

@@ -142,6 +142,18 @@ class OutputLine:
     """When it was written (epoch seconds), if known."""
 
     @classmethod
+    def from_json(cls, item: Any) -> OutputLine:
+        """Build from an entry of ``GET /v1/jobs/{id}/output?labels=true`` (or a bare string)."""
+        if not isinstance(item, Mapping):
+            return cls(data=str(item))
+        return cls(
+            data=str(item.get("data", "")),
+            stream=str(item.get("stream") or "stdout"),
+            rank=_opt_int(item.get("rank")) or 0,
+            t=_opt_float(item.get("t")),
+        )
+
+    @classmethod
     def from_frame(cls, frame: Frame) -> OutputLine:
         """Build from an ``output`` frame."""
         return cls(
@@ -206,4 +218,29 @@ class Node:
             gpus=_opt_int(data.get("gpus")),
             free_cores=_opt_int(data.get("cores_free", data.get("free_cores"))),
             free_gpus=_opt_int(data.get("gpus_free", data.get("free_gpus"))),
+        )
+
+
+@dataclass(frozen=True)
+class JobEvent:
+    """One entry of a job's eventlog (``GET /v1/jobs/{id}/events``)."""
+
+    name: str
+    """Event name (``submit``, ``alloc``, ``start``, ``finish``, ``clean``...)."""
+    timestamp: float | None = None
+    """When it happened (epoch seconds)."""
+    context: Mapping[str, Any] = field(default_factory=dict)
+    """The event's context object."""
+    seq: int | None = None
+    """Position in the eventlog."""
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> JobEvent:
+        """Build from one eventlog entry."""
+        context = data.get("context")
+        return cls(
+            name=str(data.get("name", data.get("event", ""))),
+            timestamp=_opt_float(data.get("timestamp", data.get("t"))),
+            context=dict(context) if isinstance(context, Mapping) else {},
+            seq=_opt_int(data.get("seq")),
         )

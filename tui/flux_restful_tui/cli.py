@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import click
 
 from flux_restful_client import AsyncClient, FluxRestfulError
-from flux_restful_client.cli._config import CliConfig
+from flux_restful_client.cli import CliConfig
 
 if TYPE_CHECKING:
     from .app import DashboardApp

@@ -14,9 +14,8 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Label, Static
 
-from flux_restful_client import FluxRestfulError, JobInfo
+from flux_restful_client import FluxRestfulError, JobEvent, JobInfo
 
-from ..api import EventlogEntry, job_eventlog
 from ..store import format_runtime
 from ..widgets.jobs_table import RESULT_STYLES, format_time, state_text
 
@@ -60,7 +59,7 @@ def info_table(job: JobInfo, runtime: float | None) -> Table:
     return table
 
 
-def timeline(entries: list[EventlogEntry]) -> Table:
+def timeline(entries: list[JobEvent]) -> Table:
     """The eventlog as a vertical timeline with the delay from submit."""
     table = Table.grid(padding=(0, 1))
     table.add_column(style="dim", no_wrap=True)
@@ -155,7 +154,7 @@ class JobDetailScreen(Screen[None]):
     async def _events(self) -> None:
         target = self.query_one("#detail-events", Static)
         try:
-            entries = await job_eventlog(self.dash.client, self.job_id)
+            entries = await self.dash.client.get_job_events(self.job_id)
         except FluxRestfulError as exc:
             target.update(Text(f"eventlog unavailable: {exc}", style="yellow"))
             return

@@ -24,7 +24,6 @@ from flux_restful_client import (
     TransportError,
 )
 
-from ..api import labelled_output
 from ..widgets.log_view import LogView
 
 if TYPE_CHECKING:
@@ -186,7 +185,7 @@ class LogScreen(Screen[None]):
         while True:
             try:
                 job = await client.get_job(self.job_id)
-                lines = await labelled_output(client, self.job_id)
+                lines = await client.get_labelled_output(self.job_id)
             except TransportError as exc:
                 self.follow_state = "reconnecting"
                 self.log_view.border_subtitle = str(exc)[:120]
