@@ -1,0 +1,119 @@
+"""End to end in a real terminal: ``flux-restful-tui`` in a detached tmux session of fixed size."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from flux_restful_client import Client
+from tests.conftest import Server
+
+pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+
+WIDTH, HEIGHT = 130, 40
+
+
+class Tmux:
+    """One detached tmux session running the dashboard."""
+
+    def __init__(self, socket: Path, config: Path, name: str) -> None:
+        self.socket = socket
+        self.config = config
+        self.name = name
+
+    def run(self, *args: str) -> str:
+        cmd = ["tmux", "-S", str(self.socket), "-f", str(self.config), *args]
+        return subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+
+    def keys(self, *keys: str) -> None:
+        self.run("send-keys", "-t", self.name, *keys)
+
+    def type(self, text: str) -> None:
+        self.run("send-keys", "-t", self.name, "-l", text)
+
+    def screen(self) -> str:
+        return self.run("capture-pane", "-p", "-t", self.name)
+
+    def wait_for(self, check: Callable[[str], bool], what: str, timeout: float = 20.0) -> str:
+        deadline = time.monotonic() + timeout
+        text = ""
+        while time.monotonic() < deadline:
+            text = self.screen()
+            if check(text):
+                return text
+            time.sleep(0.1)
+        raise AssertionError(f"{what} not shown within {timeout}s; the screen was:\n{text}")
+
+
+@pytest.fixture
+def tmux(tmp_path: Path) -> Iterator[Callable[[str, dict[str, str]], Tmux]]:
+    socket = tmp_path / "tmux.sock"
+    sessions: list[Tmux] = []
+    home = tmp_path / "home"
+    home.mkdir()
+    config = tmp_path / "tmux.conf"  # a fixed size even with no client attached
+    config.write_text(f"set -g default-size {WIDTH}x{HEIGHT}\n")
+
+    def start(url: str, env: dict[str, str]) -> Tmux:
+        session = Tmux(socket, config, f"tui-{uuid.uuid4().hex[:8]}")
+        tui = str(Path(sys.executable).with_name("flux-restful-tui"))
+        if not os.path.exists(tui):
+            tui = shutil.which("flux-restful-tui") or "flux-restful-tui"
+        exports = {"HOME": str(home), "TERM": "xterm-256color", "COLORTERM": "truecolor", **env}
+        cmd = " ".join(f"{k}={v}" for k, v in exports.items()) + f" {tui} --host {url}"
+        session.run(
+            "new-session", "-d", "-s", session.name, "-x", str(WIDTH), "-y", str(HEIGHT),
+            f"env -u COLUMNS -u LINES {cmd}",
+        )  # fmt: skip
+        sessions.append(session)
+        return session
+
+    yield start
+    if sessions:
+        subprocess.run(["tmux", "-S", str(socket), "kill-server"], capture_output=True)
+
+
+def test_submit_watch_log_cancel_and_quit_in_tmux(server: Server, tmux) -> None:
+    term = tmux(server.url, {})
+    term.wait_for(lambda s: "live" in s and "Submit" in s, "the jobs view, live")
+    # submit from the form: the log view opens on the new job and shows its output
+    term.keys("s")
+    term.wait_for(lambda s: "Command" in s, "the submit form")
+    term.type("sh -c 'echo hello-from-tmux; sleep 60'")
+    term.keys("C-s")
+    screen = term.wait_for(lambda s: "hello-from-tmux" in s, "the job's output in the log view")
+    assert "Log of job" in screen
+    with Client(host=server.url) as client:
+        (job,) = client.list_jobs()
+        assert job.state == "RUN"
+        # cancel it from the log view, with confirmation
+        term.keys("c")
+        term.wait_for(lambda s: f"Cancel job {job.id}?" in s, "the confirmation")
+        term.keys("y")
+        deadline = time.monotonic() + 20
+        while client.get_job(job.id).result != "CANCELED":
+            assert time.monotonic() < deadline, "the job was not cancelled"
+            time.sleep(0.1)
+        term.wait_for(lambda s: "CANCELED" in s, "the log view's end line")
+        term.keys("Escape")
+        term.wait_for(lambda s: "CANCELED" in s and "Tasks/Nodes" in s, "the jobs view")
+    term.keys("q")
+    deadline = time.monotonic() + 10
+    while (
+        term.name
+        in subprocess.run(
+            ["tmux", "-S", str(term.socket), "list-sessions", "-F", "#S"],
+            capture_output=True,
+            text=True,
+        ).stdout
+    ):
+        assert time.monotonic() < deadline, "the dashboard did not quit"
+        time.sleep(0.1)
