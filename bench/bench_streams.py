@@ -159,6 +159,8 @@ class _Counter:
         self.count = 0
         self.seq = since
         self.first = 0
+        self.pongs: list[bytes] = []
+        """Pong frames owed to the server's keepalive pings (masked, as a client sends)."""
         self.outcome: dict[str, Any] | None = None
 
     def feed(self, buf: bytes) -> int:
@@ -185,6 +187,9 @@ class _Counter:
             if opcode != 1:
                 if opcode == 8:  # close
                     self.outcome = self.outcome or {"type": "closed"}
+                elif opcode == 9:  # ping: answer, or the server's keepalive closes the stream
+                    payload = buf[start:end]
+                    self.pongs.append(bytes((0x8A, 0x80 | len(payload))) + b"\0\0\0\0" + payload)
                 continue
             # {"seq":N,"type":"output",...: find the comma after the number.
             comma = buf.find(b",", start + 7, end)
@@ -224,6 +229,9 @@ async def _raw_follow(url: str, path: str, counter: _Counter) -> None:
                 raise RuntimeError("connection closed without a final frame")
             data = buf + chunk if buf else chunk
             buf = data[counter.feed(data) :]
+            if counter.pongs:
+                writer.write(b"".join(counter.pongs))
+                counter.pongs.clear()
     finally:
         writer.close()
 
