@@ -89,8 +89,13 @@ def test_submit_watch_log_cancel_and_quit_in_tmux(server: Server, tmux) -> None:
     term.wait_for(lambda s: "Command" in s, "the submit form")
     term.type("sh -c 'echo hello-from-tmux; sleep 60'")
     term.keys("C-s")
-    screen = term.wait_for(lambda s: "hello-from-tmux" in s, "the job's output in the log view")
-    assert "Log of job" in screen
+
+    def output_shown(screen: str) -> bool:
+        # the typed command contains the word too: look for the line the job printed
+        lines = [line.strip("│ ") for line in screen.splitlines()]
+        return "Log of job" in screen and "hello-from-tmux" in lines
+
+    term.wait_for(output_shown, "the job's output in the log view")
     with Client(host=server.url) as client:
         (job,) = client.list_jobs()
         assert job.state == "RUN"
