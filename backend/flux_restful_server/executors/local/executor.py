@@ -249,7 +249,10 @@ class LocalExecutor:
                     continue
                 try:
                     self._ingest(job_id)
-                    if job_id in self.active and not job.finished:
+                    # A paced read for followers is still under way: judge the job once the
+                    # log is read (reading it whole now would flood the followers).
+                    pacing = self.hub.deferred(job_id)
+                    if job_id in self.active and not job.finished and not pacing:
                         self._check_lost(job_id, job)
                 except Exception:  # one job's trouble must not stop the safety net for all
                     log.exception("checking job %d failed", job_id)
