@@ -32,7 +32,7 @@ __all__ = ["COLUMNS", "JobsTable", "format_time", "state_style", "state_text"]
 
 COLUMNS: tuple[tuple[str, str, int | None], ...] = (
     ("sel", " ", 1),
-    ("id", "ID", 9),
+    ("id", "ID", 20),  # a 64-bit job id has up to 20 digits: never cut one short
     ("name", "Name", None),
     ("user", "User", 10),
     ("state", "State", 9),
