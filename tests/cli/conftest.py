@@ -28,7 +28,11 @@ class Cli:
             self.env["FLUX_RESTFUL_HOST"] = url
 
     def __call__(
-        self, *args: str, env: dict[str, str] | None = None, timeout: float = 60
+        self,
+        *args: str,
+        env: dict[str, str] | None = None,
+        timeout: float = 60,
+        input: str | None = None,
     ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [*cli_command(), *args],
@@ -36,6 +40,7 @@ class Cli:
             capture_output=True,
             text=True,
             timeout=timeout,
+            input=input,
         )
 
     def popen(self, *args: str) -> subprocess.Popen[str]:

@@ -142,7 +142,7 @@ def test_login_stores_a_token_not_the_password(home, server_factory):
     assert refused.returncode == 1 and "FLUX_USER" in refused.stderr
     bad = cli("login", "--user", "fluxuser", "--password", "nope")
     assert bad.returncode == 1 and "Login refused" in bad.stderr
-    out = cli("login", "--user", "fluxuser", "--password", "12345")
+    out = cli("login", "--user", "fluxuser", "--password-stdin", input="12345\n")
     assert out.returncode == 0, out.stderr
     stored = home / ".flux-restful-cli" / "tokens.yml"
     assert oct(stored.stat().st_mode & 0o777) == "0o600"

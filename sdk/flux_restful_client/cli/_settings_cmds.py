@@ -77,9 +77,16 @@ def _config(cfg: CliConfig, central: bool, params: tuple[str, ...]) -> None:
 @click.option(
     "--password", "-p", envvar="FLUX_TOKEN", help="Password (default: FLUX_TOKEN, else prompted)."
 )
+@click.option(
+    "--password-stdin", is_flag=True, help="Read the password from standard input (for scripts)."
+)
 @pass_config
-def login(cfg: CliConfig, user: str | None, password: str | None) -> None:
+def login(cfg: CliConfig, user: str | None, password: str | None, password_stdin: bool) -> None:
     """Log in and store an access token (never the password) for this host."""
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+        if not password:
+            raise click.UsageError("--password-stdin: standard input held no password")
     with cfg.client() as client:
         user = user or client.auth.user or click.prompt("User")
         if not password:
