@@ -207,15 +207,18 @@ async def test_slow_consumer_is_cut_off_with_resume_point_and_server_stays_healt
     server_factory,
 ):
     server = server_factory(env={"FLUX_STREAM_BUFFER": "100"}, args=["--cores-per-node", "2"])
+    # The job waits until the follower is attached, so its output arrives live (history is
+    # read from the file at the follower's pace and never overflows anything).
     script = (
-        "import sys\nfor i in range(60000): sys.stdout.write(f'line {i} ' + 'x' * 100 + '\\n')\n"
+        "import sys, time\ntime.sleep(1.0)\n"
+        "for i in range(200000): sys.stdout.write(f'line {i} ' + 'x' * 100 + '\\n')\n"
     )
     async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
         job = await submit(client, [PY, "-c", script])
         await wait_state(client, job, "RUN")
         url = ws_url(server.url, f"/v1/jobs/{job}/stream")
         async with websockets.connect(url, max_queue=1, max_size=None) as ws:
-            await asyncio.sleep(1.0)  # read nothing: the server's buffer for us overflows
+            await asyncio.sleep(3.0)  # read nothing: the server's buffer for us overflows
             frames = []
             with contextlib.suppress(websockets.ConnectionClosed):
                 async for message in ws:
@@ -235,5 +238,5 @@ async def test_slow_consumer_is_cut_off_with_resume_point_and_server_stays_healt
         assert code == 1000
         check_complete(body + rest)
         outputs = [f["data"] for f in body + rest if f["type"] == "output"]
-        assert len(outputs) == 60000
-        assert outputs[-1].startswith("line 59999 ")
+        assert len(outputs) == 200000
+        assert outputs[-1].startswith("line 199999 ")
