@@ -58,7 +58,7 @@ async def test_log_view_receives_lines_while_the_job_runs(aclient: AsyncClient):
         await until(pilot, lambda: screen.log_view.total >= 1)
         assert screen.follow_state == "live"  # lines arrive before the job ended
         await until(pilot, lambda: screen.follow_state == "ended")
-        lines = list(screen.log_view.buffer)
+        lines = screen.log_view.lines()
         assert [ln.data.strip() for ln in lines] == ["line 1", "line 2", "line 3", "line 4", "oops"]
         assert lines[-1].stream == "stderr"
         assert "COMPLETED" in screen.ended

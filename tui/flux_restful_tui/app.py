@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import time
 from collections.abc import Callable, Iterable
 from typing import ClassVar
@@ -89,6 +90,7 @@ class DashboardApp(App[None]):
         self._dirty: set[int] = set()
         self._to_fetch: set[int] = set()
         self._unreachable: UnreachableScreen | None = None
+        self._detail: JobDetailScreen | None = None
         self._attempts = 0
 
     def get_default_screen(self) -> Screen[None]:
@@ -132,6 +134,11 @@ class DashboardApp(App[None]):
     @on(JobsListed)
     def _listed(self, message: JobsListed) -> None:
         self.store.replace_all(message.jobs)
+        if not self.loaded:
+            # The app and the first listing live as long as the process: take them out of the
+            # cyclic collector's scans, whose full passes over 10,000 jobs stall the UI.
+            gc.collect()
+            gc.freeze()
         self.loaded = True
         self._attempts = 0
         if self._unreachable is not None:
@@ -220,7 +227,16 @@ class DashboardApp(App[None]):
     # -- navigation and actions --------------------------------------------------------------
     def open_detail(self, job_id: int) -> None:
         """Show a job's info and eventlog."""
-        self.push_screen(JobDetailScreen(job_id))
+        screen = self._detail
+        if screen is None:
+            screen = self._detail = JobDetailScreen(job_id)
+            self.install_screen(screen, name="detail")
+        elif screen in self.screen_stack:
+            self.push_screen(JobDetailScreen(job_id))  # already open below: a one-off copy
+            return
+        else:
+            screen.show(job_id)
+        self.push_screen(screen)
 
     def open_log(self, job_id: int) -> None:
         """Follow a job's output."""

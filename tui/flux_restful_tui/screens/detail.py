@@ -12,11 +12,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Label, Static
+from textual.widgets import Label, Static
 
 from flux_restful_client import FluxRestfulError, JobEvent, JobInfo
 
 from ..store import format_runtime
+from ..widgets.footer import KeysFooter
 from ..widgets.jobs_table import RESULT_STYLES, format_time, state_text
 
 if TYPE_CHECKING:
@@ -78,7 +79,12 @@ def timeline(entries: list[JobEvent]) -> Table:
 
 
 class JobDetailScreen(Screen[None]):
-    """One job's info and eventlog."""
+    """One job's info and eventlog.
+
+    Built once and reused for every job opened (the app installs it): opening a job fills the
+    few widgets from the store before the first frame, then fetches the full info and the
+    eventlog in a worker once that frame is drawn.
+    """
 
     BINDINGS = [
         Binding("escape", "app.pop_screen", "Back"),
@@ -102,20 +108,42 @@ class JobDetailScreen(Screen[None]):
         return self.app
 
     def compose(self) -> ComposeResult:
-        yield Label(f"Job {self.job_id}", id="detail-title", classes="title")
+        yield Label(id="detail-title", classes="title")
         with Horizontal(id="detail-body"):
             with VerticalScroll(id="detail-info-box"):
-                yield Static("loading…", id="detail-info")
+                yield Static(id="detail-info")
             with VerticalScroll(id="detail-events-box"):
                 yield Label("Eventlog", classes="subtitle")
-                yield Static("loading…", id="detail-events")
-        yield Footer()
+                yield Static(id="detail-events")
+        yield KeysFooter()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         return not (action == "cancel" and self.dash.read_only)
 
     def on_mount(self) -> None:
-        self.action_reload()
+        self._fill()
+
+    def show(self, job_id: int) -> None:
+        """Show another job (before the screen is pushed again)."""
+        self.job_id = job_id
+        if self.is_mounted:
+            self._fill()
+
+    def _fill(self) -> None:
+        """What the store knows now; the rest comes after the first frame."""
+        self.job = None
+        known = self.dash.store.jobs.get(self.job_id)
+        if known is not None:
+            self.show_job(known)
+        else:
+            self.query_one("#detail-title", Label).update(f"Job {self.job_id}")
+            self.query_one("#detail-info", Static).update("loading…")
+        self.query_one("#detail-events", Static).update("loading…")
+        for box in self.query(VerticalScroll):
+            box.scroll_home(animate=False, immediate=True)
+
+    def on_screen_resume(self) -> None:
+        self.call_after_refresh(self.action_reload)
 
     def action_reload(self) -> None:
         self.load()
@@ -138,11 +166,15 @@ class JobDetailScreen(Screen[None]):
 
     @work(exclusive=True, group="detail")
     async def load(self) -> None:
+        job_id = self.job_id
         try:
-            job = await self.dash.client.get_job(self.job_id)
+            job = await self.dash.client.get_job(job_id)
         except FluxRestfulError as exc:
-            self.query_one("#detail-info", Static).update(Text(str(exc), style="red"))
-            self.notify(str(exc), title=f"Job {self.job_id}", severity="error")
+            if job_id == self.job_id:
+                self.query_one("#detail-info", Static).update(Text(str(exc), style="red"))
+                self.notify(str(exc), title=f"Job {job_id}", severity="error")
+            return
+        if job_id != self.job_id:
             return
         self.show_job(job)
         await self._events()
@@ -152,10 +184,13 @@ class JobDetailScreen(Screen[None]):
         await self._events()
 
     async def _events(self) -> None:
+        job_id = self.job_id
         target = self.query_one("#detail-events", Static)
         try:
-            entries = await self.dash.client.get_job_events(self.job_id)
+            entries = await self.dash.client.get_job_events(job_id)
         except FluxRestfulError as exc:
-            target.update(Text(f"eventlog unavailable: {exc}", style="yellow"))
+            if job_id == self.job_id:
+                target.update(Text(f"eventlog unavailable: {exc}", style="yellow"))
             return
-        target.update(timeline(entries) if entries else "no events yet")
+        if job_id == self.job_id:
+            target.update(timeline(entries) if entries else "no events yet")

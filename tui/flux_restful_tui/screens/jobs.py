@@ -11,11 +11,12 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import Footer, Input
+from textual.widgets import Input
 
 from flux_restful_client import JobInfo
 
 from ..store import QUICK_FILTERS, JobStore
+from ..widgets.footer import KeysFooter
 from ..widgets.jobs_table import JobsTable
 from ..widgets.state_counts import StateCounts
 from ..widgets.status_bar import StatusBar
@@ -72,7 +73,7 @@ class JobsScreen(Screen[None]):
         )
         yield self.table
         yield self.status
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         self.query_one("#filter", Input).display = False

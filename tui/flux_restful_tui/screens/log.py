@@ -13,7 +13,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.reactive import reactive
 from textual.screen import Screen
-from textual.widgets import Footer, Input, Label, Static
+from textual.widgets import Input, Label, Static
 
 from flux_restful_client import (
     FluxRestfulError,
@@ -24,6 +24,8 @@ from flux_restful_client import (
     TransportError,
 )
 
+from ..lines import Line, LineJoiner
+from ..widgets.footer import KeysFooter
 from ..widgets.log_view import LogView
 
 if TYPE_CHECKING:
@@ -31,8 +33,8 @@ if TYPE_CHECKING:
 
 __all__ = ["LogScreen"]
 
-FLUSH_EVERY = 0.05
-"""Seconds between redraws while lines pour in (one batch per redraw)."""
+FLUSH_EVERY = 0.1
+"""Seconds between redraws while lines pour in (one batch per redraw: at most 10 a second)."""
 
 
 def _on(flag: bool) -> str:
@@ -66,8 +68,8 @@ class LogScreen(Screen[None]):
         """How the job ended, once it did."""
         self.log_view = LogView(max_lines=max_lines, id="log")
         """The lines (created here so workers can write before it is mounted)."""
-        self._pending: list[OutputLine] = []
-        self._last_flush = 0.0
+        self._pending: list[Line] = []
+        self._joiner = LineJoiner()
 
     @property
     def dash(self) -> DashboardApp:
@@ -81,7 +83,7 @@ class LogScreen(Screen[None]):
         yield Input(placeholder="search: regex (enter to apply, esc to clear)", id="log-search")
         yield self.log_view
         yield Static(id="log-status")
-        yield Footer()
+        yield KeysFooter()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         return not (action == "cancel" and self.dash.read_only)
@@ -89,7 +91,7 @@ class LogScreen(Screen[None]):
     def on_mount(self) -> None:
         self.query_one("#log-search", Input).display = False
         self.log_view.focus()
-        self.set_interval(0.1, self.flush)
+        self.set_interval(FLUSH_EVERY, self.flush)
         self.follow()
         self.show_status()
 
@@ -116,19 +118,19 @@ class LogScreen(Screen[None]):
         self.query_one("#log-status", Static).update(text)
 
     # -- lines -------------------------------------------------------------------------------
-    def add(self, line: OutputLine) -> None:
-        """Queue a frame's lines; batches are drawn every ``FLUSH_EVERY`` seconds."""
-        parts = line.data.splitlines(keepends=True)
-        if len(parts) <= 1:
-            self._pending.append(line)
-        else:
-            stream, rank, t = line.stream, line.rank, line.t
-            self._pending.extend(OutputLine(part, stream, rank, t) for part in parts)
-        if time.monotonic() - self._last_flush > FLUSH_EVERY:
-            self.flush()
+    def add(self, record: OutputLine) -> None:
+        """Queue a record's lines; batches are drawn every ``FLUSH_EVERY`` seconds.
 
-    def flush(self) -> None:
-        self._last_flush = time.monotonic()
+        A record's last line without its line end waits for the next record of the same
+        stream and rank (the rest of the line), or ``HOLD_FRAGMENT`` seconds.
+        """
+        self._pending.extend(self._joiner.feed(record, time.monotonic()))
+
+    def flush(self, *, drain: bool = False) -> None:
+        """Draw the queued lines (and fragments held too long, or all of them if ``drain``)."""
+        if self._joiner.holding:
+            joiner = self._joiner
+            self._pending.extend(joiner.drain() if drain else joiner.expired(time.monotonic()))
         if not self._pending:
             return
         batch, self._pending = self._pending, []
@@ -136,7 +138,7 @@ class LogScreen(Screen[None]):
         self.show_status()
 
     def finish(self, state: str, result: str | None, returncode: int | None) -> None:
-        self.flush()
+        self.flush(drain=True)
         rc = "" if returncode is None else f", exit code {returncode}"
         self.ended = f"job {state.lower()} {result or ''}{rc}".strip()
         self.follow_state = "ended"
@@ -159,7 +161,7 @@ class LogScreen(Screen[None]):
                     elif frame.type == "end":
                         self.finish(frame.state or "INACTIVE", frame.result, frame.returncode)
                         return
-                self.flush()
+                self.flush(drain=True)
                 return
             except (NotFoundError, InvalidRequestError):
                 # No stream route here (upstream's server): poll the labelled output instead.
@@ -197,7 +199,8 @@ class LogScreen(Screen[None]):
                 self.notify(str(exc), title=f"Log of job {self.job_id}", severity="error")
                 return
             self.follow_state = "polling"
-            for line in lines[seen:]:
+            new = lines[seen:]
+            for line in new:
                 self.add(line)
             seen = max(seen, len(lines))
             self.flush()
@@ -205,7 +208,7 @@ class LogScreen(Screen[None]):
                 self.finish(job.state, job.result, job.returncode)
                 return
             await anyio.sleep(delay)
-            delay = min(delay * 1.5, 2.0) if not lines[seen:] else 0.5
+            delay = 0.5 if new else min(delay * 1.5, 2.0)
 
     # -- actions -----------------------------------------------------------------------------
     def action_back(self) -> None:

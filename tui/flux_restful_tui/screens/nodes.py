@@ -10,9 +10,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Label, Sparkline, Static
+from textual.widgets import DataTable, Label, Sparkline, Static
 
 from flux_restful_client import FluxRestfulError, Node
+
+from ..widgets.footer import KeysFooter
 
 if TYPE_CHECKING:
     from ..app import DashboardApp
@@ -61,7 +63,7 @@ class NodesScreen(Screen[None]):
             with Vertical(classes="spark-box"):
                 yield Label("Completions per minute", id="spark-done-label")
                 yield Sparkline([], id="spark-done")
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         table = self.query_one("#nodes", DataTable)

@@ -7,7 +7,9 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.reactive import reactive
 from textual.screen import Screen
-from textual.widgets import Footer, Label, Static
+from textual.widgets import Label, Static
+
+from ..widgets.footer import KeysFooter
 
 __all__ = ["UnreachableScreen"]
 
@@ -33,7 +35,7 @@ class UnreachableScreen(Screen[None]):
             yield Label(f"Cannot reach the Flux RESTful API at {self.host}", id="unreachable-title")
             yield Static(id="unreachable-reason")
             yield Label("Retrying… (r to retry now, q to quit)", id="unreachable-hint")
-        yield Footer()
+        yield KeysFooter()
 
     def watch_reason(self) -> None:
         self._show()

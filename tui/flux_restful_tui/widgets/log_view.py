@@ -22,11 +22,11 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from flux_restful_client import OutputLine
+from ..lines import LINE_ENDS, Line, LogLine
 
 __all__ = ["LogView"]
 
-_CACHE_MAX = 2_000
+_ENDS = "".join(LINE_ENDS)
 
 
 class LogView(ScrollView, can_focus=True):
@@ -56,8 +56,8 @@ class LogView(ScrollView, can_focus=True):
         super().__init__(id=id)
         self.max_lines = max_lines
         """Lines kept."""
-        self.buffer: deque[OutputLine] = deque(maxlen=max_lines)
-        """The newest ``max_lines`` lines."""
+        self.buffer: deque[Line] = deque(maxlen=max_lines)
+        """The newest ``max_lines`` lines (plain tuples; ``lines()`` names their fields)."""
         self.total = 0
         """Lines received, including those dropped to stay bounded."""
         self.wrap = False
@@ -65,30 +65,37 @@ class LogView(ScrollView, can_focus=True):
         self.auto_scroll = True
         """Follow new lines while the view is at the bottom."""
         self._regex: re.Pattern[str] | None = None
-        self._matching: deque[OutputLine] = deque(maxlen=max_lines)
+        self._matching: deque[Line] = deque(maxlen=max_lines)
         self._widest = 0
-        self._strips: dict[int, list[Strip]] = {}
+        self._strips: dict[tuple[Line, int], list[Strip]] = {}
         self._window: tuple[tuple[int, ...], list[Strip]] | None = None
         self._version = 0
         self._following = True
 
     # -- content -----------------------------------------------------------------------------
     @property
-    def shown(self) -> deque[OutputLine]:
+    def shown(self) -> deque[Line]:
         """The kept lines that match the search (all of them without one)."""
         return self._matching if self._regex is not None else self.buffer
 
-    def _shows(self, line: OutputLine) -> bool:
-        return self._regex is None or bool(self._regex.search(line.data))
+    def lines(self) -> list[LogLine]:
+        """The kept lines, oldest first, with their fields named."""
+        return [LogLine._make(line) for line in self.buffer]
 
-    def _measure(self, lines: Iterable[OutputLine]) -> None:
+    def _shows(self, line: Line) -> bool:
+        return self._regex is None or bool(self._regex.search(line[0]))
+
+    def _measure(self, lines: Iterable[Line]) -> None:
         prefix = (11 if self.show_time else 0) + (5 if self.show_rank else 0)
-        widest = max((len(line.data) for line in lines), default=0) + prefix
+        widest = max((len(line[0]) for line in lines), default=0) + prefix
         if widest > self._widest:
             self._widest = widest
 
-    def add_lines(self, lines: Iterable[OutputLine]) -> None:
-        """Append lines (a batch); only the newest ``max_lines`` of a batch are kept."""
+    def add_lines(self, lines: Iterable[Line]) -> None:
+        """Append lines (a batch of ``(data, stream, rank, t)`` tuples or ``LogLine`` objects).
+
+        Only the newest ``max_lines`` are kept.
+        """
         batch = lines if isinstance(lines, list) else list(lines)
         self.total += len(batch)
         if len(batch) > self.max_lines:
@@ -96,10 +103,8 @@ class LogView(ScrollView, can_focus=True):
         self.buffer.extend(batch)
         if self._regex is not None:
             search = self._regex.search
-            self._matching.extend(line for line in batch if search(line.data))
+            self._matching.extend(line for line in batch if search(line[0]))
         self._measure(batch)
-        if len(self._strips) > _CACHE_MAX:
-            self._strips.clear()
         self._changed(follow=self.auto_scroll and self._following)
 
     def clear(self) -> None:
@@ -187,24 +192,31 @@ class LogView(ScrollView, can_focus=True):
         self._move_to(self.max_scroll_y)
 
     # -- drawing -----------------------------------------------------------------------------
-    def render_line_text(self, line: OutputLine) -> Text:
+    def render_line_text(self, line: Line) -> Text:
         """One output line as styled text."""
+        data, stream, rank, t = line
         text = Text(no_wrap=not self.wrap, end="")
-        if self.show_time and line.t is not None:
-            text.append(time.strftime("%H:%M:%S ", time.localtime(line.t)), style="dim")
+        if self.show_time and t is not None:
+            text.append(time.strftime("%H:%M:%S ", time.localtime(t)), style="dim")
         if self.show_rank:
-            text.append(f"[{line.rank}] ", style="cyan")
-        body = line.data.rstrip("\n").expandtabs()
-        text.append(body, style="red" if line.stream == "stderr" else "")
+            text.append(f"[{rank}] ", style="cyan")
+        body = data.rstrip(_ENDS).expandtabs()
+        text.append(body, style="red" if stream == "stderr" else "")
         if self._regex is not None:
             text.highlight_regex(self._regex, style="black on yellow")
         return text
 
-    def _line_strips(self, line: OutputLine, width: int, style: Style) -> list[Strip]:
-        """The rows of ``line``: one without wrap, as many as it takes with it."""
-        key = id(line)
+    def _line_strips(
+        self, line: Line, width: int, style: Style, drawn: dict[tuple[Line, int], list[Strip]]
+    ) -> list[Strip]:
+        """The rows of ``line``: one without wrap, as many as it takes with it.
+
+        Taken from the previous window's when it showed the line too; kept in ``drawn``.
+        """
+        key = (line, width if self.wrap else 0)
         cached = self._strips.get(key)
         if cached is not None:
+            drawn[key] = cached
             return cached
         text = self.render_line_text(line)
         console = self.app.console
@@ -213,7 +225,7 @@ class LogView(ScrollView, can_focus=True):
             strips = [Strip(s) for s in console.render_lines(text, options, style=style)]
         else:
             strips = [Strip(Segment.apply_style(text.render(console), style))]
-        self._strips[key] = strips
+        drawn[key] = strips
         return strips
 
     def _rows(self) -> list[Strip]:
@@ -228,23 +240,25 @@ class LogView(ScrollView, can_focus=True):
         style = self.rich_style
         shown = self.shown
         rows: list[Strip] = []
+        drawn: dict[tuple[Line, int], list[Strip]] = {}
         if not self.wrap:
             for index in range(top, min(len(shown), top + height)):
-                rows.extend(self._line_strips(shown[index], width, style))
+                rows.extend(self._line_strips(shown[index], width, style, drawn))
         elif top >= self.max_scroll_y:
             # at the bottom: the last line's last row is the window's last row
             index = len(shown) - 1
             while index >= 0 and len(rows) < height:
-                rows[:0] = self._line_strips(shown[index], width, style)
+                rows[:0] = self._line_strips(shown[index], width, style, drawn)
                 index -= 1
             rows = rows[-height:]
         else:
             index = top
             while index < len(shown) and len(rows) < height:
-                rows.extend(self._line_strips(shown[index], width, style))
+                rows.extend(self._line_strips(shown[index], width, style, drawn))
                 index += 1
         rows = [row.crop(left, left + width).adjust_cell_length(width, style) for row in rows]
         rows.extend([Strip.blank(width, style)] * (height - len(rows)))
+        self._strips = drawn  # only the lines of this window: the cache stays small and young
         self._window = (key, rows)
         return rows
 
