@@ -91,8 +91,13 @@ def sse(frames: Iterable[dict[str, Any]]) -> bytes:
 class StaticApi:
     """Answers the dashboard's requests from fixed data."""
 
-    def __init__(self, jobs: list[dict[str, Any]] | None = None) -> None:
+    def __init__(
+        self,
+        jobs: list[dict[str, Any]] | None = None,
+        frames: list[dict[str, Any]] | None = None,
+    ) -> None:
         self.jobs = {j["id"]: j for j in (jobs if jobs is not None else sample_jobs())}
+        self.frames = frames if frames is not None else FRAMES
         self.submitted: list[dict[str, Any]] = []
 
     def handler(self, request: httpx.Request) -> httpx.Response:
@@ -129,7 +134,7 @@ class StaticApi:
                 return httpx.Response(200, json={"id": record["id"], "events": EVENTLOG})
             if rest == "stream":
                 return httpx.Response(
-                    200, content=sse(FRAMES), headers={"content-type": "text/event-stream"}
+                    200, content=sse(self.frames), headers={"content-type": "text/event-stream"}
                 )
             if rest == "cancel":
                 return httpx.Response(

@@ -66,15 +66,21 @@ class LineJoiner:
         data = record.data
         key = (stream, rank)
         held = self._held.pop(key, None)
+        first_t, since = t, now  # of the first line: when its first part came
         if held is not None:
             data = held[0] + data
-            t = held[1] if held[1] is not None else t
+            first_t, since = (held[1] if held[1] is not None else t), held[2]
         if not data:
             return []
         parts = data.splitlines(keepends=True)
-        if not parts[-1].endswith(LINE_ENDS):
-            self._held[key] = (parts.pop(), t, held[2] if held is not None else now)
-        return [(part, stream, rank, t) for part in parts]
+        tail = None if parts[-1].endswith(LINE_ENDS) else parts.pop()
+        lines: list[Line] = [(part, stream, rank, t) for part in parts]
+        if lines:
+            lines[0] = (parts[0], stream, rank, first_t)
+            first_t, since = t, now
+        if tail is not None:
+            self._held[key] = (tail, first_t, since)
+        return lines
 
     def expired(self, now: float, after: float = HOLD_FRAGMENT) -> list[Line]:
         """Fragments held longer than ``after`` seconds, released as lines of their own."""
