@@ -9,7 +9,7 @@ server's slices do) at ``--log-rate`` lines per second.
 Latency is keypress to the next frame rendered: from ``pilot.press`` to the first compositor
 update the app produced after the key was handled, rendered to terminal sequences as a real
 terminal would receive them. Measured for cursor down and page down in the jobs table, opening
-a job's detail (and going back), and moving in the log view while lines pour in. Memory is the
+a job's detail and going back, and moving in the log view while lines pour in. Memory is the
 process RSS. Run: ``python -m bench tui`` or ``python bench/bench_tui.py [--log-lines N]``.
 """
 
@@ -232,7 +232,8 @@ async def run(args: argparse.Namespace) -> int:
     rss_start = rss_mb()
     async with app.run_test(size=(140, 45)) as pilot:
         t0 = time.perf_counter()
-        table = app.jobs_screen.table
+        jobs = app.jobs_screen
+        table = jobs.table
         while table.row_count < args.jobs:
             await pilot.pause(0.02)
         await pilot.pause(0.2)
@@ -257,15 +258,19 @@ async def run(args: argparse.Namespace) -> int:
         worst = max(
             worst, report("page down (jobs)", await keys("pagedown", max(1, args.samples // 4)))
         )
-        opens = []
+        opens, backs = [], []
         for _ in range(max(1, args.samples // 10)):
             opened = await press_to_frame(
                 app, frames, "enter", lambda: isinstance(app.screen, JobDetailScreen)
             )
             opens.append(opened)
-            await pilot.press("escape")
             await pilot.pause(0.05)
+            back = await press_to_frame(app, frames, "escape", lambda: app.screen is jobs)
+            backs.append(back)
+            await pilot.pause(0.05)
+            await press_to_frame(app, frames, "down", moved(row))  # another job next time
         worst = max(worst, report("open a job (detail)", opens))
+        worst = max(worst, report("back to the jobs", backs))
         await pilot.pause(args.soak)
         rss_events = rss_mb()
         rate = (api.events - events0) / (time.perf_counter() - t0)
