@@ -118,3 +118,15 @@ def test_allocation_recorded_but_not_ingested_is_held_after_restart(
         Api(http).wait_done(held)
         nodes = http.get("/v1/nodes", params={"detail": "true"}).json()["detail"]
         assert [node["cores_free"] for node in nodes] == [2]
+
+
+def test_a_damaged_log_record_never_breaks_readers(tmp_path: Path) -> None:
+    from flux_restful_server.executors.base import JobEvent, OutputLine
+    from flux_restful_server.executors.local.joblog import event_record, parse_record
+
+    good = event_record("start", {}, 1.0).rstrip(b"\n")
+    assert isinstance(parse_record(1, 1, good), JobEvent)
+    for damaged in (b"1795953", b'1795953082.6 @ - {"name":"fin', b"17.0 x 0 data"):
+        entry = parse_record(1, 2, damaged)
+        assert isinstance(entry, OutputLine)
+        assert (entry.stream, entry.rank, entry.data) == ("stderr", -1, damaged)

@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import fcntl
 import heapq
-import json
 import logging
 import os
 import socket
@@ -25,6 +24,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from ...jobs.environment import job_environment
 from ...jobs.ids import FluidGenerator, f58
@@ -238,7 +239,7 @@ class LocalExecutor:
     def _send(self, message: dict[str, Any]) -> bool:
         if self._supervisor is None or self._supervisor.is_closing():
             return False
-        self._supervisor.write(json.dumps(message, separators=(",", ":")).encode() + b"\n")
+        self._supervisor.write(orjson.dumps(message) + b"\n")
         return True
 
     async def _poll(self) -> None:
@@ -313,7 +314,7 @@ class LocalExecutor:
             "ngpus": request.num_tasks * request.gpus_per_task,
             "duration": request.runtime,
             "cwd": cwd,
-            "spec": json.dumps(spec),
+            "spec": orjson.dumps(spec).decode(),
         }
         priority = request.urgency  # Flux's default priority plugin: priority = urgency
         records = [
@@ -628,7 +629,7 @@ class LocalExecutor:
                 ncores=sum(alloc.cores.values()),
                 ranks=idset(alloc.nodes),
                 nodelist=hostlist(names),
-                alloc=json.dumps(alloc.to_json()),
+                alloc=orjson.dumps(alloc.to_json()).decode(),
                 expiration=t + duration if duration else None,
             )
         elif name == "exception":
@@ -716,7 +717,7 @@ class LocalExecutor:
         assert self.store is not None
         row = self.store.job_row(job_id)
         assert row is not None
-        spec = json.loads(row["spec"])
+        spec = orjson.loads(row["spec"])
         return JobRequest(
             command=tuple(spec["argv"]),
             num_tasks=spec["num_tasks"],
@@ -740,7 +741,7 @@ class LocalExecutor:
         assert self.store is not None and job.alloc is not None
         row = self.store.job_row(job_id)
         assert row is not None
-        spec = json.loads(row["spec"])
+        spec = orjson.loads(row["spec"])
         owner = spec["owner"]
         self._send({"op": "run", "spec": {
             "job_id": job_id, "job_id_f58": f58(job_id), "argv": spec["argv"],
@@ -778,7 +779,7 @@ class LocalExecutor:
                 row["user"],
             )
             if row["alloc"]:
-                job.alloc = Allocation.from_json(json.loads(row["alloc"]))
+                job.alloc = Allocation.from_json(orjson.loads(row["alloc"]))
                 self.cluster.take(job.alloc)
             self.active[job_id] = job
             if job.state is JobState.SCHED:

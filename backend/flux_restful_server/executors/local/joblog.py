@@ -14,11 +14,12 @@ records never interleave.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 from ..base import JobEvent, LogEntry, OutputLine
 
@@ -33,8 +34,8 @@ CHUNK = 1 << 20
 
 def event_record(name: str, context: Mapping[str, Any], t: float) -> bytes:
     """Encode an eventlog event as one record."""
-    payload = json.dumps({"name": name, "context": context}, separators=(",", ":"))
-    return f"{t:.6f} @ - {payload}\n".encode()
+    payload = orjson.dumps({"name": name, "context": context})
+    return b"%.6f @ - %s\n" % (t, payload)
 
 
 def output_record(kind: bytes, rank: int, line: bytes, t: float) -> bytes:
@@ -43,15 +44,21 @@ def output_record(kind: bytes, rank: int, line: bytes, t: float) -> bytes:
 
 
 def parse_record(job_id: int, seq: int, raw: bytes) -> LogEntry:
-    """Decode one record (without its trailing newline) into a log entry."""
-    stamp, kind, rank, payload = raw.split(b" ", 3)
-    if kind == b"@":
-        obj = json.loads(payload)
-        return JobEvent(job_id, seq, obj["name"], float(stamp), obj.get("context") or {})
-    stream, eol = _STREAMS[kind]
-    return OutputLine(
-        job_id, seq, float(stamp), stream, int(rank), payload + b"\n" if eol else payload
-    )
+    """Decode one record (without its trailing newline) into a log entry.
+
+    A record cut short by a writer that was killed mid-write is returned as its raw bytes on
+    stderr of rank -1, so readers never fail on it and no byte is hidden.
+    """
+    try:
+        stamp, kind, rank, payload = raw.split(b" ", 3)
+        if kind == b"@":
+            obj = orjson.loads(payload)
+            return JobEvent(job_id, seq, obj["name"], float(stamp), obj.get("context") or {})
+        stream, eol = _STREAMS[kind]
+        data = payload + b"\n" if eol else payload
+        return OutputLine(job_id, seq, float(stamp), stream, int(rank), data)
+    except (ValueError, KeyError, TypeError):
+        return OutputLine(job_id, seq, 0.0, "stderr", -1, raw)
 
 
 def is_event(raw: bytes) -> bool:

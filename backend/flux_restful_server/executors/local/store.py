@@ -8,12 +8,13 @@ indexes without rebuilding job info.
 
 from __future__ import annotations
 
-import json
 import re
 import sqlite3
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from ..base import JobFilter, JobState, Page
 
@@ -202,7 +203,7 @@ class Store:
         """Record an event (idempotent by ``(job_id, seq)``) and return its feed seq."""
         cur = self.db.execute(
             "INSERT OR IGNORE INTO events (job_id, seq, name, t, context) VALUES (?, ?, ?, ?, ?)",
-            (job_id, seq, name, t, json.dumps(context, separators=(",", ":"))),
+            (job_id, seq, name, t, orjson.dumps(context).decode()),
         )
         if cur.rowcount:
             return int(cur.lastrowid or 0)
@@ -217,7 +218,7 @@ class Store:
             "SELECT feed_seq, seq, name, t, context FROM events WHERE job_id = ? ORDER BY seq",
             (job_id,),
         )
-        return [(r[0], r[1], r[2], r[3], json.loads(r[4])) for r in rows]
+        return [(r[0], r[1], r[2], r[3], orjson.loads(r[4])) for r in rows]
 
     def feed(
         self, after: int, upto: int, limit: int = 1000
@@ -228,7 +229,7 @@ class Store:
             "WHERE feed_seq > ? AND feed_seq <= ? ORDER BY feed_seq LIMIT ?",
             (after, upto, limit),
         )
-        return [(r[0], r[1], r[2], r[3], r[4], json.loads(r[5])) for r in rows]
+        return [(r[0], r[1], r[2], r[3], r[4], orjson.loads(r[5])) for r in rows]
 
     def last_feed_seq(self) -> int:
         """The newest feed seq (0 for none)."""
