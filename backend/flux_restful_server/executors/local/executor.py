@@ -21,7 +21,7 @@ import socket
 import subprocess
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -112,6 +112,8 @@ class _Active:
     alloc: Allocation | None = None
     request: JobRequest | None = None
     finished: bool = False
+    searchable: dict[str, Any] = field(default_factory=dict)
+    """The job's fields that ``search_text`` reads, kept current as events are applied."""
 
 
 class LocalExecutor:
@@ -340,7 +342,10 @@ class LocalExecutor:
             os.write(fd, b"".join(records))
         finally:
             os.close(fd)
-        self.active[job_id] = _Active(Cursor(), JobState.NEW, priority, owner.user, request=request)
+        searchable = {k: row[k] for k in ("id", "name", "user", "cwd", "state")}
+        self.active[job_id] = _Active(
+            Cursor(), JobState.NEW, priority, owner.user, request=request, searchable=searchable
+        )
         with self.store.transaction():
             self.store.insert_job(row)
             self._ingest(job_id)
@@ -574,9 +579,10 @@ class LocalExecutor:
             changes["log_seq"] = job.cursor.seq
             self.store.update_job(job_id, changes)
             if "state" in changes:
-                row = self.store.job_row(job_id)
-                if row is not None:
-                    self.store.update_job(job_id, {"search_text": search_text(row)})
+                if not job.searchable:  # recovered job: read its row once
+                    job.searchable = dict(self.store.job_row(job_id) or {})
+                job.searchable.update(changes)
+                self.store.update_job(job_id, {"search_text": search_text(job.searchable)})
         self.hub.publish_many(published)
         if job.state is JobState.INACTIVE:
             del self.active[job_id]
