@@ -31,6 +31,30 @@ SERVER_ENV_DROP = (
 )
 
 
+def server_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The test process environment without auth/flux settings, plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if k not in SERVER_ENV_DROP}
+    env.update(extra or {})
+    return env
+
+
+def serve_command(port: int, state_dir: Path, *args: str) -> list[str]:
+    """The ``flux-restful serve`` command line for 127.0.0.1:``port`` and ``state_dir``."""
+    return [
+        sys.executable,
+        "-m",
+        "flux_restful_server",
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--state-dir",
+        str(state_dir),
+        *args,
+    ]
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket() as sock:
@@ -55,19 +79,7 @@ class Server:
 
     def start(self, timeout: float = 20.0) -> Server:
         self.log_path = self.state_dir.parent / f"server-{self.port}-{time.monotonic_ns()}.log"
-        cmd = [
-            sys.executable,
-            "-m",
-            "flux_restful_server",
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(self.port),
-            "--state-dir",
-            str(self.state_dir),
-            *self.args,
-        ]
+        cmd = serve_command(self.port, self.state_dir, *self.args)
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=self.env)
         deadline = time.monotonic() + timeout
@@ -122,10 +134,8 @@ def server_factory(tmp_path: Path) -> Iterator[ServerFactory]:
         executor = os.environ.get("FLUX_RESTFUL_TEST_EXECUTOR")
         if executor and "--executor" not in args:
             args += ["--executor", executor]
-        base = {k: v for k, v in os.environ.items() if k not in SERVER_ENV_DROP}
-        base.update(env or {})
         state = tmp_path / f"state-{len(servers)}"
-        server = Server(state_dir=state, env=base, args=args)
+        server = Server(state_dir=state, env=server_env(env), args=args)
         servers.append(server)
         return server.start() if start else server
 

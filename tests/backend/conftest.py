@@ -3,23 +3,21 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import pwd
+import secrets
+import shutil
+import subprocess
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.conftest import SERVER_ENV_DROP, Server, wait_for
+from tests.conftest import Server, server_env, wait_for
 
 ACTIVE_TIMEOUT = 20.0
-
-
-def server_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    """The test process environment without auth/flux settings, plus ``extra``."""
-    env = {k: v for k, v in os.environ.items() if k not in SERVER_ENV_DROP}
-    env.update(extra or {})
-    return env
 
 
 def start_server(
@@ -93,3 +91,31 @@ def client(module_server: Server) -> Iterator[httpx.Client]:
 def api(client: httpx.Client) -> Api:
     """Job helpers for ``module_server``."""
     return Api(client)
+
+
+@pytest.fixture
+def system_users() -> Iterator[Callable[[], pwd.struct_passwd]]:
+    """Create temporary system accounts (CI runs as root) and remove them afterwards."""
+    if os.geteuid() != 0 or shutil.which("useradd") is None:
+        pytest.skip("multi-user mode needs root and useradd")
+    created: list[str] = []
+
+    def make() -> pwd.struct_passwd:
+        name = f"frt{secrets.token_hex(4)}"
+        for _ in range(50):  # useradd refuses while another process holds the passwd lock
+            done = subprocess.run(["useradd", "--create-home", name], capture_output=True)
+            if done.returncode == 0:
+                break
+            time.sleep(0.1)
+        else:
+            raise RuntimeError(f"useradd {name} failed: {done.stderr!r}")
+        created.append(name)
+        return pwd.getpwnam(name)
+
+    yield make
+    for name in created:
+        for _ in range(50):
+            code = subprocess.run(["userdel", "--remove", name], capture_output=True).returncode
+            if code not in (1, 10):  # 1 and 10: the passwd or group file is locked; try again
+                break
+            time.sleep(0.1)

@@ -246,38 +246,6 @@ def test_upstream_021_client_logs_in_and_submits(auth_server: Server, upstream_c
     assert wait_for(finished)["Output"] == ["upstream hello\n"]
 
 
-@pytest.fixture
-def system_users():
-    """Create temporary system accounts (CI runs as root) and remove them afterwards."""
-    import pwd
-    import secrets
-    import shutil
-
-    if os.geteuid() != 0 or shutil.which("useradd") is None:
-        pytest.skip("multi-user mode needs root and useradd")
-    created: list[str] = []
-
-    def make() -> pwd.struct_passwd:
-        name = f"frt{secrets.token_hex(4)}"
-        for _ in range(50):  # useradd refuses while another process holds the passwd lock
-            done = subprocess.run(["useradd", "--create-home", name], capture_output=True)
-            if done.returncode == 0:
-                break
-            time.sleep(0.1)
-        else:
-            raise RuntimeError(f"useradd {name} failed: {done.stderr!r}")
-        created.append(name)
-        return pwd.getpwnam(name)
-
-    yield make
-    for name in created:
-        for _ in range(50):
-            code = subprocess.run(["userdel", "--remove", name], capture_output=True).returncode
-            if code not in (1, 10):  # 1 and 10: the passwd or group file is locked; try again
-                break
-            time.sleep(0.1)
-
-
 def test_multi_user_jobs_run_as_the_caller(server_factory: ServerFactory, system_users):
     a, b = system_users(), system_users()
     server = server_factory(env={**AUTH_ENV, "FLUX_SERVER_MODE": "multi-user"}, start=False)

@@ -339,42 +339,8 @@ def test_cli_user_management(tmp_path):
     store.close()
 
 
-@pytest.fixture
-def system_user():
-    """Create a temporary system account (tests run as root in CI) and remove it afterwards."""
-    import os
-    import pwd
-    import secrets
-    import shutil
-    import subprocess
-
-    if os.geteuid() != 0 or shutil.which("useradd") is None:
-        pytest.skip("needs root and useradd to create a system account")
-    created: list[str] = []
-
-    def make() -> pwd.struct_passwd:
-        name = f"frt{secrets.token_hex(4)}"
-        for _ in range(50):  # useradd refuses while another process holds the passwd lock
-            done = subprocess.run(["useradd", "--create-home", name], capture_output=True)
-            if done.returncode == 0:
-                break
-            time.sleep(0.1)
-        else:
-            raise RuntimeError(f"useradd {name} failed: {done.stderr!r}")
-        created.append(name)
-        return pwd.getpwnam(name)
-
-    yield make
-    for name in created:
-        for _ in range(50):
-            code = subprocess.run(["userdel", "--remove", name], capture_output=True).returncode
-            if code not in (1, 10):  # 1 and 10: the passwd or group file is locked; try again
-                break
-            time.sleep(0.1)
-
-
-async def test_multi_user_maps_to_system_accounts(tmp_path, system_user):
-    account = system_user()
+async def test_multi_user_maps_to_system_accounts(tmp_path, system_users):
+    account = system_users()
     add(tmp_path, account.pw_name, "pw")
     add(tmp_path, "daemon", "pw")  # a system account below FLUX_MIN_UID
     add(tmp_path, "ghost", "pw")  # no system account at all

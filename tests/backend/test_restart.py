@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.conftest import Server, ServerFactory, wait_for
+from tests.conftest import Server, ServerFactory, free_port, serve_command, wait_for
 
 from .conftest import Api
 
@@ -119,20 +118,8 @@ def test_cancel_after_restart_reaches_the_running_job(
 
 
 def test_second_server_on_same_state_dir_refuses(server: Server, tmp_path: Path) -> None:
-    other = Server(state_dir=server.state_dir, env=server.env, args=server.args)
     proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "flux_restful_server",
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(other.port),
-            "--state-dir",
-            str(server.state_dir),
-        ],
+        serve_command(free_port(), server.state_dir),
         env=server.env,
         capture_output=True,
         text=True,

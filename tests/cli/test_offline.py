@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import socket
-
 import yaml
 
 from flux_restful_client import __version__
+from tests.conftest import free_port
 
 
 def test_no_arguments_prints_help_and_exits_0(offline_cli):
@@ -50,9 +49,7 @@ def test_submit_without_command(offline_cli):
 
 
 def test_unreachable_server_is_one_clear_line(offline_cli):
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     out = offline_cli(
         "--attempts",
         "1",

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import socket
 from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
 
 from flux_restful_client import ServerError, StreamClosedError, TransportError
+from tests.conftest import free_port
 
 
 def _json(status: int, body: object) -> httpx.Response:
@@ -107,9 +107,7 @@ async def test_get_is_retried_after_a_reset(runner):
 
 
 async def test_unreachable_server_is_a_clear_transport_error(runner):
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     client = runner.client(host=f"http://127.0.0.1:{port}", attempts=2, backoff=0)
     with pytest.raises(TransportError) as info:
         await runner.call(client, "jobs")
