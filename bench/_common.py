@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
 import httpx
 
@@ -25,12 +26,18 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
-    """Wait until ``url`` answers, failing with the process's output if it exits first."""
+def wait_http(
+    url: str, proc: subprocess.Popen[bytes], timeout: float = 60.0, output: IO[bytes] | None = None
+) -> None:
+    """Wait until ``url`` answers; fail, with ``output``'s text if given, if ``proc`` exits."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode}")
+            text = ""
+            if output is not None:
+                output.seek(0)
+                text = ":\n" + output.read().decode(errors="replace")
+            raise RuntimeError(f"server exited with {proc.returncode}{text}")
         try:
             httpx.get(url, timeout=1.0)
             return
@@ -39,11 +46,28 @@ def wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 60.0) ->
     raise RuntimeError(f"{url} did not answer within {timeout}s")
 
 
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 @contextmanager
 def flux_restful(
-    state_dir: Path | None = None, args: tuple[str, ...] = (), env: dict[str, str] | None = None
+    state_dir: Path | None = None,
+    args: tuple[str, ...] = (),
+    env: dict[str, str] | None = None,
+    *,
+    inherit_flux_env: bool = True,
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """Run ``flux-restful serve`` on a free port; yield its URL and process."""
+    """Run ``flux-restful serve`` on a free port; yield its URL and process.
+
+    ``env`` is added to this process's environment, from which ``inherit_flux_env=False`` first
+    drops every ``FLUX_*`` variable (auth, mode and executor settings of the caller's shell).
+    """
     port = free_port()
     tmp = None
     if state_dir is None:
@@ -62,18 +86,19 @@ def flux_restful(
         "warning",
         *args,
     ]
-    proc = subprocess.Popen(
-        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, **(env or {})}
-    )
+    base = {k: v for k, v in os.environ.items() if inherit_flux_env or not k.startswith("FLUX_")}
     url = f"http://127.0.0.1:{port}"
-    try:
-        wait_http(url + "/v1/auth", proc)
-        yield url, proc
-    finally:
-        proc.terminate()
-        proc.wait(30)
-        if tmp:
-            shutil.rmtree(tmp, ignore_errors=True)
+    with tempfile.TemporaryFile() as errors:
+        proc = subprocess.Popen(
+            cmd, stdout=subprocess.DEVNULL, stderr=errors, env={**base, **(env or {})}
+        )
+        try:
+            wait_http(url + "/v1/auth", proc, output=errors)
+            yield url, proc
+        finally:
+            _stop(proc)
+            if tmp:
+                shutil.rmtree(tmp, ignore_errors=True)
 
 
 _BARE = """
@@ -106,8 +131,7 @@ def bare_sanic(body: bytes) -> Iterator[str]:
             wait_http(url + "/ready", proc)
             yield url
         finally:
-            proc.terminate()
-            proc.wait(30)
+            _stop(proc)
 
 
 def wrk(url: str, seconds: float = 5.0, connections: int = 16, threads: int = 1) -> float:

@@ -12,67 +12,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import socket
-import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import httpx
 
-_SERVER = """
-import sys
-from pathlib import Path
-from flux_restful_server.app import create_app
-from flux_restful_server.settings import Settings
-settings = Settings.from_env(host="127.0.0.1", port=int(sys.argv[1]), state_dir=Path(sys.argv[2]),
-                             log_level="warning")
-create_app(settings).run(host="127.0.0.1", port=int(sys.argv[1]), single_process=True,
-                         access_log=False, motd=False)
-"""
+from ._common import flux_restful
 
 USER, PASSWORD = "bench", "bench-password-1"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextmanager
-def _server(env: dict[str, str]) -> Iterator[str]:
-    port = _free_port()
-    with tempfile.TemporaryDirectory(prefix="bench-auth-") as state:
-        full_env = {**os.environ, **env}
-        proc = subprocess.Popen(
-            [sys.executable, "-c", _SERVER, str(port), state],
-            env=full_env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    httpx.get(f"{url}/v1/auth", timeout=1)
-                    break
-                except httpx.TransportError:
-                    if proc.poll() is not None or time.monotonic() > deadline:
-                        err = proc.stderr.read().decode() if proc.stderr else ""
-                        raise RuntimeError(f"server did not start:\n{err}") from None
-                    time.sleep(0.1)
-            yield url
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
 
 
 async def _rate(url: str, path: str, headers: dict[str, str], seconds: float, conc: int) -> float:
@@ -118,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         "FLUX_SECRET_KEY": "bench-shared-secret-" + "x" * 20,
     }
     off_env = {"FLUX_AUTH_BACKEND": "none"}
-    with _server(off_env) as off_url, _server(auth_env) as on_url:
+    with flux_restful(env=off_env) as (off_url, _), flux_restful(env=auth_env) as (on_url, _):
         token = httpx.post(
             f"{on_url}/v1/login/access-token", data={"username": USER, "password": PASSWORD}
         ).json()["access_token"]

@@ -19,72 +19,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
-import os
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import websockets
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextlib.contextmanager
-def _server() -> Iterator[tuple[str, int]]:
-    port = _free_port()
-    with tempfile.TemporaryDirectory(prefix="bench-streams-") as state:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("FLUX_")}
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "flux_restful_server",
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--state-dir",
-                state,
-                "--cores-per-node",
-                "4",
-                "--log-level",
-                "warning",
-            ],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    httpx.get(url + "/v1/auth", timeout=1)
-                    break
-                except httpx.TransportError:
-                    if time.monotonic() > deadline or proc.poll() is not None:
-                        raise RuntimeError("server did not start") from None
-                    time.sleep(0.1)
-            yield url, proc.pid
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+from ._common import flux_restful
 
 
 def _ws(url: str, path: str) -> str:
@@ -307,8 +252,9 @@ async def idle_rss(url: str, pid: int, followers: int) -> tuple[float, float]:
 
 
 async def _run(args: argparse.Namespace) -> None:
-    with _server() as (url, pid):
-        before, during = await idle_rss(url, pid, 1000)
+    serve_args = ("--cores-per-node", "4")
+    with flux_restful(args=serve_args, inherit_flux_env=False) as (url, proc):
+        before, during = await idle_rss(url, proc.pid, 1000)
         print(f"memory  server RSS {before:.1f} MB idle, {during:.1f} MB with 1000 idle followers")
         for followers in (1, 100, 1000):
             p50, p99, n = await latency(url, followers, args.latency_lines)
