@@ -37,6 +37,17 @@ class JobResult(enum.IntEnum):
 
 ACTIVE_STATES = frozenset(s for s in JobState if s is not JobState.INACTIVE)
 
+STATE_AFTER: dict[str, JobState] = {
+    "submit": JobState.NEW,
+    "validate": JobState.DEPEND,
+    "depend": JobState.PRIORITY,
+    "priority": JobState.SCHED,
+    "alloc": JobState.RUN,
+    "finish": JobState.CLEANUP,
+    "clean": JobState.INACTIVE,
+}
+"""The state a job is in after each state-changing eventlog event (RFC 21, as in Flux)."""
+
 
 class ExecutorError(Exception):
     """Base of the errors an executor raises for the API layer to map onto responses."""

@@ -20,20 +20,9 @@ from json.encoder import encode_basestring
 from typing import Any
 
 from ..errors import BadRequest
-from ..executors.base import JobEvent, JobResult, JobState, LogEntry, OutputLine
+from ..executors.base import STATE_AFTER, JobEvent, JobResult, JobState, LogEntry, OutputLine
 from ..jobs.ids import InvalidJobId, parse_job_id
 from ..jobs.info import returncode
-
-STATE_AFTER: dict[str, JobState] = {
-    "submit": JobState.NEW,
-    "validate": JobState.DEPEND,
-    "depend": JobState.PRIORITY,
-    "priority": JobState.SCHED,
-    "alloc": JobState.RUN,
-    "finish": JobState.CLEANUP,
-    "clean": JobState.INACTIVE,
-}
-"""The state a job is in after each state-changing eventlog event (as in Flux)."""
 
 JOB_FRAME_TYPES = frozenset({"output", "state", "event", "exception", "end"})
 """Values accepted by ``types=`` on the job stream (``end`` is always sent)."""

@@ -14,14 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..base import JobFilter, JobResult, JobState, Page
-
-STATE_AFTER = {
-    "submit": JobState.NEW, "validate": JobState.DEPEND, "depend": JobState.PRIORITY,
-    "priority": JobState.SCHED, "alloc": JobState.RUN, "finish": JobState.CLEANUP,
-    "clean": JobState.INACTIVE,
-}  # fmt: skip
-"""The state a job is in after each eventlog event (RFC 21)."""
+from ..base import STATE_AFTER, JobFilter, JobResult, JobState, Page
 
 
 def state_after(name: str, context: Mapping[str, Any], current: JobState | None) -> JobState | None:

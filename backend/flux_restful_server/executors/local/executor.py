@@ -31,6 +31,7 @@ from ...jobs.environment import job_environment
 from ...jobs.ids import FluidGenerator, f58
 from ...settings import Settings, SettingsError
 from ..base import (
+    STATE_AFTER,
     ExecutorUnavailable,
     JobEvent,
     JobFilter,
@@ -481,7 +482,7 @@ class LocalExecutor:
                             ctx,
                             feed_seq,
                             users[job_id],
-                            _STATE_AFTER.get(name),
+                            STATE_AFTER.get(name),
                         )
                     )
                 after = rows[-1][0]
@@ -570,7 +571,7 @@ class LocalExecutor:
                         entry.context,
                         feed_seq,
                         job.user,
-                        _STATE_AFTER.get(entry.name),
+                        STATE_AFTER.get(entry.name),
                     )
                 )
             if changes:
@@ -809,13 +810,3 @@ class LocalExecutor:
             self._launch(job_id, job)
             return
         self._check_lost(job_id, job)
-
-
-_STATE_AFTER = {
-    "validate": JobState.DEPEND,
-    "depend": JobState.PRIORITY,
-    "priority": JobState.SCHED,
-    "alloc": JobState.RUN,
-    "finish": JobState.CLEANUP,
-    "clean": JobState.INACTIVE,
-}
