@@ -150,6 +150,38 @@ def wrk(url: str, seconds: float = 5.0, connections: int = 16, threads: int = 1)
     return float(match.group(1))
 
 
+_SUBMIT_LUA = """
+wrk.method = "POST"
+wrk.path = "/v1/jobs/submit?command=true"
+"""
+
+
+def wrk_submit(url: str, seconds: float, connections: int = 8) -> tuple[float, int]:
+    """Submit ``true`` jobs with ``wrk`` (one thread) for ``seconds``: requests/s and count."""
+    with tempfile.NamedTemporaryFile("w", suffix=".lua") as script:
+        script.write(_SUBMIT_LUA)
+        script.flush()
+        out = subprocess.run(
+            [
+                "wrk",
+                "-t1",
+                f"-c{connections}",
+                f"-d{max(1, int(seconds))}s",
+                "-s",
+                script.name,
+                url,
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    if "Non-2xx" in out:
+        raise RuntimeError(f"submits failed:\n{out}")
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    count = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    return rate, count
+
+
 def _python_load(url: str, seconds: float, connections: int) -> float:
     import asyncio
 

@@ -14,16 +14,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import re
 import statistics
-import subprocess
 import tempfile
 import time
 from pathlib import Path
 
 import httpx
 
-from ._common import bare_sanic, flux_restful, rss_kib, seed_jobs, wrk
+from ._common import bare_sanic, flux_restful, rss_kib, seed_jobs, wrk, wrk_submit
 
 
 def _best(url: str, seconds: float, rounds: int) -> float:
@@ -62,31 +60,14 @@ async def _subprocess_rate(n: int, concurrency: int) -> float:
     return n / (time.perf_counter() - start)
 
 
-_SUBMIT_LUA = """
-wrk.method = "POST"
-wrk.path = "/v1/jobs/submit?command=true"
-"""
-
-
 def _http_rate(url: str, seconds: float) -> float:
     """Jobs per second from the first submit until every submitted job is inactive.
 
     wrk (8 connections, one thread) submits for ``seconds``; a C client keeps the load
     generator's own CPU out of the measurement on this 2-core machine.
     """
-    with tempfile.NamedTemporaryFile("w", suffix=".lua") as script:
-        script.write(_SUBMIT_LUA)
-        script.flush()
-        start = time.perf_counter()
-        out = subprocess.run(
-            ["wrk", "-t1", "-c8", f"-d{max(1, int(seconds))}s", "-s", script.name, url],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-    if "Non-2xx" in out:
-        raise RuntimeError(f"submits failed:\n{out}")
-    submitted = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    start = time.perf_counter()
+    _, submitted = wrk_submit(url, seconds)
     with httpx.Client(base_url=url, timeout=60) as client:
         while client.get("/v1/jobs", params={"state": "active", "limit": 1}).json()["jobs"]:
             time.sleep(0.01)

@@ -13,20 +13,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import statistics
-import subprocess
-import tempfile
 import time
 
 import httpx
 
-from ._common import flux_restful
-
-_SUBMIT_LUA = """
-wrk.method = "POST"
-wrk.path = "/v1/jobs/submit?command=true"
-"""
+from ._common import flux_restful, wrk_submit
 
 
 def _flux_rate(count: int) -> float:
@@ -43,23 +35,6 @@ def _flux_rate(count: int) -> float:
     return count / (time.perf_counter() - start)
 
 
-def _http_submit_rate(url: str, seconds: int, connections: int = 8) -> tuple[float, int]:
-    with tempfile.NamedTemporaryFile("w", suffix=".lua") as script:
-        script.write(_SUBMIT_LUA)
-        script.flush()
-        out = subprocess.run(
-            ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "-s", script.name, url],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-    if "Non-2xx" in out:
-        raise RuntimeError(f"submits failed:\n{out}")
-    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    count = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
-    return rate, count
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=int, default=5)
@@ -72,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"skipped: {reason}")
         return 0
     with flux_restful(args=("--executor", "flux")) as (url, _):
-        ours, submitted = _http_submit_rate(url, args.seconds)
+        ours, submitted = wrk_submit(url, args.seconds)
         base = _flux_rate(max(submitted, 200))
         print(
             f"HTTP submit, 8 clients: {ours:8.1f} jobs/s; Flux submit_async pipelined: "
@@ -80,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         # Each HTTP submit answers with the id Flux assigns, so 8 clients keep at most 8 submits
         # in flight: the rate is bounded by Flux's ingest latency, not by the server.
-        wide, _ = _http_submit_rate(url, args.seconds, 64)
+        wide, _ = wrk_submit(url, args.seconds, 64)
         print(
             f"HTTP submit, 64 clients: {wide:8.1f} jobs/s; ratio {wide / base:.2f} to the same "
             "submit_async rate (what the server itself can pass to Flux)"
