@@ -347,10 +347,10 @@ class LocalExecutor:
         self.active[job_id] = _Active(
             Cursor(), JobState.NEW, priority, owner.user, request=request, searchable=searchable
         )
-        with self.store.transaction():
+        with self.store.transaction():  # one commit: the job, its first events, its start
             self.store.insert_job(row)
             self._ingest(job_id)
-        self._schedule()
+            self._schedule()
         return job_id
 
     async def cancel(self, job_id: int) -> None:
@@ -500,15 +500,25 @@ class LocalExecutor:
         """Append server-decided events to a job's log and ingest them at once."""
         now = time.time()
         data = b"".join(event_record(name, ctx, now) for name, ctx in events)
+        job = self.active.get(job_id)
         fd = os.open(self._log_path(job_id), os.O_RDWR | os.O_APPEND | os.O_CLOEXEC)
         try:
             size = os.fstat(fd).st_size
-            if size and os.pread(fd, 1, size - 1) != b"\n":
+            # Read up to the end (the common case): what we write is all there is to ingest.
+            caught_up = job is not None and size == job.cursor.offset
+            if size and not caught_up and os.pread(fd, 1, size - 1) != b"\n":
                 data = b"\n" + data  # a writer died mid-record: never glue our event onto it
             os.write(fd, data)
         finally:
             os.close(fd)
-        self._ingest(job_id, whole=True)
+        if job is not None and caught_up:
+            first_seq = job.cursor.seq
+            records = data[:-1].split(b"\n")
+            job.cursor.offset += len(data)
+            job.cursor.seq += len(records)
+            self._apply_records(job_id, job, first_seq, records)
+        else:
+            self._ingest(job_id, whole=True)
 
     def _ingest(self, job_id: int, *, whole: bool = False) -> None:
         """Apply a job's new log records to the store and the hub.
@@ -540,8 +550,15 @@ class LocalExecutor:
             records = read_new(path, job.cursor, INGEST_SLICE, count)
             if records and os.stat(path).st_size > job.cursor.offset:
                 self.hub.defer(job_id, 0, self._ingest)
-        if not records:
-            return
+        if records:
+            self._apply_records(job_id, job, first_seq, records)
+
+    def _apply_records(
+        self, job_id: int, job: _Active, first_seq: int, records: list[bytes]
+    ) -> None:
+        """Apply records just read (numbered from ``first_seq + 1``) to the store and the hub."""
+        assert self.store is not None
+        follow = self.hub.has_job_subscribers(job_id)
         published: list[LogEntry] = []
         changes: dict[str, Any] = {}
         after_clean: list[str] = []
