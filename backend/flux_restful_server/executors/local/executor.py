@@ -115,6 +115,10 @@ class _Active:
     finished: bool = False
     searchable: dict[str, Any] = field(default_factory=dict)
     """The job's fields that ``search_text`` reads, kept current as events are applied."""
+    spec: dict[str, Any] | None = None
+    """What the supervisor needs to run the job (argv, env, cwd, owner), while it waits."""
+    expiration: float = 0.0
+    """Absolute time limit set by the alloc event; 0 for none."""
 
 
 class LocalExecutor:
@@ -345,7 +349,13 @@ class LocalExecutor:
             os.close(fd)
         searchable = {k: row[k] for k in ("id", "name", "user", "cwd", "state")}
         self.active[job_id] = _Active(
-            Cursor(), JobState.NEW, priority, owner.user, request=request, searchable=searchable
+            Cursor(),
+            JobState.NEW,
+            priority,
+            owner.user,
+            request=request,
+            searchable=searchable,
+            spec=spec,
         )
         with self.store.transaction():  # one commit: the job, its first events, its start
             self.store.insert_job(row)
@@ -644,6 +654,7 @@ class LocalExecutor:
             job.alloc = alloc
             names = [self.cluster.names[i] for i in alloc.nodes]
             duration = float(ctx.get("duration") or 0)
+            job.expiration = t + duration if duration else 0.0
             changes.update(
                 state=int(job.state),
                 t_run=t,
@@ -763,15 +774,19 @@ class LocalExecutor:
     def _launch(self, job_id: int, job: _Active) -> None:
         """Ask the supervisor to run the job (again after a reconnect: it runs a job once)."""
         assert self.store is not None and job.alloc is not None
-        row = self.store.job_row(job_id)
-        assert row is not None
-        spec = orjson.loads(row["spec"])
+        spec = job.spec
+        if spec is None:  # a recovered job: its spec is in the store
+            row = self.store.job_row(job_id)
+            assert row is not None
+            spec = orjson.loads(row["spec"])
+            job.expiration = row["expiration"] or 0.0
+        job.spec = None  # needed once: the supervisor has it now
         owner = spec["owner"]
         self._send({"op": "run", "spec": {
             "job_id": job_id, "job_id_f58": f58(job_id), "argv": spec["argv"],
             "env": spec["env"], "cwd": spec["cwd"], "ranks_nodes": job.alloc.ranks_nodes,
             "node_names": self.cluster.names, "log_path": self._log_path(job_id),
-            "expiration": row["expiration"] or 0.0, "kill_timeout": self.settings.kill_timeout,
+            "expiration": job.expiration, "kill_timeout": self.settings.kill_timeout,
             "uid": owner["uid"], "gid": owner["gid"], "groups": owner["groups"],
         }})  # fmt: skip
 
