@@ -7,6 +7,7 @@ The two clients only send (STYLE.md §7).
 
 from __future__ import annotations
 
+import abc
 import base64
 import os
 from collections.abc import Iterable, Mapping
@@ -183,7 +184,7 @@ def submit_payload(command: CommandInput, fields: Mapping[str, Any]) -> dict[str
     return payload
 
 
-class BaseClient:
+class BaseClient(abc.ABC):
     """Configuration, request building and response parsing common to both clients."""
 
     _http: httpx.Client | httpx.AsyncClient
@@ -262,10 +263,11 @@ class BaseClient:
         if headers:
             self._http.headers.update(headers)
 
+    @abc.abstractmethod
     def _open(
         self, transport: httpx.BaseTransport | httpx.AsyncBaseTransport | None
     ) -> httpx.Client | httpx.AsyncClient:
-        raise NotImplementedError
+        """Open the httpx client this client sends with (sync or async)."""
 
     # -- headers (upstream helpers) ----------------------------------------------------------
     def set_header(self, name: str, value: str) -> None:
