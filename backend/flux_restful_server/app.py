@@ -17,6 +17,7 @@ from sanic_ext.extensions.openapi.builders import SpecificationBuilder
 from . import errors
 from .executors.hub import Hub
 from .jobs.cache import ResponseCache
+from .limits import refuse_malformed_body
 from .settings import Settings
 
 if TYPE_CHECKING:
@@ -74,16 +75,20 @@ def create_app(settings: Settings | None = None, *, name: str | None = None) -> 
     config.WEBSOCKET_PING_INTERVAL = 20
     config.GRACEFUL_SHUTDOWN_TIMEOUT = 5.0
     config.CORS = False
+    config.REQUEST_MAX_SIZE = settings.request_max_size  # 413 past it (errors.py says the limit)
+    config.RESPONSE_TIMEOUT = settings.response_timeout  # 503 past it
     app: App = Sanic(
         name or f"flux_restful_{next(_names)}",
         config=config,
         ctx=AppContext(settings=settings, hub=Hub(settings.stream_buffer)),
         strict_slashes=False,
         dumps=_dumps,
+        loads=orjson.loads,  # its nesting limit (1,024) is a 400, where json's recursion is a 500
     )
     app.extend(config={"oas_url_prefix": "/docs", "oas_uri_to_json": "/openapi.json"})
     app.ext.openapi.add_security_scheme("token", "http", scheme="bearer", bearer_format="JWT")
     errors.install(app)
+    app.on_request(refuse_malformed_body)
 
     from .auth import setup_auth
     from .jobs.views import jobs_bp

@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from sanic import Request, Sanic
-from sanic.exceptions import SanicException
+from sanic.config import Config
+from sanic.exceptions import PayloadTooLarge, RequestTimeout, SanicException
+from sanic.exceptions import ServiceUnavailable as SanicUnavailable
 from sanic.handlers import ErrorHandler
 from sanic.response import HTTPResponse, json
 
@@ -56,7 +58,32 @@ def job_not_found(job_id: int | str) -> NotFound:
 
 
 class JsonErrorHandler(ErrorHandler):
-    """Render every exception as JSON: our bodies as they are, anything else as ``detail``."""
+    """Render every exception as JSON: our bodies as they are, anything else as ``detail``.
+
+    Sanic's own limit errors (body or headers too large, request or response timeout) say
+    which limit was hit and its value.
+    """
+
+    def __init__(self, config: Config | None = None) -> None:
+        super().__init__()
+        self.config = config
+
+    def _limit_message(self, exception: SanicException) -> str | None:
+        config = self.config
+        if config is None:
+            return None
+        if isinstance(exception, PayloadTooLarge):
+            if "header" in str(exception).lower():
+                return (
+                    "The request headers (with the query string) exceed the limit of "
+                    f"{config.REQUEST_MAX_HEADER_SIZE} bytes"
+                )
+            return f"The request body exceeds the limit of {config.REQUEST_MAX_SIZE} bytes"
+        if isinstance(exception, RequestTimeout):
+            return f"The request did not arrive within {config.REQUEST_TIMEOUT} seconds"
+        if isinstance(exception, SanicUnavailable) and str(exception) == "Response Timeout":
+            return f"The server could not answer within {config.RESPONSE_TIMEOUT} seconds"
+        return None
 
     def default(self, request: Request, exception: Exception) -> HTTPResponse:
         if isinstance(exception, AppError):
@@ -69,7 +96,10 @@ class JsonErrorHandler(ErrorHandler):
             return json({"detail": str(exception), "code": "invalid_job_id"}, status=400)
         if isinstance(exception, SanicException):
             status = exception.status_code
-            message = {404: "Not Found", 405: "Method Not Allowed"}.get(status, str(exception))
+            message = self._limit_message(exception) or {
+                404: "Not Found",
+                405: "Method Not Allowed",
+            }.get(status, str(exception))
             return json(
                 {"detail": message, "code": _code(status)},
                 status=status,
@@ -86,6 +116,7 @@ def _code(status: int) -> str:
         403: "forbidden",
         404: "not_found",
         405: "method_not_allowed",
+        408: "request_timeout",
         413: "payload_too_large",
         503: "unavailable",
     }.get(status, "error")
@@ -93,4 +124,4 @@ def _code(status: int) -> str:
 
 def install(app: Sanic[Any, Any]) -> None:
     """Make ``app`` answer every error in JSON."""
-    app.error_handler = JsonErrorHandler()
+    app.error_handler = JsonErrorHandler(app.config)

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from .limits import MAX_BODY
+
 AuthBackend = Literal["none", "database", "shared-secret", "pam"]
 ServerMode = Literal["single-user", "multi-user"]
 ExecutorName = Literal["local", "flux", "auto"]
@@ -97,6 +99,10 @@ class Settings:
     """Seconds between SIGTERM and SIGKILL when a job is cancelled or times out."""
     stream_buffer: int = 10_000
     """Entries a stream subscriber may fall behind before it is cut off (``FLUX_STREAM_BUFFER``)."""
+    request_max_size: int = MAX_BODY
+    """Largest request body in bytes; bigger ones get a 413 (``FLUX_REQUEST_MAX_SIZE``)."""
+    response_timeout: int = 60
+    """Seconds a request may take before it is answered 503 (``FLUX_RESPONSE_TIMEOUT``)."""
 
     @property
     def auth_enabled(self) -> bool:
@@ -153,6 +159,8 @@ class Settings:
             ("FLUX_MIN_UID", "min_uid"),
             ("FLUX_NUMBER_NODES", "number_nodes"),
             ("FLUX_STREAM_BUFFER", "stream_buffer"),
+            ("FLUX_REQUEST_MAX_SIZE", "request_max_size"),
+            ("FLUX_RESPONSE_TIMEOUT", "response_timeout"),
         ):
             if env.get(var, "").strip():
                 values[key] = _parse_int(env[var], name=var, minimum=0 if key == "min_uid" else 1)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -281,3 +283,215 @@ def test_server_healthy_after_garbage(api: Api, client: httpx.Client) -> None:
     job = api.submit(command="echo still-alive")
     assert api.wait_done(job)["result"] == "COMPLETED"
     assert api.output(job) == ["still-alive\n"]
+
+
+# -- issue 14: bounded input ---------------------------------------------------------------
+
+CSRF_TOKEN = "t" * 43
+
+
+def while_running(client: httpx.Client, request: Callable[[], httpx.Response]) -> httpx.Response:
+    """Send ``request`` in a thread; meanwhile another request must answer within 1 s."""
+    with ThreadPoolExecutor(1) as pool:
+        pending = pool.submit(request)
+        started = time.monotonic()
+        other = client.get("/v1/jobs", params={"limit": 1})
+        assert other.status_code == 200
+        assert time.monotonic() - started < 1.0, "another request waited"
+        return pending.result(timeout=10)
+
+
+@pytest.mark.parametrize("size", [1_000_000, 10_000_000])
+@pytest.mark.parametrize("encoding", ["json", "form", "web form"])
+def test_long_command_is_refused_promptly(
+    module_server: Server, client: httpx.Client, size: int, encoding: str
+) -> None:
+    # One long token made shlex.split run for 13 s per MB, squared, on the event loop.
+    command = "echo " + "x" * size
+    with httpx.Client(base_url=module_server.url, timeout=10.0) as other:
+        if encoding == "json":
+            send = lambda: other.post("/v1/jobs/submit", json={"command": command})  # noqa: E731
+        elif encoding == "form":
+            send = lambda: other.post("/v1/jobs/submit", data={"command": command})  # noqa: E731
+        else:
+            other.cookies.set("flux_csrf", CSRF_TOKEN)
+            form = {"command": command, "csrf_token": CSRF_TOKEN}
+            send = lambda: other.post("/jobs/submit", data=form)  # noqa: E731
+        started = time.monotonic()
+        response = while_running(client, send)
+        assert time.monotonic() - started < 5.0
+    if size > 2 * 1024 * 1024:
+        assert response.status_code == 413
+        assert response.json() == {
+            "detail": "The request body exceeds the limit of 2097152 bytes",
+            "code": "payload_too_large",
+        }
+    elif encoding == "web form":
+        assert response.status_code == 400
+        assert "command must be at most 131072 characters" in response.text
+    else:
+        assert response.status_code == 400
+        assert response.json()["Errors"] == [
+            f"command must be at most 131072 characters, not {len(command)}"
+        ]
+
+
+def submit_json(client: httpx.Client, **fields: Any) -> int:
+    response = client.post("/v1/jobs/submit", json=fields)
+    assert response.status_code == 200, response.text
+    return int(response.json()["id"])
+
+
+def test_command_at_the_limit_runs(api: Api, client: httpx.Client) -> None:
+    # Quoting and escapes are read the way shlex reads them, whatever the length.
+    word = "y" * 60_000
+    job = submit_json(client, command=f'printf \'%s|%s\\n\' {word} "a\\"b"')
+    api.wait_done(job)
+    assert api.output(job) == [f'{word}|a"b\n']
+    too_long = "x" * (128 * 1024 + 1)
+    errors = submit_errors(client, json={"command": ["echo", too_long]})
+    assert errors == [f"command must be at most 131072 characters, not {len(too_long) + 4}"]
+
+
+def test_a_long_query_string_is_a_413_naming_the_limit(client: httpx.Client) -> None:
+    response = client.post("/v1/jobs/submit", params={"command": "x" * 20_000})
+    assert response.status_code == 413
+    assert response.json() == {
+        "detail": "The request headers (with the query string) exceed the limit of 8192 bytes",
+        "code": "payload_too_large",
+    }
+
+
+@pytest.mark.parametrize("pattern", ["(a|a)*$", r"(\w|\d)*x", "(a+)+$", "(a|aa)*b"])
+def test_regex_search_runs_in_linear_time(
+    api: Api, module_server: Server, client: httpx.Client, pattern: str
+) -> None:
+    # 24 characters made Python's re take 2.7 s, x4.5 per two more, blocking everything.
+    api.submit(command="true", name="a" * 60)
+    with httpx.Client(base_url=module_server.url, timeout=10.0) as other:
+        params = {"regex": "true", "query": pattern}
+        response = while_running(client, lambda: other.get("/v1/jobs/search", params=params))
+    assert response.status_code == 200
+    names = [row["name"] for row in response.json()["data"]]
+    assert ("a" * 60 in names) == (pattern == "(a|a)*$")  # the others need an x, b or a last a
+
+
+@pytest.mark.parametrize(
+    ("pattern", "reason"),
+    [
+        (r"(a)\1", "invalid escape sequence: \\1"),
+        ("a(?=b)", "invalid perl operator: (?="),
+        ("(?<!x)a", "invalid perl operator: (?<!"),
+        ("[", "missing ]: ["),
+        ("x{1001}", "invalid repetition size: {1001}"),
+    ],
+)
+def test_regex_outside_re2_is_a_400_with_the_reason(
+    client: httpx.Client, pattern: str, reason: str
+) -> None:
+    response = client.get("/v1/jobs/search", params={"regex": "true", "query": pattern})
+    assert response.status_code == 400
+    detail = response.json()["detail"]
+    assert detail.startswith("search is not a valid regular expression for RE2")
+    assert reason in detail
+    response = client.get("/v1/jobs/search", params={"regex": "true", "query": "a" * 201})
+    assert response.status_code == 400
+    assert response.json()["detail"] == "search regex must be at most 200 characters"
+
+
+def test_regex_syntax_re2_accepts(api: Api, client: httpx.Client) -> None:
+    job = api.submit(command="true", name="Grüße-42")
+    for pattern in [r"^\d+ grüße-\d{2}", r"\p{L}+-[[:digit:]]+", "(?P<word>GRÜSSE|grüße)"]:
+        rows = client.get("/v1/jobs/search", params={"regex": "true", "query": pattern}).json()
+        assert job in [row["id"] for row in rows["data"]], pattern
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "detail"),
+    [
+        ("/v1/jobs", {"limit": "1" + "0" * 22}, "limit must be between 0 and 9223372036854775807"),
+        ("/v1/jobs", {"limit": "9223372036854775808"}, "limit must be between 0 and"),
+        ("/v1/jobs/search", {"start": "9" * 20}, "start must be between 0 and"),
+        ("/v1/jobs/search", {"length": "9" * 20}, "length must be between -1 and"),
+        ("/v1/jobs/search", {"length": "9" * 5000}, "length must be between -1 and"),
+        ("/v1/jobs", {"since": "1e400"}, "since must be a time in seconds"),
+        ("/v1/jobs", {"since": "nan"}, "since must be a time in seconds"),
+        ("/v1/events", {"since": "9" * 30}, "since must be a non-negative integer"),
+    ],
+)
+def test_out_of_range_integers_are_400s(
+    client: httpx.Client, path: str, params: dict[str, str], detail: str
+) -> None:
+    response = client.get(path, params=params)
+    assert response.status_code == 400, response.text
+    assert response.json()["detail"].startswith(detail)
+
+
+def test_integers_at_the_edges_are_accepted(api: Api, client: httpx.Client) -> None:
+    job = api.submit(command="true")
+    top = str(2**63 - 1)
+    assert client.get("/v1/jobs", params={"limit": top}).status_code == 200
+    response = client.get("/v1/jobs/search", params={"start": top, "length": top})
+    assert response.status_code == 200 and response.json()["data"] == []
+    # a 64-bit job id past SQLite's integers is a valid FLUID that cannot exist here
+    beyond = str(2**64 - 1)
+    response = client.get(f"/v1/jobs/{beyond}")
+    assert response.status_code == 404
+    assert response.json()["detail"] == f"Job {beyond} not found"
+    rows = client.get("/v1/jobs", params={"after": beyond}).json()["jobs"]
+    assert job in [row["id"] for row in rows]
+    assert client.get("/jobs", params={"start": "9" * 30}).status_code == 200
+
+
+def test_deep_json_is_a_400(client: httpx.Client) -> None:
+    depth = 1_000
+    envars = '{"A":' * depth + '"x"' + "}" * depth
+    body = '{"command": "true", "envars": ' + envars + "}"
+    errors = submit_errors(client, content=body, headers={"content-type": "application/json"})
+    assert errors == ["Environment variable 'A' must be a string, not a nested value"]
+    deeper = '{"command": "true", "envars": ' + "[" * 5000 + "]" * 5000 + "}"
+    errors = submit_errors(client, content=deeper, headers={"content-type": "application/json"})
+    assert errors == ["The request body is not valid JSON"]
+    for field in ("num_tasks", "name", "option_flags", "runtime"):
+        nested = f'{{"command": "true", "{field}": ' + "[" * 900 + "]" * 900 + "}"
+        errors = submit_errors(client, content=nested, headers={"content-type": "application/json"})
+        assert len(errors) == 1 and len(errors[0]) < 200, errors
+    response = client.post(
+        "/v1/login/access-token",
+        content="[" * 5000 + "]" * 5000,
+        headers={"content-type": "application/json"},
+    )
+    assert response.status_code in (400, 401) and response.json()["detail"]
+
+
+def test_default_name_from_a_long_program_is_cut_to_256(api: Api, client: httpx.Client) -> None:
+    job = submit_json(client, command="/" + "p" * 100_000)
+    name = api.wait_done(job)["name"]
+    assert name == "p" * 256
+
+
+def test_multipart_without_boundary_is_a_quiet_400(
+    module_server: Server, client: httpx.Client
+) -> None:
+    before = module_server.log().count("Traceback")
+    for _ in range(5):
+        response = client.post(
+            "/v1/jobs/submit", content=b"--x\r\n", headers={"content-type": "multipart/form-data"}
+        )
+        assert response.status_code == 400
+        assert response.json() == {
+            "detail": "A multipart/form-data body needs a boundary parameter in its Content-Type",
+            "code": "invalid_request",
+        }
+    assert module_server.log().count("Traceback") == before
+
+
+def test_relative_workdir_and_nul_flags_are_refused(client: httpx.Client) -> None:
+    errors = submit_errors(client, params={"command": "true", "workdir": "tmp"})
+    assert errors == ["workdir must be an absolute path, not 'tmp'"]
+    errors = submit_errors(client, params={"command": "true", "option_flags": "a=b\0c"})
+    assert errors == ["Option flag 'a' must not contain NUL characters"]
+    errors = submit_errors(client, json={"command": "true", "option_flags": {"a\0": "b"}})
+    assert errors == ["Option flag 'a\\x00' must not contain NUL characters"]
+    errors = submit_errors(client, json={"command": "true", "option_flags": {"a": [1]}})
+    assert errors == ["Option flag values must be strings, numbers or booleans"]

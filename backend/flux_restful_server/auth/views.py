@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+import orjson
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse
 from sanic.response import json as json_response
@@ -33,8 +33,9 @@ def _login_fields(request: Request[Any, Any]) -> dict[str, str]:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "application/json":
         try:
-            body = json.loads(request.body or b"{}")
-        except (ValueError, UnicodeDecodeError):
+            # orjson: its nesting limit raises a ValueError where json's raises RecursionError.
+            body = orjson.loads(request.body or b"{}")
+        except ValueError:
             raise LoginFailed("The request body is not valid JSON.") from None
         if not isinstance(body, dict):
             raise LoginFailed("The request body must be a JSON object.")

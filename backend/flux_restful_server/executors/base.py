@@ -9,9 +9,12 @@ named events with timestamps, and an output log of labelled lines.
 from __future__ import annotations
 
 import enum
+import os
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+from ..limits import MAX_NAME
 
 
 class JobState(enum.IntEnum):
@@ -107,6 +110,12 @@ class JobRequest:
     """Job name; defaults to the basename of the first argv element."""
     urgency: int = 16
     """Flux urgency, 0 (held) to 31 (expedite); 16 by default."""
+
+    @property
+    def job_name(self) -> str:
+        """The name to record: ``name``, else argv0's basename, cut to :data:`MAX_NAME`."""
+        program = self.command[0]
+        return (self.name or os.path.basename(program) or program)[:MAX_NAME]
 
 
 @dataclass(frozen=True, slots=True)

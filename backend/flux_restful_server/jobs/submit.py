@@ -7,18 +7,32 @@ problems are reported in upstream's words.
 from __future__ import annotations
 
 import ast
-import shlex
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from ..executors.base import JobRequest, ResourceLimits
+from ..limits import (
+    MAX_COMMAND,
+    MAX_FIELD,
+    MAX_INT,
+    MAX_NAME,
+    MAX_WORKDIR,
+    LimitError,
+    bounded_int,
+    show,
+)
 from ..settings import FALSE_WORDS, TRUE_WORDS
 
 MISSING_COMMAND = "A 'command' is minimally required."
 INT_FIELDS = ("num_tasks", "cores_per_task", "gpus_per_task", "num_nodes", "urgency")
 BOOL_FIELDS = ("exclusive", "is_launcher")
-MAX_NAME = 256
+MAX_COUNT = 2**31 - 1
+"""Largest task, core, GPU or node count (Flux counts in C ints)."""
+MAX_RUNTIME = float(2**31)
+"""Longest time limit in seconds (68 years)."""
+SCALAR = (str, int, float, bool)
 
 
 class SubmitError(ValueError):
@@ -104,6 +118,12 @@ def parse_submit(fields: Mapping[str, Any], policy: SubmitPolicy) -> JobRequest:
     options = _option_flags(fields.get("option_flags"), errors)
     envars = _envars(fields.get("envars"), errors)
     workdir = _optional_str(fields, "workdir", errors)
+    if workdir is not None:
+        if len(workdir) > MAX_WORKDIR:
+            errors.append(f"workdir must be at most {MAX_WORKDIR} characters")
+        elif not workdir.startswith("/"):
+            # Relative to what? The server's own directory means nothing to a client.
+            errors.append(f"workdir must be an absolute path, not {show(workdir)}")
     name = _optional_str(fields, "name", errors)
     if name is not None and len(name) > MAX_NAME:
         errors.append(f"name must be at most {MAX_NAME} characters")
@@ -128,13 +148,22 @@ def parse_submit(fields: Mapping[str, Any], policy: SubmitPolicy) -> JobRequest:
 
 def _argv(command: Any, errors: list[str]) -> list[str]:
     if isinstance(command, str):
+        if len(command) > MAX_COMMAND:
+            errors.append(f"command must be at most {MAX_COMMAND} characters, not {len(command)}")
+            return ["?"]
         try:
-            argv = shlex.split(command)
+            argv = split_command(command)
         except ValueError as exc:
             errors.append(f"command could not be split into arguments: {exc}")
             return ["?"]
-    elif isinstance(command, list) and all(isinstance(a, str | int | float) for a in command):
+    elif isinstance(command, list) and all(
+        isinstance(a, str | int | float) and not isinstance(a, bool) for a in command
+    ):
         argv = [str(a) for a in command]
+        size = sum(len(a) for a in argv)
+        if size > MAX_COMMAND:
+            errors.append(f"command must be at most {MAX_COMMAND} characters, not {size}")
+            return ["?"]
     else:
         errors.append("command must be a string or a list of strings")
         return ["?"]
@@ -144,6 +173,60 @@ def _argv(command: Any, errors: list[str]) -> list[str]:
     if any("\0" in a for a in argv):
         errors.append("command must not contain NUL characters")
     return argv
+
+
+_TOKEN = re.compile(
+    r"""(?P<space>[ \t\r\n]+)
+    | '(?P<single>[^']*)(?P<single_end>'?)
+    | "(?P<double>[^"\\]*(?:\\[\s\S][^"\\]*)*)(?P<double_end>"?)
+    | \\(?P<escaped>[\s\S]?)
+    | (?P<plain>[^ \t\r\n'"\\]+)""",
+    re.VERBOSE,
+)
+_DOUBLE_ESCAPE = re.compile(r'\\(["\\])')
+
+
+def split_command(text: str) -> list[str]:
+    """Split a command line exactly as ``shlex.split`` does, in linear time.
+
+    ``shlex`` grows each token a character at a time, so its cost is quadratic in the length
+    of a token (a 1 MB command took 13 s, on the event loop). This reads whole runs at once.
+
+    Raises:
+        ValueError: An unterminated quote (``No closing quotation``) or a trailing backslash
+            (``No escaped character``), with shlex's messages.
+    """
+    words: list[str] = []
+    parts: list[str] = []
+    in_word = False
+    for match in _TOKEN.finditer(text):
+        kind = match.lastgroup
+        if kind == "space":
+            if in_word:
+                words.append("".join(parts))
+                parts, in_word = [], False
+            continue
+        in_word = True
+        if kind == "plain":
+            parts.append(match.group("plain"))
+        elif kind == "escaped":
+            if not match.group("escaped"):
+                raise ValueError("No escaped character")
+            parts.append(match.group("escaped"))
+        elif kind == "single_end":
+            if not match.group("single_end"):
+                raise ValueError("No closing quotation")
+            parts.append(match.group("single"))
+        else:  # "double_end"
+            if not match.group("double_end"):
+                # Stopped short of the end: at a backslash with nothing after it.
+                raise ValueError(
+                    "No escaped character" if match.end() < len(text) else "No closing quotation"
+                )
+            parts.append(_DOUBLE_ESCAPE.sub(r"\1", match.group("double")))
+    if in_word:
+        words.append("".join(parts))
+    return words
 
 
 def _absent(value: Any) -> bool:
@@ -156,13 +239,17 @@ def _int(fields: Mapping[str, Any], key: str, errors: list[str]) -> int | None:
     if _absent(value):
         return None
     if isinstance(value, bool) or not isinstance(value, int | str):
-        errors.append(f"{key} must be an integer, not {value!r}")
+        errors.append(f"{key} must be an integer, not {show(value)}")
         return None
     try:
-        return int(value)
-    except ValueError:
-        errors.append(f"{key} must be an integer, not {value!r}")
+        number = value if isinstance(value, int) else bounded_int(value, key, minimum=-MAX_INT)
+    except LimitError as exc:
+        errors.append(str(exc))
         return None
+    if number > MAX_COUNT:
+        errors.append(f"{key} must be at most {MAX_COUNT}, not {show(number)}")
+        return None
+    return number
 
 
 def _bool(fields: Mapping[str, Any], key: str, errors: list[str]) -> bool | None:
@@ -176,20 +263,26 @@ def _bool(fields: Mapping[str, Any], key: str, errors: list[str]) -> bool | None
         return True
     if word in FALSE_WORDS:
         return False
-    errors.append(f"{key} must be a boolean (true/false), not {value!r}")
+    errors.append(f"{key} must be a boolean (true/false), not {show(value)}")
     return None
 
 
 def _runtime(value: Any, errors: list[str]) -> float:
     if _absent(value):
         return 0.0
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        errors.append(f"runtime must be a number of seconds, not {show(value)}")
+        return 0.0
     try:
         runtime = float(value)
-    except (TypeError, ValueError):
-        errors.append(f"runtime must be a number of seconds, not {value!r}")
+    except (ValueError, OverflowError):
+        errors.append(f"runtime must be a number of seconds, not {show(value)}")
         return 0.0
     if runtime != runtime or runtime in (float("inf"), float("-inf")):
-        errors.append(f"runtime must be a finite number of seconds, not {value!r}")
+        errors.append(f"runtime must be a finite number of seconds, not {show(value)}")
+        return 0.0
+    if runtime > MAX_RUNTIME:
+        errors.append(f"runtime must be at most {int(MAX_RUNTIME)} seconds, not {show(value)}")
         return 0.0
     if runtime < 0:
         shown = int(runtime) if runtime.is_integer() else runtime
@@ -201,8 +294,14 @@ def _option_flags(value: Any, errors: list[str]) -> dict[str, str]:
     if _absent(value):
         return {}
     if isinstance(value, dict):
-        items = [(str(k), str(v)) for k, v in value.items()]
+        if not all(isinstance(v, SCALAR) or v is None for v in value.values()):
+            errors.append("Option flag values must be strings, numbers or booleans")
+            return {}
+        items = [(str(k), "" if v is None else str(v)) for k, v in value.items()]
     elif isinstance(value, str):
+        if len(value) > MAX_FIELD:
+            errors.append(f"option_flags must be at most {MAX_FIELD} characters")
+            return {}
         items = []
         for item in value.split(","):
             item = item.strip()
@@ -210,7 +309,7 @@ def _option_flags(value: Any, errors: list[str]) -> dict[str, str]:
                 continue
             key, sep, val = item.partition("=")
             if not sep:
-                errors.append(f"Option flag {item!r} must look like key=value")
+                errors.append(f"Option flag {show(item)} must look like key=value")
                 continue
             items.append((key.strip(), val))
     else:
@@ -222,6 +321,8 @@ def _option_flags(value: Any, errors: list[str]) -> dict[str, str]:
             errors.append(f"Please provide keys without -o, {key} is invalid.")
         elif not key:
             errors.append("Option flag keys must not be empty")
+        elif "\0" in key or "\0" in val:
+            errors.append(f"Option flag {show(key)} must not contain NUL characters")
         else:
             flags[key] = val
     return flags
@@ -231,6 +332,9 @@ def _envars(value: Any, errors: list[str]) -> dict[str, str]:
     if _absent(value):
         return {}
     if isinstance(value, str):
+        if len(value) > MAX_FIELD:
+            errors.append(f"envars must be at most {MAX_FIELD} characters")
+            return {}
         # The 0.2.1 client sends envars as str(dict) in the query string: decode it safely.
         try:
             value = ast.literal_eval(value)
@@ -243,11 +347,18 @@ def _envars(value: Any, errors: list[str]) -> dict[str, str]:
         return {}
     env: dict[str, str] = {}
     for key, val in value.items():
-        key = str(key)
-        if not key or "=" in key or "\0" in key or "\0" in str(val):
-            errors.append(f"Environment variable name {key!r} is invalid")
+        if not isinstance(key, str) or not key or "=" in key or "\0" in key:
+            errors.append(f"Environment variable name {show(key)} is invalid")
             continue
-        env[key] = "" if val is None else str(val)
+        if not (val is None or isinstance(val, SCALAR)):
+            # Nested values would need a recursive str(): 1,000 levels overflowed the stack.
+            errors.append(f"Environment variable {show(key)} must be a string, not a nested value")
+            continue
+        text = "" if val is None else str(val)
+        if "\0" in text:
+            errors.append(f"Environment variable {show(key)} must not contain NUL characters")
+            continue
+        env[key] = text
     return env
 
 
@@ -256,7 +367,7 @@ def _optional_str(fields: Mapping[str, Any], key: str, errors: list[str]) -> str
     if _absent(value):
         return None
     if not isinstance(value, str):
-        errors.append(f"{key} must be a string, not {value!r}")
+        errors.append(f"{key} must be a string, not {show(value)}")
         return None
     if "\0" in value:
         errors.append(f"{key} must not contain NUL characters")

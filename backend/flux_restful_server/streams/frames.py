@@ -23,6 +23,7 @@ from ..errors import BadRequest
 from ..executors.base import STATE_AFTER, JobEvent, JobResult, JobState, LogEntry, OutputLine
 from ..jobs.ids import InvalidJobId, parse_job_id
 from ..jobs.info import returncode
+from ..limits import MAX_INT, LimitError, bounded_int, show
 
 JOB_FRAME_TYPES = frozenset({"output", "state", "event", "exception", "end"})
 """Values accepted by ``types=`` on the job stream (``end`` is always sent)."""
@@ -233,12 +234,11 @@ def parse_since(text: str | None, name: str = "since") -> int:
     if text is None or not text.strip():
         return 0
     try:
-        value = int(text.strip())
-    except ValueError:
-        raise BadRequest(f"{name} must be a non-negative integer (a seq), not {text!r}") from None
-    if value < 0:
-        raise BadRequest(f"{name} must be a non-negative integer (a seq), not {value}")
-    return value
+        return bounded_int(text, name)
+    except LimitError:
+        raise BadRequest(
+            f"{name} must be a non-negative integer (a seq) up to {MAX_INT}, not {show(text)}"
+        ) from None
 
 
 def feed_frame(event: JobEvent) -> dict[str, Any]:

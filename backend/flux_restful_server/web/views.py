@@ -23,6 +23,7 @@ from ..jobs.ids import InvalidJobId, parse_job_id
 from ..jobs.info import job_info
 from ..jobs.submit import MISSING_COMMAND, SubmitError, SubmitPolicy, parse_submit
 from ..jobs.views import caller_filter, visible_job
+from ..limits import LimitError, bounded_int
 from . import csrf
 from .assets import static_response
 from .render import Safe, esc, fill, join, page, tag
@@ -246,8 +247,8 @@ async def jobs(request: AppRequest) -> HTTPResponse:
     executor = request.app.ctx.jobs
     query = (request.args.get("q") or "").strip()
     try:
-        start = max(0, int(request.args.get("start") or 0))
-    except ValueError:
+        start = bounded_int(request.args.get("start") or "0", "start")
+    except LimitError:
         start = 0
     total = await executor.count(caller_filter(principal))
     records = await executor.query(

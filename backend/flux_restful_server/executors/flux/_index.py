@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ...limits import MAX_NAME
 from ..base import STATE_AFTER, JobFilter, JobResult, JobState, Page
 
 
@@ -62,7 +63,7 @@ def jobspec_name(jobspec: Mapping[str, Any] | None) -> str:
         return name
     tasks = jobspec.get("tasks") or [{}]
     command = tasks[0].get("command") or [""]
-    return os.path.basename(str(command[0])) or str(command[0])
+    return (os.path.basename(str(command[0])) or str(command[0]))[:MAX_NAME]
 
 
 class JobIndex:

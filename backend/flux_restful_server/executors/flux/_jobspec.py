@@ -49,8 +49,9 @@ def build_jobspec(
     jobspec.environment = job_environment(env, request.envars, owner, passthrough)
     if request.runtime > 0:
         jobspec.duration = request.runtime
-    if request.name:
-        jobspec.setattr("system.job.name", request.name)
+    if request.name or request.job_name != os.path.basename(request.command[0]):
+        # Flux would derive an over-long default name from argv0 itself.
+        jobspec.setattr("system.job.name", request.job_name)
     for key, value in {**server_options, **request.option_flags}.items():
         jobspec.setattr_shell_option(key, shell_option_value(value))
     jobspec.setattr("system.user", owner.user)

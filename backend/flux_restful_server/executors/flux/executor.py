@@ -18,12 +18,12 @@ import contextlib
 import errno
 import logging
 import os
-import re
 from collections import OrderedDict, deque
 from collections.abc import AsyncIterator
 from typing import Any
 
 from ...jobs.environment import job_environment
+from ...limits import LimitError, compile_search
 from ...settings import Settings, SettingsError
 from ..base import (
     JobEvent,
@@ -219,7 +219,7 @@ class FluxExecutor:
             )
         except OSError as exc:
             raise SubmitRefused(_reason(exc)) from None
-        name = request.name or os.path.basename(request.command[0]) or request.command[0]
+        name = request.job_name
         self.index.add(job_id, owner.user, name)
         return job_id
 
@@ -424,11 +424,15 @@ class FluxExecutor:
         text = filters.text or ""
         if filters.regex:
             try:
-                pattern = re.compile(text, re.IGNORECASE)
-            except re.error as exc:
-                raise SubmitRefused(f"invalid regular expression {text!r}: {exc}") from None
+                matches = compile_search(text)  # RE2: linear time, whatever the pattern
+            except LimitError as exc:
+                raise SubmitRefused(str(exc)) from None
         else:
-            pattern = re.compile(re.escape(text.lower()))
+            needle = text.lower()
+
+            def matches(haystack: str) -> bool:
+                return needle in haystack
+
         summaries = {s.id: s for s in self.index.select(filters)}
         out = []
         for record in await self._list():
@@ -436,7 +440,7 @@ class FluxExecutor:
             if summary is None:
                 continue
             record["user"] = summary.user
-            if pattern.search(search_text(record)):
+            if matches(search_text(record)):
                 out.append(record)
         out.sort(key=lambda r: r["id"], reverse=True)
         return out

@@ -312,7 +312,7 @@ class LocalExecutor:
             "id": job_id,
             "user": owner.user,
             "userid": userid,
-            "name": request.name or os.path.basename(request.command[0]) or request.command[0],
+            "name": request.job_name,
             "state": int(JobState.NEW),
             "urgency": request.urgency,
             "t_submit": now,

@@ -8,7 +8,6 @@ indexes without rebuilding job info.
 
 from __future__ import annotations
 
-import re
 import sqlite3
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Any
 
 import orjson
 
+from ...limits import MAX_INT, compile_search
 from ..base import JobFilter, JobState, Page
 
 SCHEMA = """
@@ -103,7 +103,8 @@ _BOOLS = ("success", "exception_occurred")
 
 
 def _regexp(pattern: str, text: str) -> bool:
-    return re.search(pattern, text, re.IGNORECASE) is not None
+    # RE2: linear in the text, whatever the pattern (the view has already refused bad ones).
+    return compile_search(pattern)(text)
 
 
 class Store:
@@ -154,6 +155,8 @@ class Store:
 
     def job_row(self, job_id: int) -> dict[str, Any] | None:
         """Return every column of one job, or ``None``."""
+        if job_id > MAX_INT:  # a valid FLUID, but beyond SQLite's integers: never stored here
+            return None
         cur = self.db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,))
         row = cur.fetchone()
         if row is None:
@@ -162,6 +165,8 @@ class Store:
 
     def info(self, job_id: int) -> dict[str, Any] | None:
         """Return the job-list record of one job, or ``None``."""
+        if job_id > MAX_INT:
+            return None
         row = self.db.execute(_SELECT_INFO + " WHERE id = ?", (job_id,)).fetchone()
         return None if row is None else _info(row)
 
@@ -177,8 +182,9 @@ class Store:
         """Job-list records (``columns`` of them) matching ``filters``, newest first."""
         where, args = _where(filters)
         if page.after is not None:
-            where.append("id < ?")
-            args.append(page.after)
+            # Past SQLite's range every stored id is below the cursor.
+            where.append("id < ?" if page.after <= MAX_INT else "id <= ?")
+            args.append(min(page.after, MAX_INT))
         sql = f"SELECT {', '.join(columns)} FROM jobs"
         if where:
             sql += " WHERE " + " AND ".join(where)
@@ -214,6 +220,8 @@ class Store:
 
     def events(self, job_id: int) -> list[tuple[int, int, str, float, dict[str, Any]]]:
         """The eventlog of one job: ``(feed_seq, seq, name, t, context)`` in order."""
+        if job_id > MAX_INT:
+            return []
         rows = self.db.execute(
             "SELECT feed_seq, seq, name, t, context FROM events WHERE job_id = ? ORDER BY seq",
             (job_id,),
@@ -283,8 +291,9 @@ def _where(filters: JobFilter) -> tuple[list[str], list[Any]]:
         where.append(f"result IN ({', '.join('?' * len(filters.results))})")
         args += [int(r) for r in filters.results]
     if filters.ids is not None:
-        where.append(f"id IN ({', '.join('?' * len(filters.ids))})" if filters.ids else "0")
-        args += sorted(filters.ids)
+        ids = sorted(i for i in filters.ids if i <= MAX_INT)  # larger ones are never stored
+        where.append(f"id IN ({', '.join('?' * len(ids))})" if ids else "0")
+        args += ids
     if filters.name:
         where.append("instr(lower(name), ?) > 0")
         args.append(filters.name.lower())
