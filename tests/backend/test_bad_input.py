@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.conftest import Server
+from tests.conftest import Server, ServerFactory, free_port, server_env, wait_for
 
 from .conftest import Api, start_server
 
@@ -495,3 +498,72 @@ def test_relative_workdir_and_nul_flags_are_refused(client: httpx.Client) -> Non
     assert errors == ["Option flag 'a\\x00' must not contain NUL characters"]
     errors = submit_errors(client, json={"command": "true", "option_flags": {"a": [1]}})
     assert errors == ["Option flag values must be strings, numbers or booleans"]
+
+
+SLOW_APP = """
+import asyncio, sys
+from pathlib import Path
+from sanic.response import json
+from flux_restful_server.app import create_app
+from flux_restful_server.settings import Settings
+
+app = create_app(Settings(state_dir=Path(sys.argv[1]), response_timeout=1), name="slow")
+
+async def slow(request):
+    await asyncio.sleep(30)  # a handler stuck on something that never answers
+    return json({})
+
+app.add_route(slow, "/slow")
+app.run(host="127.0.0.1", port=int(sys.argv[2]), single_process=True, motd=False)
+"""
+
+
+def test_a_request_that_hangs_is_a_503_with_the_reason(tmp_path: Path) -> None:
+    port = free_port()
+    log = open(tmp_path / "slow.log", "wb")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SLOW_APP, str(tmp_path / "state"), str(port)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=server_env(),
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_for(lambda: _answers(url), 20)
+        started = time.monotonic()
+        response = httpx.get(url + "/slow", timeout=10)
+        assert time.monotonic() - started < 5
+        assert response.status_code == 503
+        assert response.json() == {
+            "detail": "The server could not answer within 1 seconds",
+            "code": "unavailable",
+        }
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        log.close()
+
+
+def _answers(url: str) -> bool:
+    try:
+        httpx.get(url + "/v1/auth", timeout=1)
+    except httpx.TransportError:
+        return False
+    return True
+
+
+def test_streams_outlive_the_response_timeout(server_factory: ServerFactory) -> None:
+    # Sanic cuts a response that writes nothing for RESPONSE_TIMEOUT seconds; streams are exempt.
+    server = server_factory(env={"FLUX_RESPONSE_TIMEOUT": "1"})
+    with httpx.Client(base_url=server.url, timeout=20) as client:
+        job = submit_json(client, command="sh -c 'sleep 3; echo done'")
+        sse = {"accept": "text/event-stream"}
+        with client.stream("GET", f"/v1/jobs/{job}/stream", params={"ping": 60}, headers=sse) as r:
+            assert r.status_code == 200
+            frames = [line for line in r.iter_lines() if line.startswith("data: ")]
+        assert '"type":"end"' in frames[-1]
+        assert '"result":"COMPLETED"' in frames[-1]
+        job = submit_json(client, command="sh -c 'sleep 3; echo done'")
+        response = client.get(f"/v1/jobs/{job}/output/stream")
+        assert response.status_code == 200
+        assert response.text == "done\n"

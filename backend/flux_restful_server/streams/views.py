@@ -19,6 +19,7 @@ from ..app import App, AppRequest
 from ..auth import Principal, authenticate
 from ..executors.base import JobEvent, JobNotFound, JobState, LogEntry, OutputLine, SubscriberLagged
 from ..jobs.views import job_id_arg, visible_job
+from ..limits import no_response_timeout
 from .frames import (
     BATCHES,
     CACHE,
@@ -122,7 +123,7 @@ async def serve_stream(
     if task is not None:
         reg.active.add(task)
     try:
-        with contextlib.suppress(StreamRefused):
+        with no_response_timeout(request), contextlib.suppress(StreamRefused):
             await run(principal, SSESink(response))
         with contextlib.suppress(Exception):
             await response.eof()
@@ -303,16 +304,17 @@ async def output_stream(request: AppRequest, job_id: str) -> HTTPResponse | None
     executor = request.app.ctx.jobs
     response = await request.respond(content_type="text/plain; charset=utf-8")
     since = 0
-    while True:
-        try:
-            async for batch in executor.log(jid, since):
-                data = b"".join(e.data for e in batch if isinstance(e, OutputLine))
-                since = batch[-1].seq
-                if data:
-                    await response.send(data.decode("utf-8", errors="replace"))
-            break
-        except SubscriberLagged as lag:
-            since = lag.resume_seq  # reading from the file again is always possible here
+    with no_response_timeout(request):
+        while True:
+            try:
+                async for batch in executor.log(jid, since):
+                    data = b"".join(e.data for e in batch if isinstance(e, OutputLine))
+                    since = batch[-1].seq
+                    if data:
+                        await response.send(data.decode("utf-8", errors="replace"))
+                break
+            except SubscriberLagged as lag:
+                since = lag.resume_seq  # reading from the file again is always possible here
     await response.eof()
     return None
 
