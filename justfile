@@ -27,18 +27,22 @@ browser:
             || echo "could not install chromium: the browser tests will be skipped" >&2
     fi
 
-# Run the executor contract and API tests against a real Flux instance (flux-core on PATH).
+# Run the executor and API tests in a real Flux instance, then our SDK against upstream 1.1.0 on Flux (docs/flux.md).
 test-flux *args:
     #!/usr/bin/env bash
-    set -euo pipefail
+    set -uo pipefail
     if ! command -v flux >/dev/null; then
         echo "flux is not on PATH: build or install flux-core and put its bin/ on PATH and its" >&2
         echo "python site-packages on PYTHONPATH (see docs/flux.md), then run 'just test-flux'." >&2
         exit 2
     fi
+    status=0
     FLUX_RESTFUL_TEST_EXECUTOR=flux flux start --test-size=4 \
         python -m pytest -p no:cacheprovider tests/backend/test_flux_executor.py \
-        tests/backend/test_executor_contract.py tests/backend/test_jobs_api.py {{args}}
+        tests/backend/test_executor_contract.py tests/backend/test_jobs_api.py {{args}} || status=$?
+    # Each of these starts upstream's server in a Flux instance of its own (not inside this one).
+    python -m pytest -p no:cacheprovider -rs tests/sdk/test_real_upstream.py {{args}} || status=$?
+    exit $status
 
 # Format the code.
 fmt:

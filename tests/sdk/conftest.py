@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from flux_restful_client import AsyncClient, Client
+from tests.upstream_server import upstream_server_factory  # noqa: F401 - a fixture for sdk tests
 
 FLUX_VARS = ("FLUX_RESTFUL_HOST", "FLUX_USER", "FLUX_TOKEN", "FLUX_SECRET_KEY")
 

@@ -1,0 +1,186 @@
+"""Our SDK (Client and AsyncClient) against the real upstream server 1.1.0 on a real Flux.
+
+Upstream's server runs from its PyPI release in a venv of its own, as the initial program of its
+own ``flux start --test-size=2`` (see tests/upstream_server.py for what it needs and why a test
+skips). Each module-scoped server is shared by the tests, with auth off and with the Flux
+Operator's shared-secret handshake on; every test only looks at the jobs it submitted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from flux_restful_client import AuthError, Client, InvalidRequestError, NotFoundError
+from tests.upstream_server import UpstreamServer, start_upstream
+
+pytestmark = [pytest.mark.flux, pytest.mark.xdist_group("real-upstream")]
+
+
+def _submit_sends_a_json_body() -> bool:
+    """Whether our SDK sends submit fields as a JSON body (upstream reads the query string)."""
+    sent: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(200, json={"Message": "Job submit.", "id": 1})
+
+    with Client(host="http://upstream.test", transport=httpx.MockTransport(handler)) as client:
+        client.submit("true")
+    return "command" not in sent[0].url.params
+
+
+# Upstream 1.1.0 answers a JSON-body submit with 400 "A 'command' is minimally required.". This
+# marker follows what the SDK actually sends, so the tests run normally once it sends a query.
+needs_query_submit = pytest.mark.xfail(
+    _submit_sends_a_json_body(),
+    reason="the SDK sends submit fields as a JSON body, which upstream 1.1.0 refuses",
+    strict=True,
+)
+
+# The job reads its envars and writes to both streams from its workdir, on both tasks.
+SCRIPT = "echo out $PANCAKES $WAFFLES $(pwd); echo err $FLUX_TASK_RANK >&2"
+
+
+@pytest.fixture(scope="module", params=["no-auth", "shared-secret"])
+def upstream(request, tmp_path_factory) -> Iterator[UpstreamServer]:
+    server = start_upstream(
+        tmp_path_factory.mktemp("upstream"), auth=request.param == "shared-secret"
+    )
+    yield server
+    server.stop()
+
+
+def connect(runner: Any, upstream: UpstreamServer, **kwargs: Any) -> Any:
+    """A client configured the way a Flux Operator user configures one."""
+    if upstream.auth:
+        kwargs.setdefault("user", upstream.user)
+        kwargs.setdefault("token", upstream.password)
+        kwargs.setdefault("secret_key", upstream.secret)
+    return runner.client(host=upstream.url, **kwargs)
+
+
+@needs_query_submit
+async def test_submit_with_every_field_then_read_it_back(runner, upstream, tmp_path):
+    client = connect(runner, upstream)
+    job_id = await runner.call(
+        client,
+        "submit_job",
+        ["sh", "-c", SCRIPT],
+        num_tasks=2,
+        cores_per_task=1,
+        num_nodes=1,
+        exclusive=True,
+        option_flags={"cpu-affinity": "off"},
+        workdir=str(tmp_path),
+        runtime=120,
+        is_launcher=False,
+        envars={"PANCAKES": "yes", "WAFFLES": 2},
+    )
+    assert isinstance(job_id, int)
+    info = await runner.call(client, "wait", job_id, timeout=60)
+    assert (info.id, info.state, info.result, info.returncode) == (
+        job_id,
+        "INACTIVE",
+        "COMPLETED",
+        0,
+    )
+    raw = info.raw
+    assert (raw["ntasks"], raw["nnodes"], raw["cwd"], raw["duration"]) == (
+        2,
+        1,
+        str(tmp_path),
+        120.0,
+    )
+    assert info.name == "sh"
+    output = await runner.call(client, "get_output", job_id)
+    assert sorted(output) == sorted([f"out yes 2 {tmp_path}\n"] * 2 + ["err 0\n", "err 1\n"])
+    assert await runner.call(client, "output", job_id) == {"Output": output}
+    assert job_id in [job.id for job in await runner.call(client, "list_jobs")]
+    got = await runner.call(client, "get_job", job_id)
+    assert (got.id, got.result) == (job_id, "COMPLETED")
+    found = await runner.call(client, "search", str(job_id))
+    assert job_id in [job["id"] for job in found["data"]]
+    await runner.close(client)
+
+
+@needs_query_submit
+async def test_stream_output_follows_a_running_job(runner, upstream):
+    client = connect(runner, upstream)
+    job_id = await runner.call(
+        client, "submit_job", "sh -c 'for i in 1 2 3; do echo line $i; sleep 0.2; done'"
+    )
+    lines = await runner.collect(client, "stream_output", job_id)
+    assert lines == ["line 1", "line 2", "line 3"]
+    await runner.close(client)
+
+
+@needs_query_submit
+async def test_cancel_a_running_job(runner, upstream):
+    client = connect(runner, upstream)
+    job_id = await runner.call(client, "submit_job", "sleep 120")
+    answer = await runner.call(client, "cancel_job", job_id)
+    assert answer["Message"] == "Job is requested to cancel."
+    info = await runner.call(client, "wait", job_id, timeout=60)
+    assert info.result == "CANCELED"
+    with pytest.raises(InvalidRequestError, match="Job cannot be cancelled"):
+        await runner.call(client, "cancel_job", job_id)
+    await runner.close(client)
+
+
+@needs_query_submit
+async def test_nodes_and_upstream_style_listing(runner, upstream):
+    client = connect(runner, upstream)
+    assert [node.name for node in await runner.call(client, "get_nodes")]
+    assert (await runner.call(client, "list_nodes"))["nodes"]
+    submitted = await runner.call(client, "submit", command=["true"])
+    assert submitted["Message"] == "Job submit."
+    await runner.call(client, "wait", submitted["id"], timeout=60)
+    listing = await runner.call(client, "jobs")
+    assert submitted["id"] in [job["id"] for job in listing["jobs"]]
+    await runner.close(client)
+
+
+@needs_query_submit
+async def test_refusals_are_errors_with_upstreams_reason(runner, upstream, capsys):
+    client = connect(runner, upstream)
+    with pytest.raises(InvalidRequestError, match="does not support gpus"):
+        await runner.call(client, "submit_job", "true", gpus_per_task=1)
+    with pytest.raises(NotFoundError):
+        await runner.call(client, "get_job", 123456789)
+    assert await runner.call(client, "jobs", 123456789) is None
+    assert "There is no job for that identifier." in capsys.readouterr().out
+    with pytest.raises(InvalidRequestError, match="not a valid job id"):
+        await runner.call(client, "get_job", "abc")
+    await runner.close(client)
+
+
+async def test_auth_info_and_login(runner, upstream):
+    client = connect(runner, upstream)
+    info = await runner.call(client, "auth_info")
+    if not upstream.auth:
+        assert info == {
+            "backend": "none",
+            "password_login": False,
+            "shared_secret_handshake": False,
+        }
+        assert (await runner.call(client, "list_nodes"))["nodes"]
+        await runner.close(client)
+        return
+    assert info == {
+        "backend": "shared-secret",
+        "password_login": True,
+        "shared_secret_handshake": True,
+    }
+    assert await runner.call(client, "login")
+    assert (await runner.call(client, "list_nodes"))["nodes"]
+    wrong = connect(runner, upstream, token="wrong-password")
+    with pytest.raises(AuthError, match="Incorrect user or password"):
+        await runner.call(wrong, "get_nodes")
+    nobody = runner.client(host=upstream.url)
+    with pytest.raises(AuthError):
+        await runner.call(nobody, "get_nodes")
+    await runner.close(client)
