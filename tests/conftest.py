@@ -8,12 +8,15 @@ import socket
 import subprocess
 import sys
 import time
+import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 import pytest
+
+from tests.upstream_shaped import UpstreamShapedServer
 
 SERVER_ENV_DROP = (
     "FLUX_REQUIRE_AUTH",
@@ -167,3 +170,30 @@ def wait_for(predicate: Callable[[], object], timeout: float = 10.0, interval: f
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout}s")
         time.sleep(interval)
+
+
+@pytest.fixture(scope="session")
+def upstream_client(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The upstream 0.2.1 client, downloaded (never installed over ours) into a temp dir."""
+    for module in ("jose", "ruamel.yaml", "jsonschema"):
+        pytest.importorskip(module, reason=f"the 0.2.1 client needs {module} (dev extra)")
+    where = tmp_path_factory.mktemp("upstream-client")
+    download = subprocess.run(
+        [sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", str(where),
+         "flux-restful-client==0.2.1"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    wheels = list(where.glob("flux_restful_client-0.2.1-*.whl"))
+    if download.returncode != 0 or not wheels:
+        pytest.skip(f"cannot download flux-restful-client 0.2.1: {download.stderr[-300:]}")
+    with zipfile.ZipFile(wheels[0]) as wheel:
+        wheel.extractall(where / "site")
+    return where / "site"
+
+
+@pytest.fixture(params=["noauth", "auth"])
+def upstream(request: pytest.FixtureRequest) -> Iterator[UpstreamShapedServer]:
+    """An upstream-shaped 1.1.0 server, with auth off, then with the token handshake on."""
+    server = UpstreamShapedServer(auth=request.param == "auth").start()
+    yield server
+    server.stop()

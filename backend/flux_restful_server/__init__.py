@@ -8,7 +8,10 @@ if TYPE_CHECKING:
     from .app import create_app
     from .settings import Settings
 
-__all__ = ["Settings", "create_app"]
+__all__ = ["Settings", "__version__", "create_app"]
+
+__version__ = "0.1.0"
+"""The server's version (also what ``GET /v1/auth`` reports in ``server.version``)."""
 
 
 def __getattr__(name: str) -> Any:

@@ -16,10 +16,12 @@ from ._exceptions import (
     ServerError,
     StreamClosedError,
     TransportError,
+    UnexpectedAnswerError,
+    UnsupportedByServer,
 )
 from ._version import __version__
 from .main import FluxRestfulClient, get_client
-from .models import Event, Frame, JobEvent, JobInfo, Node, OutputLine
+from .models import Event, Frame, JobEvent, JobInfo, Node, OutputLine, ServerInfo
 from .settings import Settings, SettingsError
 
 __all__ = [
@@ -41,10 +43,13 @@ __all__ = [
     "NotFoundError",
     "OutputLine",
     "ServerError",
+    "ServerInfo",
     "Settings",
     "SettingsError",
     "StreamClosedError",
     "TransportError",
+    "UnexpectedAnswerError",
+    "UnsupportedByServer",
     "__version__",
     "get_client",
 ]

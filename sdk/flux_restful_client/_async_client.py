@@ -12,9 +12,10 @@ import httpx
 
 from ._base import BaseClient, raise_for_status
 from ._exceptions import TransportError
+from ._server import LineSplitter, filter_jobs
 from ._streams import Poll, Resume, SSEDecoder
 from ._types import JSON, CommandInput, JobId, SubmitFields
-from .models import Event, Frame, JobEvent, JobInfo, Node, OutputLine
+from .models import Event, Frame, JobEvent, JobInfo, Node, OutputLine, ServerInfo
 
 __all__ = ["AsyncClient"]
 
@@ -70,10 +71,12 @@ class AsyncClient(BaseClient):
             attempt += 1
 
     @asynccontextmanager
-    async def _stream(self, request: httpx.Request) -> AsyncIterator[httpx.Response]:
+    async def _stream(
+        self, request: httpx.Request, *, errors: bool = True
+    ) -> AsyncIterator[httpx.Response]:
         response = await self._send(request, stream=True)
         try:
-            if response.status_code >= 400:
+            if errors and response.status_code >= 400:
                 await response.aread()
                 raise_for_status(response)
             yield response
@@ -102,9 +105,12 @@ class AsyncClient(BaseClient):
 
     async def submit(self, command: CommandInput, **kwargs: Unpack[SubmitFields]) -> JSON:
         """Submit a job: ``{"Message": "Job submit.", "id": ...}`` (or the refusal's JSON)."""
-        return self._compat(
-            await self._send(self._submit_request(command, kwargs)), none_on_404=True
-        )
+        return self._compat(await self._submit(command, kwargs), none_on_404=True)
+
+    async def _submit(self, command: CommandInput, fields: Any) -> httpx.Response:
+        needs = self._submit_needs_server(command, fields)
+        server = await self.server_info() if needs else self._server
+        return await self._send(self._submit_request(command, fields, server))
 
     async def cancel(self, jobid: JobId) -> JSON:
         """Ask for a job to be cancelled: ``{"Message": ..., "id": ...}``."""
@@ -134,17 +140,32 @@ class AsyncClient(BaseClient):
         """How the server authenticates (``GET /v1/auth``)."""
         return self._json(await self._send(self._auth_info_request()))
 
+    async def server_info(self) -> ServerInfo:
+        """Which server this is and what it offers (asked once, then cached)."""
+        if self._server is None:
+            async with self._stream(self._auth_info_request(), errors=False) as response:
+                await response.aread()
+                self._parse_server_info(response)
+        assert self._server is not None
+        return self._server
+
     async def submit_job(self, command: CommandInput, **fields: Unpack[SubmitFields]) -> int:
         """Submit a job and return its id."""
-        return self._parse_submit(await self._send(self._submit_request(command, fields)))
+        return self._parse_submit(await self._submit(command, fields))
 
     async def get_job(self, job_id: JobId) -> JobInfo:
         """Return a job's info."""
         return self._parse_job(await self._send(self._job_request(job_id)))
 
     async def list_jobs(self, **filters: Any) -> list[JobInfo]:
-        """List jobs, newest first; filters: ``state``, ``user``, ``name``, ``limit``, ``after``."""
-        return self._parse_jobs(await self._send(self._list_jobs_request(filters)))
+        """List jobs, newest first; filters: ``state``, ``user``, ``name``, ``limit``, ``after``.
+
+        A server without filters (upstream's) lists every job and the client filters them.
+        """
+        if not filters or (await self.server_info()).supports("job_filters"):
+            return self._parse_jobs(await self._send(self._list_jobs_request(filters)))
+        jobs = self._parse_jobs(await self._send(self._list_jobs_request({})))
+        return filter_jobs(jobs, filters)
 
     async def cancel_job(self, job_id: JobId) -> JSON:
         """Ask for a job to be cancelled; raise when the server refuses."""
@@ -161,7 +182,12 @@ class AsyncClient(BaseClient):
         )
 
     async def get_job_events(self, job_id: JobId) -> list[JobEvent]:
-        """A job's eventlog, oldest first (``submit``, ``alloc``, ``start``, ``finish``...)."""
+        """A job's eventlog, oldest first (``submit``, ``alloc``, ``start``, ``finish``...).
+
+        Raises:
+            UnsupportedByServer: The server has no eventlog route (upstream's).
+        """
+        self._require(await self.server_info(), "job_events")
         return self._parse_job_events(await self._send(self._job_events_request(job_id)))
 
     async def get_nodes(self) -> list[Node]:
@@ -187,7 +213,11 @@ class AsyncClient(BaseClient):
 
         ``since`` is the last ``seq`` already seen (frames after it are sent). A dropped
         connection is resumed the same way: no gaps, no repeats. Keepalive pings are not yielded.
+
+        Raises:
+            UnsupportedByServer: The server has no frame stream (upstream's): use ``iter_lines``.
         """
+        self._require(await self.server_info(), "stream")
         resume = Resume(since, self.attempts, self.backoff)
         while True:
             try:
@@ -214,16 +244,56 @@ class AsyncClient(BaseClient):
     async def iter_lines(
         self, job_id: JobId, *, since: int | None = None
     ) -> AsyncIterator[OutputLine]:
-        """Yield a job's output lines, labelled with stream and rank, until it ends."""
+        """Yield a job's output lines, labelled with stream and rank, until it ends.
+
+        On a server without the frame stream (upstream's) the lines come from the chunked
+        ``/output/stream``, unlabelled (all ``stdout``, rank 0); a dropped connection is resumed
+        by skipping the lines already yielded, since that stream starts again from the top.
+
+        Raises:
+            UnsupportedByServer: ``since`` was given to a server without the frame stream.
+        """
+        server = await self.server_info()
+        if not server.supports("stream"):
+            if since is not None:
+                self._require(server, "stream")
+            async for line in self._iter_output_stream(job_id):
+                yield line
+            return
         async for frame in self.iter_frames(job_id, since=since):
             if frame.type == "output":
                 yield OutputLine.from_frame(frame)
+
+    async def _iter_output_stream(self, job_id: JobId) -> AsyncIterator[OutputLine]:
+        splitter = LineSplitter()
+        resume = Resume(None, self.attempts, self.backoff)
+        while True:
+            try:
+                async with self._stream(self._output_stream_request(job_id)) as response:
+                    async for chunk in response.aiter_text():
+                        for line in splitter.feed(chunk):
+                            resume.failures = 0
+                            yield OutputLine(data=line)
+                for line in splitter.close():
+                    yield OutputLine(data=line)
+                return
+            except httpx.ReadTimeout:
+                # A quiet job: upstream sends nothing while it runs. Not a failure.
+                delay = 0.0
+            except httpx.TransportError as exc:
+                delay = resume.dropped(f"{type(exc).__name__}: {exc}")
+            splitter.restart()
+            await anyio.sleep(delay)
 
     async def iter_events(self, *, since: int | None = None) -> AsyncIterator[Event]:
         """Yield the job event feed (every job the caller may see), resuming after drops.
 
         ``since`` is the last feed ``seq`` already seen (events after it are sent).
+
+        Raises:
+            UnsupportedByServer: The server has no event feed (upstream's): poll ``list_jobs``.
         """
+        self._require(await self.server_info(), "events")
         resume = Resume(since, self.attempts, self.backoff)
         while True:
             try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import abc
 import base64
 import os
+import shlex
 from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import quote
@@ -25,10 +26,12 @@ from ._exceptions import (
     NotFoundError,
     ServerError,
     TransportError,
+    UnsupportedByServer,
 )
+from ._server import describe_answer, not_the_api, parse_server_info
 from ._types import JSON, CommandInput, JobId, TimeoutInput
 from ._version import __version__
-from .models import Event, Frame, JobEvent, JobInfo, Node, OutputLine
+from .models import FEATURES, Event, Frame, JobEvent, JobInfo, Node, OutputLine, ServerInfo
 from .settings import DEFAULT_HOST, Settings, load_token
 
 __all__ = ["BaseClient", "DEFAULT_TIMEOUT", "NO_JOB_MESSAGE", "raise_for_status"]
@@ -49,6 +52,9 @@ _BOOL_FIELDS = ("exclusive", "is_launcher")
 _STR_FIELDS = ("workdir", "name")
 SUBMIT_FIELDS = frozenset((*_INT_FIELDS, *_BOOL_FIELDS, *_STR_FIELDS, "option_flags", "envars"))
 """Keyword arguments ``submit`` accepts besides the command."""
+MAX_SUBMIT_URL = 6000
+"""Longest submit URL sent as is. Servers cap the request line (Sanic at 8 KiB with the
+headers, uvicorn's h11 near 16 KiB); a longer submit goes as a JSON body to our server."""
 
 
 def _invalid(message: str) -> InvalidRequestError:
@@ -81,11 +87,16 @@ def _message_from_body(body: Any) -> tuple[str, str]:
     return (" ".join(p.rstrip() for p in parts if p) or "", str(code or ""))
 
 
-def _body(response: httpx.Response) -> Any:
+def _decode(response: httpx.Response) -> tuple[bool, Any]:
+    """``(True, the JSON value)``, or ``(False, the text)`` when the body is not JSON."""
     try:
-        return response.json()
+        return True, response.json()
     except ValueError:
-        return response.text
+        return False, response.text
+
+
+def _body(response: httpx.Response) -> Any:
+    return _decode(response)[1]
 
 
 def raise_for_status(response: httpx.Response) -> None:
@@ -103,6 +114,11 @@ def raise_for_status(response: httpx.Response) -> None:
         return
     body = _body(response)
     message, code = _message_from_body(body)
+    if not isinstance(body, dict | list):
+        # Not the API's JSON: a proxy's or another server's page. Say where and what it was.
+        message = (
+            f"{response.request.method} {response.request.url} answered {describe_answer(response)}"
+        )
     message = message or response.reason_phrase
     cls: type[ApiError]
     if status == 401:
@@ -184,6 +200,34 @@ def submit_payload(command: CommandInput, fields: Mapping[str, Any]) -> dict[str
     return payload
 
 
+def _query_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def submit_encoding(
+    command: CommandInput, fields: Mapping[str, Any]
+) -> tuple[dict[str, str], dict[str, str] | None]:
+    """The one submit encoding every server reads: ``(query parameters, JSON body)``.
+
+    Upstream 1.1.0 reads the fields only from the query string and takes the JSON body as the
+    envars mapping; ours reads the same. An argv list travels as one ``shlex.join`` string, which
+    the servers' ``shlex.split`` turns back into the same argv. Our extra fields (``name``,
+    ``urgency``) are query parameters too: upstream ignores unknown ones.
+
+    Raises:
+        TypeError: An unknown keyword argument.
+        InvalidRequestError: A value has the wrong type.
+    """
+    payload = submit_payload(command, fields)
+    argv = payload.pop("command")
+    envars = payload.pop("envars", None)
+    params = {"command": argv if isinstance(argv, str) else shlex.join(argv)}
+    params.update({key: _query_value(value) for key, value in payload.items()})
+    return params, (envars or None)
+
+
 class BaseClient(abc.ABC):
     """Configuration, request building and response parsing common to both clients."""
 
@@ -259,6 +303,7 @@ class BaseClient(abc.ABC):
             access_token=access_token or load_token(self.host),
         )
         """The authentication flow (holds the credentials and the cached token)."""
+        self._server: ServerInfo | None = None
         self._http = self._open(transport)
         if headers:
             self._http.headers.update(headers)
@@ -344,8 +389,29 @@ class BaseClient(abc.ABC):
     def _job_request(self, job_id: JobId) -> httpx.Request:
         return self._build("GET", _job_path(job_id))
 
-    def _submit_request(self, command: CommandInput, fields: Mapping[str, Any]) -> httpx.Request:
+    def _submit_request(
+        self, command: CommandInput, fields: Mapping[str, Any], server: ServerInfo | None = None
+    ) -> httpx.Request:
+        params, envars = submit_encoding(command, fields)
+        request = self._build("POST", "jobs/submit", params=params, json=envars)
+        if len(str(request.url)) <= MAX_SUBMIT_URL:
+            return request
+        if server is None or server.is_upstream:
+            raise _invalid(
+                f"This submit is {len(str(request.url)):,} bytes as a URL, too long for "
+                f"{server or 'an upstream server'}: upstream servers read the fields only from "
+                f"the query string, whose size they cap near 8 KiB. Put a long command in a "
+                f"script and submit the script."
+            )
+        # Our server also reads the whole payload from a JSON body (no size cap but its own).
         return self._build("POST", "jobs/submit", json=submit_payload(command, fields))
+
+    def _submit_needs_server(self, command: CommandInput, fields: Mapping[str, Any]) -> bool:
+        """Whether the submit is too long for a URL, so its encoding depends on the server."""
+        if self._server is not None:
+            return False
+        params, _ = submit_encoding(command, fields)
+        return len(str(self._build("POST", "jobs/submit", params=params).url)) > MAX_SUBMIT_URL
 
     def _cancel_request(self, job_id: JobId) -> httpx.Request:
         return self._build("POST", _job_path(job_id, "/cancel"))
@@ -366,6 +432,16 @@ class BaseClient(abc.ABC):
 
     def _auth_info_request(self) -> httpx.Request:
         return self._build("GET", "auth")
+
+    # -- knowing the server ------------------------------------------------------------------
+    def _parse_server_info(self, response: httpx.Response) -> ServerInfo:
+        self._server = parse_server_info(self.host, response)
+        return self._server
+
+    def _require(self, server: ServerInfo, feature: str) -> None:
+        """Raise :class:`UnsupportedByServer` unless ``server`` offers ``feature``."""
+        if not server.supports(feature):
+            raise UnsupportedByServer(FEATURES[feature].capitalize(), str(server))
 
     def _frames_request(
         self, job_id: JobId, since: int | None, types: Iterable[str] | None
@@ -455,24 +531,38 @@ class BaseClient(abc.ABC):
             if not self.quiet:
                 print(NO_JOB_MESSAGE)  # noqa: T201 - upstream prints this notice
             return None
-        body = _body(response)
+        is_json, body = _decode(response)
         if response.status_code >= 400 and not isinstance(body, dict):
             raise_for_status(response)
+        if response.content and not is_json:
+            raise not_the_api(response)
         return body if response.content else None
 
     @staticmethod
     def _json(response: httpx.Response) -> JSON:
         raise_for_status(response)
-        return _body(response) if response.content else None
+        if not response.content:
+            return None
+        is_json, body = _decode(response)
+        if not is_json:
+            raise not_the_api(response)
+        return body
 
     def _parse_job(self, response: httpx.Response) -> JobInfo:
-        return JobInfo.from_json(self._json(response))
+        body = self._json(response)
+        try:
+            return JobInfo.from_json(body)
+        except (KeyError, TypeError, ValueError, AttributeError):
+            raise not_the_api(response) from None
 
     def _parse_jobs(self, response: httpx.Response) -> list[JobInfo]:
         body = self._json(response)
-        if isinstance(body, dict):
-            body = body.get("jobs", list(body.values()))
-        return [JobInfo.from_json(item) for item in body]
+        try:
+            if isinstance(body, dict):
+                body = body.get("jobs", list(body.values()))
+            return [JobInfo.from_json(item) for item in body]
+        except (KeyError, TypeError, ValueError, AttributeError):
+            raise not_the_api(response) from None
 
     def _parse_submit(self, response: httpx.Response) -> int:
         body = self._json(response)

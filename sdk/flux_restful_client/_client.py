@@ -12,9 +12,10 @@ import httpx
 
 from ._base import BaseClient, raise_for_status
 from ._exceptions import TransportError
+from ._server import LineSplitter, filter_jobs
 from ._streams import Poll, Resume, SSEDecoder
 from ._types import JSON, CommandInput, JobId, SubmitFields
-from .models import Event, Frame, JobEvent, JobInfo, Node, OutputLine
+from .models import Event, Frame, JobEvent, JobInfo, Node, OutputLine, ServerInfo
 
 __all__ = ["Client"]
 
@@ -70,10 +71,10 @@ class Client(BaseClient):
             attempt += 1
 
     @contextmanager
-    def _stream(self, request: httpx.Request) -> Iterator[httpx.Response]:
+    def _stream(self, request: httpx.Request, *, errors: bool = True) -> Iterator[httpx.Response]:
         response = self._send(request, stream=True)
         try:
-            if response.status_code >= 400:
+            if errors and response.status_code >= 400:
                 response.read()
                 raise_for_status(response)
             yield response
@@ -99,7 +100,11 @@ class Client(BaseClient):
 
     def submit(self, command: CommandInput, **kwargs: Unpack[SubmitFields]) -> JSON:
         """Submit a job: ``{"Message": "Job submit.", "id": ...}`` (or the refusal's JSON)."""
-        return self._compat(self._send(self._submit_request(command, kwargs)), none_on_404=True)
+        return self._compat(self._submit(command, kwargs), none_on_404=True)
+
+    def _submit(self, command: CommandInput, fields: Any) -> httpx.Response:
+        server = self.server_info() if self._submit_needs_server(command, fields) else self._server
+        return self._send(self._submit_request(command, fields, server))
 
     def cancel(self, jobid: JobId) -> JSON:
         """Ask for a job to be cancelled: ``{"Message": ..., "id": ...}``."""
@@ -127,17 +132,31 @@ class Client(BaseClient):
         """How the server authenticates (``GET /v1/auth``)."""
         return self._json(self._send(self._auth_info_request()))
 
+    def server_info(self) -> ServerInfo:
+        """Which server this is and what it offers (asked once, then cached)."""
+        if self._server is None:
+            with self._stream(self._auth_info_request(), errors=False) as response:
+                response.read()
+                self._parse_server_info(response)
+        assert self._server is not None
+        return self._server
+
     def submit_job(self, command: CommandInput, **fields: Unpack[SubmitFields]) -> int:
         """Submit a job and return its id."""
-        return self._parse_submit(self._send(self._submit_request(command, fields)))
+        return self._parse_submit(self._submit(command, fields))
 
     def get_job(self, job_id: JobId) -> JobInfo:
         """Return a job's info."""
         return self._parse_job(self._send(self._job_request(job_id)))
 
     def list_jobs(self, **filters: Any) -> list[JobInfo]:
-        """List jobs, newest first; filters: ``state``, ``user``, ``name``, ``limit``, ``after``."""
-        return self._parse_jobs(self._send(self._list_jobs_request(filters)))
+        """List jobs, newest first; filters: ``state``, ``user``, ``name``, ``limit``, ``after``.
+
+        A server without filters (upstream's) lists every job and the client filters them.
+        """
+        if not filters or self.server_info().supports("job_filters"):
+            return self._parse_jobs(self._send(self._list_jobs_request(filters)))
+        return filter_jobs(self._parse_jobs(self._send(self._list_jobs_request({}))), filters)
 
     def cancel_job(self, job_id: JobId) -> JSON:
         """Ask for a job to be cancelled; raise when the server refuses."""
@@ -152,7 +171,12 @@ class Client(BaseClient):
         return self._parse_labelled_output(self._send(self._output_request(job_id, labels=True)))
 
     def get_job_events(self, job_id: JobId) -> list[JobEvent]:
-        """A job's eventlog, oldest first (``submit``, ``alloc``, ``start``, ``finish``...)."""
+        """A job's eventlog, oldest first (``submit``, ``alloc``, ``start``, ``finish``...).
+
+        Raises:
+            UnsupportedByServer: The server has no eventlog route (upstream's).
+        """
+        self._require(self.server_info(), "job_events")
         return self._parse_job_events(self._send(self._job_events_request(job_id)))
 
     def get_nodes(self) -> list[Node]:
@@ -178,7 +202,11 @@ class Client(BaseClient):
 
         ``since`` is the last ``seq`` already seen (frames after it are sent). A dropped
         connection is resumed the same way: no gaps, no repeats. Keepalive pings are not yielded.
+
+        Raises:
+            UnsupportedByServer: The server has no frame stream (upstream's): use ``iter_lines``.
         """
+        self._require(self.server_info(), "stream")
         resume = Resume(since, self.attempts, self.backoff)
         while True:
             try:
@@ -201,16 +229,53 @@ class Client(BaseClient):
             time.sleep(resume.dropped(reason))
 
     def iter_lines(self, job_id: JobId, *, since: int | None = None) -> Iterator[OutputLine]:
-        """Yield a job's output lines, labelled with stream and rank, until it ends."""
+        """Yield a job's output lines, labelled with stream and rank, until it ends.
+
+        On a server without the frame stream (upstream's) the lines come from the chunked
+        ``/output/stream``, unlabelled (all ``stdout``, rank 0); a dropped connection is resumed
+        by skipping the lines already yielded, since that stream starts again from the top.
+
+        Raises:
+            UnsupportedByServer: ``since`` was given to a server without the frame stream.
+        """
+        if not self.server_info().supports("stream"):
+            if since is not None:
+                self._require(self.server_info(), "stream")
+            yield from self._iter_output_stream(job_id)
+            return
         for frame in self.iter_frames(job_id, since=since):
             if frame.type == "output":
                 yield OutputLine.from_frame(frame)
+
+    def _iter_output_stream(self, job_id: JobId) -> Iterator[OutputLine]:
+        splitter = LineSplitter()
+        resume = Resume(None, self.attempts, self.backoff)
+        while True:
+            try:
+                with self._stream(self._output_stream_request(job_id)) as response:
+                    for chunk in response.iter_text():
+                        for line in splitter.feed(chunk):
+                            resume.failures = 0
+                            yield OutputLine(data=line)
+                yield from (OutputLine(data=line) for line in splitter.close())
+                return
+            except httpx.ReadTimeout:
+                # A quiet job: upstream sends nothing while it runs. Not a failure.
+                delay = 0.0
+            except httpx.TransportError as exc:
+                delay = resume.dropped(f"{type(exc).__name__}: {exc}")
+            splitter.restart()
+            time.sleep(delay)
 
     def iter_events(self, *, since: int | None = None) -> Iterator[Event]:
         """Yield the job event feed (every job the caller may see), resuming after drops.
 
         ``since`` is the last feed ``seq`` already seen (events after it are sent).
+
+        Raises:
+            UnsupportedByServer: The server has no event feed (upstream's): poll ``list_jobs``.
         """
+        self._require(self.server_info(), "events")
         resume = Resume(since, self.attempts, self.backoff)
         while True:
             try:

@@ -10,6 +10,10 @@ FluxRestfulError
     InvalidRequestError 400/405/409/422
     ServerError         5xx
   StreamClosedError     a stream ended unexpectedly and could not be resumed
+  UnsupportedByServer   the server does not offer a feature (e.g. an upstream server and
+                        the frames stream); names the feature and the server
+  UnexpectedAnswerError the URL answered, but not as a Flux RESTful API (HTML, a proxy's page,
+                        JSON of an unknown shape); names the URL and what came back
 ```
 """
 
@@ -30,6 +34,8 @@ __all__ = [
     "ServerError",
     "StreamClosedError",
     "TransportError",
+    "UnexpectedAnswerError",
+    "UnsupportedByServer",
 ]
 
 
@@ -89,3 +95,31 @@ class InvalidRequestError(ApiError):
 
 class ServerError(ApiError):
     """The server failed (5xx)."""
+
+
+class UnsupportedByServer(FluxRestfulError):
+    """The server does not offer what was asked (a route of ours, against an upstream server).
+
+    Attributes:
+        feature: What was asked, in words (e.g. ``"the job event feed (/v1/events)"``).
+        server: Which server refused, e.g. ``"upstream flux-restful-api at http://h:5000"``.
+    """
+
+    def __init__(self, feature: str, server: str) -> None:
+        super().__init__(f"{feature} is not offered by {server}")
+        self.feature = feature
+        self.server = server
+
+
+class UnexpectedAnswerError(FluxRestfulError):
+    """The URL answered, but not as a Flux RESTful API does.
+
+    Attributes:
+        url: The URL that answered.
+        status_code: The HTTP status it answered with.
+    """
+
+    def __init__(self, message: str, *, url: str, status_code: int) -> None:
+        super().__init__(message)
+        self.url = url
+        self.status_code = status_code

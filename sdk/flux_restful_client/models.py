@@ -1,4 +1,4 @@
-"""Typed views of the API's JSON: job info, stream frames, events, nodes.
+"""Typed views of the API's JSON: job info, stream frames, events, nodes, the server.
 
 Every model keeps the JSON it was built from in ``raw``, so nothing the server sends is lost.
 """
@@ -9,7 +9,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Event", "Frame", "JobInfo", "Node", "OutputLine", "TERMINAL_STATE"]
+__all__ = [
+    "Event",
+    "FEATURES",
+    "Frame",
+    "JobInfo",
+    "Node",
+    "OutputLine",
+    "ServerInfo",
+    "TERMINAL_STATE",
+]
 
 TERMINAL_STATE = "INACTIVE"
 """The Flux state a job ends in."""
@@ -244,3 +253,56 @@ class JobEvent:
             context=dict(context) if isinstance(context, Mapping) else {},
             seq=_opt_int(data.get("seq")),
         )
+
+
+FEATURES: Mapping[str, str] = {
+    "stream": "the job frame stream (/v1/jobs/{id}/stream)",
+    "events": "the job event feed (/v1/events)",
+    "job_events": "job eventlogs (/v1/jobs/{id}/events)",
+    "labels": "labelled output (/v1/jobs/{id}/output?labels=true)",
+    "job_filters": "server-side job filters (/v1/jobs?state=&name=&user=)",
+    "node_detail": "node detail (/v1/nodes?detail=true)",
+    "password_login": "password login (/v1/login/access-token)",
+}
+"""Features a server may offer beyond upstream's routes, by name, with what they are."""
+
+OURS = "flux-restful"
+"""``ServerInfo.kind`` of this project's server."""
+UPSTREAM = "upstream"
+"""``ServerInfo.kind`` of upstream's ``flux-restful-api`` (1.1.0 and older)."""
+
+
+@dataclass(frozen=True)
+class ServerInfo:
+    """What a server is and offers, learnt once per client from ``GET /v1/auth``.
+
+    Our server describes itself there (a ``server`` object with name, version and features);
+    upstream 1.1.0 answers the same route without it, and older upstream servers answer 404.
+    """
+
+    url: str
+    """The API host the client talks to."""
+    kind: str
+    """``"flux-restful"`` (this project's server) or ``"upstream"``."""
+    version: str | None = None
+    """The server's version, when it says (ours does; upstream's ``/v1/auth`` does not)."""
+    features: frozenset[str] = frozenset()
+    """Names from :data:`FEATURES` the server offers."""
+    auth: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    """The ``/v1/auth`` body (backend, password login, handshake), ``{}`` when there is none."""
+
+    @property
+    def is_upstream(self) -> bool:
+        """Whether this is upstream's server (which lacks our streams and feed)."""
+        return self.kind == UPSTREAM
+
+    def supports(self, feature: str) -> bool:
+        """Whether the server offers ``feature`` (a name from :data:`FEATURES`)."""
+        return feature in self.features
+
+    def __str__(self) -> str:
+        """Name the server for messages: ``flux-restful 0.1.0 at http://h:5000``."""
+        if self.kind == OURS:
+            return f"flux-restful {self.version or '(unknown version)'} at {self.url}"
+        era = "1.1.0 or compatible" if self.auth else "before 1.1.0"
+        return f"upstream flux-restful-api ({era}) at {self.url}"

@@ -191,27 +191,6 @@ def _websocket_refusal(url: str, headers: dict[str, str]) -> tuple[int, dict, st
     raise AssertionError(f"websocket {url} accepted without valid credentials")
 
 
-@pytest.fixture(scope="session")
-def upstream_client(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The upstream 0.2.1 client, downloaded (never installed over ours) into a temp dir."""
-    for module in ("jose", "ruamel.yaml", "jsonschema"):
-        pytest.importorskip(module, reason=f"the 0.2.1 client needs {module} (dev extra)")
-    where = tmp_path_factory.mktemp("upstream-client")
-    download = subprocess.run(
-        [sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", str(where),
-         "flux-restful-client==0.2.1"],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    wheels = list(where.glob("flux_restful_client-0.2.1-*.whl"))
-    if download.returncode != 0 or not wheels:
-        pytest.skip(f"cannot download flux-restful-client 0.2.1: {download.stderr[-300:]}")
-    import zipfile
-
-    with zipfile.ZipFile(wheels[0]) as wheel:
-        wheel.extractall(where / "site")
-    return where / "site"
-
-
 UPSTREAM_SCRIPT = """
 import json, sys
 from flux_restful_client.main import get_client

@@ -115,6 +115,18 @@ async def test_auth_off_is_anonymous_superuser(tmp_path):
             "password_login": False,
             "shared_secret_handshake": False,
             "server_mode": "single-user",
+            "server": {
+                "name": "flux-restful",
+                "version": "0.1.0",
+                "features": [
+                    "stream",
+                    "events",
+                    "job_events",
+                    "labels",
+                    "job_filters",
+                    "node_detail",
+                ],
+            },
         }
         assert (await client.get("/v1/whoami")).json()["superuser"] is True
         assert (await client.post("/v1/service/stop")).status_code == 200

@@ -13,6 +13,31 @@ from flux_restful_client import AsyncClient, Client
 from tests.upstream_server import upstream_server_factory  # noqa: F401 - a fixture for sdk tests
 
 FLUX_VARS = ("FLUX_RESTFUL_HOST", "FLUX_USER", "FLUX_TOKEN", "FLUX_SECRET_KEY")
+OUR_AUTH = {
+    "backend": "none",
+    "password_login": False,
+    "shared_secret_handshake": False,
+    "server_mode": "single-user",
+    "server": {
+        "name": "flux-restful",
+        "version": "0.1.0",
+        "features": ["stream", "events", "job_events", "labels", "job_filters", "node_detail"],
+    },
+}
+"""What our server answers on ``GET /v1/auth`` with auth off (mock transports answer it)."""
+
+
+def as_our_server(
+    handler: Callable[[httpx.Request], httpx.Response],
+) -> Callable[[httpx.Request], httpx.Response]:
+    """Wrap a mock handler so ``GET /v1/auth`` describes our server (not counted by it)."""
+
+    def wrapped(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v1/auth":
+            return httpx.Response(200, json=OUR_AUTH)
+        return handler(request)
+
+    return wrapped
 
 
 @pytest.fixture(autouse=True)
@@ -39,9 +64,18 @@ class Runner:
         self.opened.append(client)
         return client
 
-    def mock(self, handler: Callable[[httpx.Request], httpx.Response], **kwargs: Any) -> Any:
+    def mock(
+        self,
+        handler: Callable[[httpx.Request], httpx.Response],
+        *,
+        ours: bool = True,
+        **kwargs: Any,
+    ) -> Any:
+        """A client on a mock transport; ``ours``: ``/v1/auth`` describes our server."""
         kwargs.setdefault("host", "http://flux.test")
         kwargs.setdefault("backoff", 0)
+        if ours:
+            handler = as_our_server(handler)
         return self.client(transport=httpx.MockTransport(handler), **kwargs)
 
     async def call(self, client: Any, method: str, *args: Any, **kwargs: Any) -> Any:

@@ -80,14 +80,14 @@ async def test_submit_whose_connection_failed_is_retried(runner):
     calls = []
 
     def handler(request: httpx.Request) -> httpx.Response:
-        calls.append(json.loads(request.content))
+        calls.append((dict(request.url.params), request.content))
         if len(calls) == 1:
             raise httpx.ConnectError("connection refused", request=request)
         return _json(200, {"Message": "Job submit.", "id": 42})
 
     client = runner.mock(handler)
     assert await runner.call(client, "submit_job", ["echo", "hi there"]) == 42
-    assert calls == [{"command": ["echo", "hi there"]}] * 2
+    assert calls == [({"command": "echo 'hi there'"}, b"")] * 2
     await runner.close(client)
 
 

@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 
 from flux_restful_client import AsyncClient
+from tests.sdk.conftest import OUR_AUTH
 
 FROZEN = 1_767_225_600.0  # 2026-01-01 00:00:00 UTC
 
@@ -84,6 +85,19 @@ NODES = {
 }
 
 
+def submitted_fields(request: httpx.Request) -> dict[str, Any]:
+    """A submit as the server reads it: query fields (typed back), JSON body = envars."""
+    fields: dict[str, Any] = dict(request.url.params)
+    for key, value in fields.items():
+        if value.lstrip("-").isdigit():
+            fields[key] = int(value)
+        elif value in ("true", "false"):
+            fields[key] = value == "true"
+    if request.content:
+        fields["envars"] = json.loads(request.content)
+    return fields
+
+
 def sse(frames: Iterable[dict[str, Any]]) -> bytes:
     return b"".join(f"data: {json.dumps(f)}\n\n".encode() for f in frames)
 
@@ -107,10 +121,12 @@ class StaticApi:
             return httpx.Response(200, json=list(self.jobs.values()))
         if path == "nodes":
             return httpx.Response(200, json=NODES)
+        if path == "auth":
+            return httpx.Response(200, json=OUR_AUTH)
         if path == "events":
             return httpx.Response(404, json={"detail": "Not found"})
         if path == "jobs/submit":
-            body = json.loads(request.content)
+            body = submitted_fields(request)
             self.submitted.append(body)
             if body.get("num_nodes", 1) > 3:
                 return httpx.Response(

@@ -16,6 +16,7 @@ from flux_restful_client import (
     NotFoundError,
     StreamClosedError,
     TransportError,
+    UnsupportedByServer,
 )
 
 from .messages import ConnectionChanged, JobEventReceived, JobsListed
@@ -46,14 +47,19 @@ async def _list(client: AsyncClient, settings: FeedSettings) -> JobsListed:
 
 
 async def _poll(
-    client: AsyncClient, post: Callable[[Message], object], settings: FeedSettings, reason: str
+    client: AsyncClient,
+    post: Callable[[Message], object],
+    settings: FeedSettings,
+    reason: str,
+    *,
+    forever: bool = False,
 ) -> None:
-    """Poll with backoff until it is time to try the feed again."""
+    """Poll with backoff until it is time to try the feed again (never, with ``forever``)."""
     post(ConnectionChanged("polling", reason))
     delay = settings.poll_min
     spent = 0.0
     previous: list[tuple[int, str]] = []
-    while spent < settings.feed_retry:
+    while forever or spent < settings.feed_retry:
         await anyio.sleep(delay)
         spent += delay
         listed = await _list(client, settings)
@@ -80,6 +86,11 @@ async def follow_jobs(
         try:
             post(await _list(client, settings))
             down_delay = 0.5
+            server = await client.server_info()
+            if not server.supports("events"):
+                # Upstream's server has no feed and never will: poll the listing for good.
+                reason = str(UnsupportedByServer("the event feed", str(server)))
+                await _poll(client, post, settings, reason, forever=True)
             post(ConnectionChanged("live"))
             try:
                 async for event in client.iter_events(since=since):

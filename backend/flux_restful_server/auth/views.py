@@ -9,10 +9,16 @@ from sanic import Blueprint, Request
 from sanic.response import HTTPResponse
 from sanic.response import json as json_response
 
+from .. import __version__
 from .errors import LoginFailed
 from .guard import auth_service
 
 auth_bp = Blueprint("auth", url_prefix="/v1")
+
+SERVER_NAME = "flux-restful"
+"""How this server names itself to clients, which tell it from upstream's by it."""
+FEATURES = ("stream", "events", "job_events", "labels", "job_filters", "node_detail")
+"""Routes and parameters beyond upstream 1.1.0's that every one of our servers offers."""
 
 
 def _token_body(token: str) -> HTTPResponse:
@@ -66,5 +72,12 @@ async def login_access_token(request: Request[Any, Any]) -> HTTPResponse:
 
 @auth_bp.get("/auth")
 async def describe(request: Request[Any, Any]) -> HTTPResponse:
-    """Public description of how to authenticate here."""
-    return json_response(auth_service(request.app).describe())
+    """Public description of how to authenticate here, and of this server for clients.
+
+    Upstream 1.1.0 answers the same keys without ``server``; clients tell the two apart by it.
+    """
+    service = auth_service(request.app)
+    features = [*FEATURES, "password_login"] if service.password_login else list(FEATURES)
+    body = service.describe()
+    body["server"] = {"name": SERVER_NAME, "version": __version__, "features": features}
+    return json_response(body)

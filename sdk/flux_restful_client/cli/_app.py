@@ -75,9 +75,20 @@ def cli(
 
 
 @cli.command()
-def version() -> None:
-    """Show the version."""
+@pass_config
+def version(cfg: CliConfig) -> None:
+    """Show the client's version and, when it answers, which server it talks to."""
     click.echo(__version__)
+    try:
+        with cfg.client(attempts=1, timeout=5.0) as client:
+            server = client.server_info()
+    except FluxRestfulError as exc:
+        click.echo(f"server: not identified ({exc})", err=True)
+        return
+    if server.is_upstream:
+        click.echo(f"server: {server} (upstream servers do not report their version)")
+    else:
+        click.echo(f"server: {server}")
 
 
 @cli.command()

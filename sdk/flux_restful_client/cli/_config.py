@@ -43,11 +43,11 @@ class CliConfig:
 
     def client(self, **kwargs: Any) -> Client:
         """A synchronous client for these options."""
-        return Client(**self._options(), **kwargs)
+        return Client(**{**self._options(), **kwargs})
 
     def aclient(self, **kwargs: Any) -> AsyncClient:
         """An asynchronous client for these options."""
-        return AsyncClient(**self._options(), **kwargs)
+        return AsyncClient(**{**self._options(), **kwargs})
 
     def _options(self) -> dict[str, Any]:
         return {

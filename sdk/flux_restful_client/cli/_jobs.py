@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from .._client import Client
-from .._exceptions import NotFoundError
+from .._types import JobId
 from ..models import JobInfo, Node
 from ._app import cli, pass_config
 from ._config import CliConfig, echo_json, exit_code_for, is_tty
@@ -52,19 +52,21 @@ def _write(line: str, stream: str, rank: int, label: bool) -> None:
     out.flush()
 
 
-def follow(client: Client, job_id: int, *, label: bool = False) -> int:
-    """Print a job's output as it is written; return the exit status mirroring the job's end."""
-    try:
+def follow(client: Client, job_id: JobId, *, label: bool = False) -> int:
+    """Print a job's output as it is written; return the exit status mirroring the job's end.
+
+    On our server the frame stream carries the output and the end; on upstream's the chunked
+    output stream does (unlabelled), and the end comes from polling the job's info.
+    """
+    if client.server_info().supports("stream"):
         for frame in client.iter_frames(job_id, types=("output", "end")):
             if frame.type == "output":
                 _write(frame.data or "", frame.stream or "stdout", frame.rank or 0, label)
             elif frame.type == "end":
                 return exit_code_for(frame.returncode, frame.result or "")
-    except NotFoundError:
-        # A server without the frames stream: the upstream chunked output, then the final info.
-        client.get_job(job_id)
-        for line in client.stream_output(job_id):
-            _write(line + "\n", "stdout", 0, label)
+    else:
+        for line in client.iter_lines(job_id):
+            _write(line.data, line.stream, line.rank, label)
     info = client.wait(job_id)
     return exit_code_for(info.returncode, info.result)
 
@@ -155,11 +157,11 @@ def submit(
 )
 @pass_config
 def logs(cfg: CliConfig, jobid: str, stream: bool) -> None:
-    """Print a job's output."""
+    """Print a job's output (stderr lines to stderr when following our server)."""
     with cfg.client() as client:
         if stream:
-            for line in client.stream_output(jobid):
-                click.echo(line)
+            for line in client.iter_lines(jobid):
+                _write(line.data, line.stream, line.rank, False)
             return
         data = client.output(jobid)
     if isinstance(data, dict) and isinstance(data.get("Output"), list):

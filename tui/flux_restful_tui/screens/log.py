@@ -22,6 +22,7 @@ from flux_restful_client import (
     OutputLine,
     StreamClosedError,
     TransportError,
+    UnsupportedByServer,
 )
 
 from ..lines import Line, LineJoiner
@@ -163,8 +164,12 @@ class LogScreen(Screen[None]):
                         return
                 self.flush(drain=True)
                 return
+            except UnsupportedByServer:
+                # No frame stream here (upstream's server): its chunked output stream instead.
+                await self.follow_output_stream()
+                return
             except (NotFoundError, InvalidRequestError):
-                # No stream route here (upstream's server): poll the labelled output instead.
+                # A server that claims the stream but has no such route: poll the output.
                 await self.poll()
                 return
             except (StreamClosedError, TransportError) as exc:
@@ -177,6 +182,21 @@ class LogScreen(Screen[None]):
                 return
             await anyio.sleep(delay)
             delay = min(delay * 2, 5.0)
+
+    async def follow_output_stream(self) -> None:
+        """Follow upstream's ``/output/stream`` (unlabelled lines), then show how the job ended."""
+        client = self.dash.client
+        self.follow_state = "live"
+        try:
+            async for line in client.iter_lines(self.job_id):
+                self.add(line)
+            job = await client.wait(self.job_id)
+        except FluxRestfulError as exc:
+            self.flush(drain=True)
+            self.follow_state = "error"
+            self.notify(str(exc), title=f"Log of job {self.job_id}", severity="error")
+            return
+        self.finish(job.state, job.result, job.returncode)
 
     async def poll(self) -> None:
         """Follow by polling ``GET /v1/jobs/{id}/output?labels=true`` until the job ends."""
