@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from . import __version__
 from .settings import Settings, SettingsError, default_state_dir
 
 
@@ -41,7 +42,7 @@ def _configure_logging(level: str) -> None:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="flux-restful", prog_name="flux-restful")
+@click.version_option(__version__, prog_name="flux-restful")
 def main() -> None:
     """Flux RESTful API server: submit, watch and cancel jobs over HTTP."""
 

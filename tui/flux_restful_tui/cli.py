@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 from typing import TYPE_CHECKING
 
 import click
@@ -48,6 +49,11 @@ def main(
     read_only: bool,
 ) -> None:
     """Live terminal dashboard of a Flux RESTful API server: jobs, logs, nodes."""
+    if importlib.util.find_spec("textual") is None:
+        raise click.ClickException(
+            "The dashboard needs Textual, which is not installed: "
+            "pip install 'flux-restful-client[tui]' (or ./sdk[tui] from a checkout)."
+        )
     parent = ctx.find_object(CliConfig)
     cfg = parent or CliConfig(settings_file=settings_file, params=params, host=host, quiet=True)
     if parent is not None and host:

@@ -23,7 +23,7 @@ def _banner(host: str, has_await: bool) -> str:
         + (
             ""
             if has_await
-            else "  (top-level await needs IPython: pip install 'flux-restful[shell]')"
+            else "  (top-level await needs IPython: pip install 'flux-restful-client[shell]')"
         ),
     ]
     return "\n".join(lines) + "\n"
@@ -49,7 +49,8 @@ def shell(cfg: CliConfig, interpreter: str) -> None:
             from traitlets.config import Config
         except ImportError:
             click.echo(
-                "IPython is missing (pip install 'flux-restful[shell]'); using python.", err=True
+                "IPython is missing (pip install 'flux-restful-client[shell]'); using python.",
+                err=True,
             )
         else:
             config = Config()
@@ -84,7 +85,7 @@ def dashboard(ctx: click.Context, args: tuple[str, ...]) -> None:
         tui_cli = importlib.import_module("flux_restful_tui.cli")
     except ImportError as exc:
         raise click.ClickException(
-            f"The dashboard is not available ({exc}): install flux-restful with its TUI."
+            f"The dashboard is not available ({exc}): pip install 'flux-restful-client[tui]'."
         ) from None
     command: click.Command = tui_cli.main
     # A child context, so the dashboard sees the global options (--host, -c ...) given before it.
