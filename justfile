@@ -27,7 +27,7 @@ browser:
             || echo "could not install chromium: the browser tests will be skipped" >&2
     fi
 
-# Run the executor and API tests in a real Flux instance, then our SDK against upstream 1.1.0 on Flux (docs/flux.md).
+# Run the executor and API tests in a real Flux instance, then our SDK, CLI and dashboard against upstream 1.1.0 on Flux (docs/flux.md).
 test-flux *args:
     #!/usr/bin/env bash
     set -uo pipefail
@@ -41,7 +41,8 @@ test-flux *args:
         python -m pytest -p no:cacheprovider tests/backend/test_flux_executor.py \
         tests/backend/test_executor_contract.py tests/backend/test_jobs_api.py {{args}} || status=$?
     # Each of these starts upstream's server in a Flux instance of its own (not inside this one).
-    python -m pytest -p no:cacheprovider -rs tests/sdk/test_real_upstream.py {{args}} || status=$?
+    python -m pytest -p no:cacheprovider -rs tests/sdk/test_real_upstream.py \
+        tests/cli/test_real_upstream.py tests/tui/test_real_upstream.py {{args}} || status=$?
     exit $status
 
 # Format the code.

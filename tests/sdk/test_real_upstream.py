@@ -11,35 +11,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import pytest
 
-from flux_restful_client import AuthError, Client, InvalidRequestError, NotFoundError
+from flux_restful_client import AuthError, InvalidRequestError, NotFoundError, UnsupportedByServer
 from tests.upstream_server import UpstreamServer, start_upstream
 
 pytestmark = [pytest.mark.flux, pytest.mark.xdist_group("real-upstream")]
 
-
-def _submit_sends_a_json_body() -> bool:
-    """Whether our SDK sends submit fields as a JSON body (upstream reads the query string)."""
-    sent: list[httpx.Request] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        sent.append(request)
-        return httpx.Response(200, json={"Message": "Job submit.", "id": 1})
-
-    with Client(host="http://upstream.test", transport=httpx.MockTransport(handler)) as client:
-        client.submit("true")
-    return "command" not in sent[0].url.params
-
-
-# Upstream 1.1.0 answers a JSON-body submit with 400 "A 'command' is minimally required.". This
-# marker follows what the SDK actually sends, so the tests run normally once it sends a query.
-needs_query_submit = pytest.mark.xfail(
-    _submit_sends_a_json_body(),
-    reason="the SDK sends submit fields as a JSON body, which upstream 1.1.0 refuses",
-    strict=True,
-)
 
 # The job reads its envars and writes to both streams from its workdir, on both tasks.
 SCRIPT = "echo out $PANCAKES $WAFFLES $(pwd); echo err $FLUX_TASK_RANK >&2"
@@ -63,7 +41,6 @@ def connect(runner: Any, upstream: UpstreamServer, **kwargs: Any) -> Any:
     return runner.client(host=upstream.url, **kwargs)
 
 
-@needs_query_submit
 async def test_submit_with_every_field_then_read_it_back(runner, upstream, tmp_path):
     client = connect(runner, upstream)
     job_id = await runner.call(
@@ -107,7 +84,6 @@ async def test_submit_with_every_field_then_read_it_back(runner, upstream, tmp_p
     await runner.close(client)
 
 
-@needs_query_submit
 async def test_stream_output_follows_a_running_job(runner, upstream):
     client = connect(runner, upstream)
     job_id = await runner.call(
@@ -118,7 +94,6 @@ async def test_stream_output_follows_a_running_job(runner, upstream):
     await runner.close(client)
 
 
-@needs_query_submit
 async def test_cancel_a_running_job(runner, upstream):
     client = connect(runner, upstream)
     job_id = await runner.call(client, "submit_job", "sleep 120")
@@ -131,7 +106,6 @@ async def test_cancel_a_running_job(runner, upstream):
     await runner.close(client)
 
 
-@needs_query_submit
 async def test_nodes_and_upstream_style_listing(runner, upstream):
     client = connect(runner, upstream)
     assert [node.name for node in await runner.call(client, "get_nodes")]
@@ -144,7 +118,6 @@ async def test_nodes_and_upstream_style_listing(runner, upstream):
     await runner.close(client)
 
 
-@needs_query_submit
 async def test_refusals_are_errors_with_upstreams_reason(runner, upstream, capsys):
     client = connect(runner, upstream)
     with pytest.raises(InvalidRequestError, match="does not support gpus"):
@@ -183,4 +156,21 @@ async def test_auth_info_and_login(runner, upstream):
     nobody = runner.client(host=upstream.url)
     with pytest.raises(AuthError):
         await runner.call(nobody, "get_nodes")
+    await runner.close(client)
+
+
+async def test_knows_the_server_follows_lines_and_says_what_it_lacks(runner, upstream):
+    client = connect(runner, upstream)
+    server = await runner.call(client, "server_info")
+    assert server.is_upstream and str(server).startswith("upstream flux-restful-api (1.1.0")
+    job_id = await runner.call(
+        client, "submit_job", ["sh", "-c", 'for i in 1 2 3; do echo "line $i"; sleep 0.2; done']
+    )
+    lines = await runner.collect(client, "iter_lines", job_id)
+    assert [line.data for line in lines] == ["line 1\n", "line 2\n", "line 3\n"]
+    assert [j.id for j in await runner.call(client, "list_jobs", state="completed", limit=50)]
+    with pytest.raises(UnsupportedByServer, match="event feed"):
+        await runner.collect(client, "iter_events")
+    with pytest.raises(UnsupportedByServer, match="eventlogs"):
+        await runner.call(client, "get_job_events", job_id)
     await runner.close(client)

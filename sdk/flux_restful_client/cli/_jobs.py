@@ -157,11 +157,11 @@ def submit(
 )
 @pass_config
 def logs(cfg: CliConfig, jobid: str, stream: bool) -> None:
-    """Print a job's output (stderr lines to stderr when following our server)."""
+    """Print a job's output."""
     with cfg.client() as client:
         if stream:
-            for line in client.iter_lines(jobid):
-                _write(line.data, line.stream, line.rank, False)
+            for line in client.stream_output(jobid):
+                click.echo(line)
             return
         data = client.output(jobid)
     if isinstance(data, dict) and isinstance(data.get("Output"), list):
