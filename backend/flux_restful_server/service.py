@@ -11,6 +11,7 @@ from sanic_ext import openapi
 from .app import AppRequest
 from .auth import authenticate, require_superuser
 from .jobs.views import query_bool
+from .schemas import NODES, answers
 
 service_bp = Blueprint("service", url_prefix="/v1")
 
@@ -21,6 +22,7 @@ service_bp = Blueprint("service", url_prefix="/v1")
     '`{"nodes": [names]}`, sorted; `detail=true` adds cores, GPUs and free counts.'
 )
 @openapi.parameter("detail", bool, "query")
+@answers(NODES)
 @openapi.secured("token")
 async def nodes(request: AppRequest) -> HTTPResponse:
     await authenticate(request)

@@ -27,6 +27,20 @@ from ..executors.base import (
     UnsatisfiableRequest,
 )
 from ..limits import LimitError, bounded_int, compile_search, show
+from ..schemas import (
+    CANCEL_REFUSED,
+    CANCELLED,
+    JOB_INFO,
+    JOB_LIST,
+    OUTPUT,
+    SEARCH,
+    SUBMIT_BODY,
+    SUBMIT_OK,
+    SUBMIT_REFUSED,
+    answers,
+    int_param,
+    json_body,
+)
 from ..settings import SettingsError, parse_bool
 from .ids import parse_job_id
 from .info import job_info, job_summary
@@ -145,8 +159,8 @@ def caller_filter(principal: Principal, **kwargs: Any) -> JobFilter:
 @openapi.parameter("is_launcher", bool, "query")
 @openapi.parameter("name", str, "query")
 @openapi.parameter("urgency", int, "query")
-@openapi.response(200, {"application/json": {"Message": str, "id": int}}, "Accepted")
-@openapi.response(400, {"application/json": {"Message": str, "Errors": [str]}}, "Invalid")
+@openapi.body(json_body(SUBMIT_BODY))
+@answers(SUBMIT_OK, s400=SUBMIT_REFUSED)
 @openapi.secured("token")
 async def submit(request: AppRequest) -> HTTPResponse:
     principal = await authenticate(request)
@@ -246,12 +260,13 @@ def _filters_from_query(request: AppRequest, principal: Principal) -> JobFilter:
 )
 @openapi.parameter("details", bool, "query")
 @openapi.parameter("listing", bool, "query")
-@openapi.parameter("limit", int, "query")
+@int_param("limit")
 @openapi.parameter("after", str, "query")
 @openapi.parameter("state", str, "query")
 @openapi.parameter("user", str, "query")
 @openapi.parameter("name", str, "query")
 @openapi.parameter("since", float, "query")
+@answers(JOB_LIST)
 @openapi.secured("token")
 async def list_jobs(request: AppRequest) -> HTTPResponse:
     principal = await authenticate(request)
@@ -292,12 +307,13 @@ async def list_jobs(request: AppRequest) -> HTTPResponse:
     "The filter (`search[value]`, `search` or `query`) is a case-insensitive substring, or a "
     "regular expression with `regex=true`. `length=-1` returns every row."
 )
-@openapi.parameter("start", int, "query")
-@openapi.parameter("length", int, "query")
+@int_param("start")
+@int_param("length", minimum=-1, description="Rows to return; -1 or 0 for all.")
 @openapi.parameter("draw", str, "query")
 @openapi.parameter("search", str, "query")
 @openapi.parameter("query", str, "query")
 @openapi.parameter("regex", bool, "query")
+@answers(SEARCH)
 @openapi.secured("token")
 async def search(request: AppRequest) -> HTTPResponse:
     principal = await authenticate(request)
@@ -323,6 +339,7 @@ async def search(request: AppRequest) -> HTTPResponse:
 @jobs_bp.get("/<job_id:str>")
 @openapi.summary("Job info")
 @openapi.description("Flux's job-list fields plus returncode, runtime, exception and user.")
+@answers(JOB_INFO)
 @openapi.secured("token")
 async def info(request: AppRequest, job_id: str) -> HTTPResponse:
     principal = await authenticate(request)
@@ -344,6 +361,7 @@ async def info(request: AppRequest, job_id: str) -> HTTPResponse:
 @jobs_bp.post("/<job_id:str>/cancel")
 @openapi.summary("Cancel a job")
 @openapi.description("Queued jobs never run; running ones get SIGTERM, then SIGKILL.")
+@answers(CANCELLED, s400=CANCEL_REFUSED)
 @openapi.secured("token")
 async def cancel(request: AppRequest, job_id: str) -> HTTPResponse:
     principal = await authenticate(request)
@@ -371,6 +389,7 @@ def decode(data: bytes) -> str:
 )
 @openapi.parameter("labels", bool, "query")
 @openapi.parameter("stream", str, "query")
+@answers(OUTPUT)
 @openapi.secured("token")
 async def output(request: AppRequest, job_id: str) -> HTTPResponse:
     principal = await authenticate(request)

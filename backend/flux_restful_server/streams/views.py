@@ -20,6 +20,7 @@ from ..auth import Principal, authenticate
 from ..executors.base import JobEvent, JobNotFound, JobState, LogEntry, OutputLine, SubscriberLagged
 from ..jobs.views import job_id_arg, visible_job
 from ..limits import no_response_timeout
+from ..schemas import EVENTLOG, answers
 from .frames import (
     BATCHES,
     CACHE,
@@ -322,6 +323,7 @@ async def output_stream(request: AppRequest, job_id: str) -> HTTPResponse | None
 @streams_bp.get("/jobs/<job_id:str>/events")
 @openapi.summary("The job's eventlog")
 @openapi.description('`{"id", "events": [{seq, name, timestamp, context}]}` in order.')
+@answers(EVENTLOG)
 @openapi.secured("token")
 async def job_events(request: AppRequest, job_id: str) -> HTTPResponse:
     principal = await authenticate(request)

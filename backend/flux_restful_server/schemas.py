@@ -1,0 +1,148 @@
+"""OpenAPI schemas of the API's bodies and parameters, so that ``/openapi.json`` says what we send.
+
+The schema-driven fuzz test (tests/backend/test_fuzz.py) checks every response against these: a
+route that documents its success body also documents ``default`` as the one error shape, so any
+error that is not ``{"detail", "code"}`` (a traceback page, a Sanic text error) is a failure.
+"""
+
+# sanic-ext's schema types are not annotated.
+# mypy: disable-error-code="no-untyped-call"
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from sanic_ext import openapi
+from sanic_ext.extensions.openapi.types import (
+    Array,
+    Boolean,
+    Integer,
+    Long,
+    Object,
+    Schema,
+    String,
+)
+
+from .limits import MAX_INT
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+NUMBER = Schema(type="number")
+JOB_ID = Long(minimum=0, description="The job id (a 64-bit FLUID).")
+NULLABLE_STRING = Schema(anyOf=[String(), Schema(type="null")])
+
+ERROR = Object(
+    {
+        "detail": String(description="What was wrong, for people."),
+        "code": String(description="A stable machine code (`invalid_request`, `not_found`, ...)."),
+    },
+    required=["detail", "code"],
+    description="Every error the server itself raises.",
+)
+SUBMIT_OK = Object({"Message": String(), "id": JOB_ID}, required=["Message", "id"])
+SUBMIT_INVALID = Object(
+    {"Message": String(), "Errors": Array(String()), "Error": String()},
+    required=["Message"],
+    description="Upstream's shape: `Errors` lists every problem, `Error` is a refusal's reason.",
+)
+SUBMIT_REFUSED = Schema(anyOf=[SUBMIT_INVALID, ERROR])
+JOB_SUMMARY = Object(
+    {
+        "id": JOB_ID,
+        "state": String(),
+        "result": String(),
+        "name": String(),
+        "user": NULLABLE_STRING,
+        "t_submit": NUMBER,
+    },
+    required=["id", "state", "result", "name", "t_submit"],
+)
+JOB_INFO = Object(
+    {"id": JOB_ID, "state": String(), "name": String(), "user": NULLABLE_STRING},
+    required=["id", "state"],
+    description="Flux's job-list fields plus returncode, runtime, exception and user.",
+)
+JOB_LIST = Schema(
+    anyOf=[
+        Object({"jobs": Array(JOB_SUMMARY)}, required=["jobs"]),
+        Array(JOB_INFO),
+        Object(additionalProperties=JOB_INFO),
+    ]
+)
+SEARCH = Object(
+    {
+        "data": Array(JOB_INFO),
+        "draw": Schema(anyOf=[String(), Integer()]),
+        "recordsTotal": Integer(minimum=0),
+        "recordsFiltered": Integer(minimum=0),
+    },
+    required=["data", "draw", "recordsTotal", "recordsFiltered"],
+)
+CANCELLED = Object({"Message": String(), "id": JOB_ID}, required=["Message", "id"])
+CANCEL_REFUSED = Schema(anyOf=[CANCELLED, ERROR])
+OUTPUT = Schema(
+    anyOf=[
+        Object({"Output": Array(Schema(anyOf=[String(), Object()]))}, required=["Output"]),
+        Object({"Message": String()}, required=["Message"]),
+    ]
+)
+EVENTLOG = Object(
+    {
+        "id": JOB_ID,
+        "events": Array(
+            Object(
+                {"seq": Integer(), "name": String(), "timestamp": NUMBER, "context": Object()},
+                required=["seq", "name", "timestamp", "context"],
+            )
+        ),
+    },
+    required=["id", "events"],
+)
+NODES = Object(
+    {"nodes": Array(String()), "detail": Array(Object())},
+    required=["nodes"],
+)
+SUBMIT_BODY = Object(
+    {
+        "command": Schema(anyOf=[String(), Array(String())]),
+        "num_tasks": Integer(),
+        "cores_per_task": Integer(),
+        "gpus_per_task": Integer(),
+        "num_nodes": Integer(),
+        "exclusive": Boolean(),
+        "option_flags": Schema(anyOf=[String(), Object(additionalProperties=String())]),
+        "envars": Object(additionalProperties=String()),
+        "workdir": String(),
+        "runtime": NUMBER,
+        "is_launcher": Boolean(),
+        "name": String(),
+        "urgency": Integer(),
+    },
+    description="The submit fields as JSON (any of them may come from the query string instead).",
+)
+
+
+def json_body(schema: Schema) -> dict[str, Any]:
+    """A JSON content mapping for :func:`openapi.response` and :func:`openapi.body`."""
+    return {"application/json": schema}
+
+
+def answers(ok: Schema, **more: Schema) -> Callable[[F], F]:
+    """Document a JSON route: ``ok`` for 200, ``more`` (``s400=...``) for others, else ERROR."""
+
+    def decorate(handler: F) -> F:
+        handler = openapi.response("default", json_body(ERROR), "An error")(handler)
+        for key, schema in more.items():
+            handler = openapi.response(int(key[1:]), json_body(schema), "See the schema")(handler)
+        return openapi.response(200, json_body(ok), "OK")(handler)
+
+    return decorate
+
+
+def int_param(name: str, *, minimum: int = 0, description: str = "") -> Callable[[F], F]:
+    """Document an integer query parameter with the range the server accepts."""
+    schema = Long(
+        minimum=minimum, maximum=MAX_INT, **({"description": description} if description else {})
+    )
+    return openapi.parameter(name, schema, "query")
