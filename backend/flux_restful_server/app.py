@@ -77,6 +77,7 @@ def create_app(settings: Settings | None = None, *, name: str | None = None) -> 
     config.CORS = False
     config.REQUEST_MAX_SIZE = settings.request_max_size  # 413 past it (errors.py says the limit)
     config.RESPONSE_TIMEOUT = settings.response_timeout  # 503 past it
+    config.WEBSOCKET_MAX_SIZE = 64 * 1024  # clients send one small auth frame (close 1009 past it)
     app: App = Sanic(
         name or f"flux_restful_{next(_names)}",
         config=config,

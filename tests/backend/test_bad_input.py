@@ -567,3 +567,18 @@ def test_streams_outlive_the_response_timeout(server_factory: ServerFactory) -> 
         response = client.get(f"/v1/jobs/{job}/output/stream")
         assert response.status_code == 200
         assert response.text == "done\n"
+
+
+def test_a_huge_websocket_frame_is_refused(api: Api, module_server: Server) -> None:
+    from websockets.exceptions import ConnectionClosedError
+    from websockets.sync.client import connect
+
+    job = api.submit(command="sleep 30")
+    url = module_server.url.replace("http://", "ws://") + f"/v1/jobs/{job}/stream"
+    with connect(url, max_size=None) as ws:
+        ws.send("x" * 100_000)  # only a small auth frame is ever expected
+        with pytest.raises(ConnectionClosedError) as closed:
+            while True:
+                ws.recv(timeout=10)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
+    api.client.post(f"/v1/jobs/{job}/cancel")
