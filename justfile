@@ -50,11 +50,12 @@ fmt:
     ruff format .
     ruff check --fix .
 
-# Lint (ruff format check + ruff check) and type-check (mypy --strict).
+# Lint (ruff format check + ruff check), type-check (mypy --strict), architecture contracts.
 lint:
     ruff format --check .
     ruff check .
     mypy
+    lint-imports --no-cache
 
 # Alias of lint, as in httpx's scripts.
 check: lint

@@ -1,8 +1,12 @@
-"""Terminal dashboard of the Flux RESTful API (Textual): ``DashboardApp`` and ``run_dashboard``."""
+"""Terminal dashboard of the Flux RESTful API (Textual): ``make_app`` and ``run_dashboard``.
+
+The CLI (``flux-restful-cli dashboard``, ``flux-restful-tui``) builds the client and passes it in;
+nothing here imports the CLI.
+"""
 
 from __future__ import annotations
 
 from .app import DashboardApp
-from .cli import run_dashboard
+from .launch import make_app, run_dashboard
 
-__all__ = ["DashboardApp", "run_dashboard"]
+__all__ = ["DashboardApp", "make_app", "run_dashboard"]

@@ -17,8 +17,21 @@ from textual.worker import Worker, WorkerState
 
 from flux_restful_client import AsyncClient, FluxRestfulError, JobInfo
 
+from .context import DashContext
 from .feed import FeedSettings, follow_jobs
-from .messages import ConnectionChanged, JobEventReceived, JobsListed, JobsRefreshed
+from .messages import (
+    CancelRequested,
+    ConnectionChanged,
+    DetailRequested,
+    JobEventReceived,
+    JobsListed,
+    JobsRefreshed,
+    LogRequested,
+    NodesRequested,
+    ReloadRequested,
+    RetryRequested,
+    SubmitRequested,
+)
 from .screens.confirm import ConfirmScreen
 from .screens.detail import JobDetailScreen
 from .screens.help import HelpScreen
@@ -85,7 +98,9 @@ class DashboardApp(App[None]):
         """Who the client acts as (``""``: anonymous)."""
         self.loaded = False
         """Whether a first listing arrived."""
-        self.jobs_screen = JobsScreen(self.store)
+        self.ctx = DashContext(client, self.store, read_only=read_only, user=self.user)
+        """What the screens are given."""
+        self.jobs_screen = JobsScreen(self.ctx)
         """The main screen."""
         self._dirty: set[int] = set()
         self._to_fetch: set[int] = set()
@@ -181,6 +196,7 @@ class DashboardApp(App[None]):
                 self._unreachable.attempts = self._attempts
 
     def watch_connection(self, state: str) -> None:
+        self.jobs_screen.connection = state
         if self.jobs_screen.is_mounted:
             self.jobs_screen.status.connection = state
 
@@ -224,15 +240,43 @@ class DashboardApp(App[None]):
         if self.jobs_screen.is_mounted:
             self.jobs_screen.tick()
 
-    # -- navigation and actions --------------------------------------------------------------
+    # -- navigation and actions (screens ask by message) ---------------------------------------
+    @on(LogRequested)
+    def _log_requested(self, message: LogRequested) -> None:
+        self.open_log(message.job_id)
+
+    @on(DetailRequested)
+    def _detail_requested(self, message: DetailRequested) -> None:
+        self.open_detail(message.job_id)
+
+    @on(CancelRequested)
+    def _cancel_requested(self, message: CancelRequested) -> None:
+        self.confirm_cancel(message.job_ids)
+
+    @on(SubmitRequested)
+    def _submit_requested(self, message: SubmitRequested) -> None:
+        self.action_submit()
+
+    @on(NodesRequested)
+    def _nodes_requested(self, message: NodesRequested) -> None:
+        self.action_nodes()
+
+    @on(ReloadRequested)
+    def _reload_requested(self, message: ReloadRequested) -> None:
+        self.reload_jobs()
+
+    @on(RetryRequested)
+    def _retry_requested(self, message: RetryRequested) -> None:
+        self.start_feed()
+
     def open_detail(self, job_id: int) -> None:
         """Show a job's info and eventlog."""
         screen = self._detail
         if screen is None:
-            screen = self._detail = JobDetailScreen(job_id)
+            screen = self._detail = JobDetailScreen(self.ctx, job_id)
             self.install_screen(screen, name="detail")
         elif screen in self.screen_stack:
-            self.push_screen(JobDetailScreen(job_id))  # already open below: a one-off copy
+            self.push_screen(JobDetailScreen(self.ctx, job_id))  # open below: a one-off copy
             return
         else:
             screen.show(job_id)
@@ -240,7 +284,7 @@ class DashboardApp(App[None]):
 
     def open_log(self, job_id: int) -> None:
         """Follow a job's output."""
-        self.push_screen(LogScreen(job_id, max_lines=self.max_log_lines))
+        self.push_screen(LogScreen(self.ctx, job_id, max_lines=self.max_log_lines))
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
@@ -248,12 +292,12 @@ class DashboardApp(App[None]):
 
     def action_nodes(self) -> None:
         if not isinstance(self.screen, NodesScreen):
-            self.push_screen(NodesScreen())
+            self.push_screen(NodesScreen(self.ctx))
 
     def action_submit(self) -> None:
         if self.read_only:
             return
-        self.push_screen(SubmitScreen(), self._submitted)
+        self.push_screen(SubmitScreen(self.ctx), self._submitted)
 
     def _submitted(self, job_id: int | None) -> None:
         if job_id is None:

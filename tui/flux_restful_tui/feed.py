@@ -94,7 +94,7 @@ async def follow_jobs(
             post(ConnectionChanged("live"))
             try:
                 async for event in client.iter_events(since=since):
-                    since = event.seq + 1
+                    since = event.seq  # the last seen: the server sends what comes after it
                     post(JobEventReceived(event))
             except (NotFoundError, InvalidRequestError) as exc:
                 # No feed on this server (upstream's): poll instead.

@@ -1,4 +1,8 @@
-"""Messages the dashboard's workers send to the app (dataclasses, past tense)."""
+"""Messages to the app: from its workers (news) and from its screens (requests), past tense.
+
+Screens never call the app: they post a ``...Requested`` message and the app, which owns
+navigation, handles it.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,19 @@ from textual.message import Message
 
 from flux_restful_client import Event, JobInfo
 
-__all__ = ["ConnectionChanged", "JobEventReceived", "JobsListed", "JobsRefreshed"]
+__all__ = [
+    "CancelRequested",
+    "ConnectionChanged",
+    "DetailRequested",
+    "JobEventReceived",
+    "JobsListed",
+    "JobsRefreshed",
+    "LogRequested",
+    "NodesRequested",
+    "ReloadRequested",
+    "RetryRequested",
+    "SubmitRequested",
+]
 
 
 @dataclass
@@ -47,3 +63,47 @@ class ConnectionChanged(Message):
     def can_replace(self, message: Message) -> bool:
         """Only the latest connection state matters."""
         return isinstance(message, ConnectionChanged)
+
+
+@dataclass
+class LogRequested(Message):
+    """A screen asked to follow a job's output."""
+
+    job_id: int
+    """The job."""
+
+
+@dataclass
+class DetailRequested(Message):
+    """A screen asked to show a job's info and eventlog."""
+
+    job_id: int
+    """The job."""
+
+
+@dataclass
+class CancelRequested(Message):
+    """A screen asked to cancel jobs (the app confirms first)."""
+
+    job_ids: list[int]
+    """The jobs."""
+
+
+@dataclass
+class SubmitRequested(Message):
+    """A screen asked for the submit form."""
+
+
+@dataclass
+class NodesRequested(Message):
+    """A screen asked for the nodes view."""
+
+
+@dataclass
+class ReloadRequested(Message):
+    """A screen asked to list every job again now."""
+
+
+@dataclass
+class RetryRequested(Message):
+    """A screen asked to reconnect to the server now."""

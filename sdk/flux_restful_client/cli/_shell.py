@@ -1,4 +1,4 @@
-"""Interactive subcommands: ``shell`` (IPython or the standard REPL) and ``dashboard``."""
+"""The ``shell`` subcommand: IPython (or the standard REPL) with ready clients."""
 
 from __future__ import annotations
 
@@ -68,26 +68,3 @@ def shell(cfg: CliConfig, interpreter: str) -> None:
             return
     sys.ps1 = ">>> "
     code.interact(banner=_banner(host, False), local=namespace, exitmsg="")
-
-
-@cli.command(
-    context_settings={
-        "ignore_unknown_options": True,
-        "allow_extra_args": True,
-        "help_option_names": [],  # --help belongs to the dashboard's own command
-    }
-)
-@click.argument("args", nargs=-1, type=click.UNPROCESSED)
-@click.pass_context
-def dashboard(ctx: click.Context, args: tuple[str, ...]) -> None:
-    """Open the terminal dashboard (flux_restful_tui)."""
-    try:
-        tui_cli = importlib.import_module("flux_restful_tui.cli")
-    except ImportError as exc:
-        raise click.ClickException(
-            f"The dashboard is not available ({exc}): pip install 'flux-restful-client[tui]'."
-        ) from None
-    command: click.Command = tui_cli.main
-    # A child context, so the dashboard sees the global options (--host, -c ...) given before it.
-    with command.make_context("flux-restful-cli dashboard", list(args), parent=ctx) as sub:
-        command.invoke(sub)

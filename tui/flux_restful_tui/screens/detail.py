@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from rich.table import Table
 from rich.text import Text
@@ -16,12 +16,11 @@ from textual.widgets import Label, Static
 
 from flux_restful_client import FluxRestfulError, JobEvent, JobInfo
 
+from ..context import DashContext
+from ..messages import CancelRequested, LogRequested
 from ..store import format_runtime
 from ..widgets.footer import KeysFooter
 from ..widgets.jobs_table import RESULT_STYLES, format_time, state_text
-
-if TYPE_CHECKING:
-    from ..app import DashboardApp
 
 __all__ = ["JobDetailScreen", "info_table", "timeline"]
 
@@ -93,19 +92,14 @@ class JobDetailScreen(Screen[None]):
         Binding("r", "reload", "Reload"),
     ]
 
-    def __init__(self, job_id: int) -> None:
+    def __init__(self, ctx: DashContext, job_id: int) -> None:
         super().__init__(id="detail-screen")
+        self.ctx = ctx
+        """The client, the store and the session."""
         self.job_id = job_id
         """The job shown."""
         self.job: JobInfo | None = None
         """Its latest info."""
-
-    @property
-    def dash(self) -> DashboardApp:
-        from ..app import DashboardApp
-
-        assert isinstance(self.app, DashboardApp)
-        return self.app
 
     def compose(self) -> ComposeResult:
         yield Label(id="detail-title", classes="title")
@@ -118,7 +112,7 @@ class JobDetailScreen(Screen[None]):
         yield KeysFooter()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        return not (action == "cancel" and self.dash.read_only)
+        return not (action == "cancel" and self.ctx.read_only)
 
     def on_mount(self) -> None:
         self._fill()
@@ -132,7 +126,7 @@ class JobDetailScreen(Screen[None]):
     def _fill(self) -> None:
         """What the store knows now; the rest comes after the first frame."""
         self.job = None
-        known = self.dash.store.jobs.get(self.job_id)
+        known = self.ctx.store.jobs.get(self.job_id)
         if known is not None:
             self.show_job(known)
         else:
@@ -149,10 +143,10 @@ class JobDetailScreen(Screen[None]):
         self.load()
 
     def action_open_log(self) -> None:
-        self.dash.open_log(self.job_id)
+        self.post_message(LogRequested(self.job_id))
 
     def action_cancel(self) -> None:
-        self.dash.confirm_cancel([self.job_id])
+        self.post_message(CancelRequested([self.job_id]))
 
     def job_changed(self, job: JobInfo) -> None:
         """The app saw this job change: show it and reload the eventlog."""
@@ -162,13 +156,13 @@ class JobDetailScreen(Screen[None]):
     def show_job(self, job: JobInfo) -> None:
         self.job = job
         self.query_one("#detail-title", Label).update(f"Job {job.id}  {job.name}")
-        self.query_one("#detail-info", Static).update(info_table(job, self.dash.store.runtime(job)))
+        self.query_one("#detail-info", Static).update(info_table(job, self.ctx.store.runtime(job)))
 
     @work(exclusive=True, group="detail")
     async def load(self) -> None:
         job_id = self.job_id
         try:
-            job = await self.dash.client.get_job(job_id)
+            job = await self.ctx.client.get_job(job_id)
         except FluxRestfulError as exc:
             if job_id == self.job_id:
                 self.query_one("#detail-info", Static).update(Text(str(exc), style="red"))
@@ -187,7 +181,7 @@ class JobDetailScreen(Screen[None]):
         job_id = self.job_id
         target = self.query_one("#detail-events", Static)
         try:
-            entries = await self.dash.client.get_job_events(job_id)
+            entries = await self.ctx.client.get_job_events(job_id)
         except FluxRestfulError as exc:
             if job_id == self.job_id:
                 target.update(Text(f"eventlog unavailable: {exc}", style="yellow"))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import replace
-from typing import TYPE_CHECKING
 
 from textual import on
 from textual.app import ComposeResult
@@ -15,14 +14,20 @@ from textual.widgets import Input
 
 from flux_restful_client import JobInfo
 
-from ..store import QUICK_FILTERS, JobStore
+from ..context import DashContext
+from ..messages import (
+    CancelRequested,
+    DetailRequested,
+    LogRequested,
+    NodesRequested,
+    ReloadRequested,
+    SubmitRequested,
+)
+from ..store import QUICK_FILTERS
 from ..widgets.footer import KeysFooter
 from ..widgets.jobs_table import JobsTable
 from ..widgets.state_counts import StateCounts
 from ..widgets.status_bar import StatusBar
-
-if TYPE_CHECKING:
-    from ..app import DashboardApp
 
 __all__ = ["JobsScreen"]
 
@@ -49,8 +54,11 @@ class JobsScreen(Screen[None]):
         ),
     ]
 
-    def __init__(self, store: JobStore) -> None:
+    def __init__(self, ctx: DashContext) -> None:
         super().__init__(id="jobs-screen")
+        self.ctx = ctx
+        """The client, the store and the session."""
+        store = ctx.store
         self._sort_cycle = ["id", "name", "user", "state", "runtime", "submitted"]
         self.counts = StateCounts(id="counts")
         """Counts by state (header)."""
@@ -58,13 +66,8 @@ class JobsScreen(Screen[None]):
         """The jobs."""
         self.status = StatusBar(id="status")
         """Server, user and connection."""
-
-    @property
-    def dash(self) -> DashboardApp:
-        from ..app import DashboardApp
-
-        assert isinstance(self.app, DashboardApp)
-        return self.app
+        self.connection = "connecting"
+        """The link to the server, as the app last told it (shown in the status bar)."""
 
     def compose(self) -> ComposeResult:
         yield self.counts
@@ -78,25 +81,25 @@ class JobsScreen(Screen[None]):
     def on_mount(self) -> None:
         self.query_one("#filter", Input).display = False
         status = self.status
-        status.server = self.dash.client.host
-        status.user = self.dash.user
-        status.read_only = self.dash.read_only
-        status.connection = self.dash.connection
+        status.server = self.ctx.client.host
+        status.user = self.ctx.user
+        status.read_only = self.ctx.read_only
+        status.connection = self.connection
         self.table.focus()
         self.refresh_counts()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in ("submit", "cancel") and self.dash.read_only:
+        if action in ("submit", "cancel") and self.ctx.read_only:
             return False
         return True
 
     # -- content -----------------------------------------------------------------------------
     def refresh_counts(self) -> None:
         counts = self.counts
-        counts.counts = self.dash.store.counts()
+        counts.counts = self.ctx.store.counts()
         counts.shown = self.table.row_count
         counts.hidden = self.table.hidden
-        f = self.dash.store.filter
+        f = self.ctx.store.filter
         words = []
         if f.quick != "all":
             words.append(f.quick)
@@ -104,7 +107,7 @@ class JobsScreen(Screen[None]):
             words.append(f"user {f.user}")
         if f.pattern:
             words.append(f"/{f.pattern}")
-        sort = f"sort {self.dash.store.sort_key}{' ↓' if self.dash.store.sort_reverse else ' ↑'}"
+        sort = f"sort {self.ctx.store.sort_key}{' ↓' if self.ctx.store.sort_reverse else ' ↑'}"
         counts.describe = " ".join([*words, sort])
 
     def rebuild(self) -> None:
@@ -124,40 +127,40 @@ class JobsScreen(Screen[None]):
     def action_open_detail(self) -> None:
         job_id = self.table.current_job_id
         if job_id is not None:
-            self.dash.open_detail(job_id)
+            self.post_message(DetailRequested(job_id))
 
     def action_open_log(self) -> None:
         job_id = self.table.current_job_id
         if job_id is not None:
-            self.dash.open_log(job_id)
+            self.post_message(LogRequested(job_id))
 
     def action_submit(self) -> None:
-        self.dash.action_submit()
+        self.post_message(SubmitRequested())
 
     def action_cancel(self) -> None:
-        self.dash.confirm_cancel(self.table.selection())
+        self.post_message(CancelRequested(list(self.table.selection())))
 
     def action_nodes(self) -> None:
-        self.dash.action_nodes()
+        self.post_message(NodesRequested())
 
     def action_refresh(self) -> None:
-        self.dash.reload_jobs()
+        self.post_message(ReloadRequested())
 
     def action_filter(self) -> None:
         box = self.query_one("#filter", Input)
         box.display = True
-        box.value = self.dash.store.filter.pattern
+        box.value = self.ctx.store.filter.pattern
         box.focus()
 
     def action_quick(self, name: str) -> None:
-        self.set_filter(replace(self.dash.store.filter, quick=name))
+        self.set_filter(replace(self.ctx.store.filter, quick=name))
 
     def action_mine(self) -> None:
-        f = self.dash.store.filter
-        self.set_filter(replace(f, user=None if f.user else (self.dash.user or None)))
+        f = self.ctx.store.filter
+        self.set_filter(replace(f, user=None if f.user else (self.ctx.user or None)))
 
     def action_sort(self, column: str | None = None) -> None:
-        store = self.dash.store
+        store = self.ctx.store
         if column is None:
             index = (
                 self._sort_cycle.index(store.sort_key) if store.sort_key in self._sort_cycle else -1
@@ -170,7 +173,7 @@ class JobsScreen(Screen[None]):
         self.rebuild()
 
     def action_reverse(self) -> None:
-        store = self.dash.store
+        store = self.ctx.store
         store.set_sort(store.sort_key, not store.sort_reverse)
         self.rebuild()
 
@@ -179,7 +182,7 @@ class JobsScreen(Screen[None]):
 
         assert isinstance(new, JobFilter)
         try:
-            self.dash.store.set_filter(new)
+            self.ctx.store.set_filter(new)
         except re.error as exc:
             self.notify(f"Invalid filter {new.pattern!r}: {exc}", severity="error")
             return False
@@ -188,14 +191,14 @@ class JobsScreen(Screen[None]):
 
     @on(Input.Submitted, "#filter")
     def _apply_filter(self, event: Input.Submitted) -> None:
-        if self.set_filter(replace(self.dash.store.filter, pattern=event.value)):
+        if self.set_filter(replace(self.ctx.store.filter, pattern=event.value)):
             event.input.display = False
             self.table.focus()
 
     @on(Input.Changed, "#filter")
     def _live_filter(self, event: Input.Changed) -> None:
         try:
-            self.dash.store.set_filter(replace(self.dash.store.filter, pattern=event.value))
+            self.ctx.store.set_filter(replace(self.ctx.store.filter, pattern=event.value))
         except re.error:
             return  # finish typing; enter reports the error
         self.rebuild()
@@ -207,7 +210,7 @@ class JobsScreen(Screen[None]):
         box = self.query_one("#filter", Input)
         if event.key == "escape" and box.has_focus:
             box.value = ""
-            self.set_filter(replace(self.dash.store.filter, pattern=""))
+            self.set_filter(replace(self.ctx.store.filter, pattern=""))
             box.display = False
             self.table.focus()
             event.stop()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import time
-from typing import TYPE_CHECKING
 
 import anyio
 from rich.text import Text
@@ -25,12 +24,11 @@ from flux_restful_client import (
     UnsupportedByServer,
 )
 
+from ..context import DashContext
 from ..lines import Line, LineJoiner
+from ..messages import CancelRequested
 from ..widgets.footer import KeysFooter
 from ..widgets.log_view import LogView
-
-if TYPE_CHECKING:
-    from ..app import DashboardApp
 
 __all__ = ["LogScreen"]
 
@@ -59,8 +57,10 @@ class LogScreen(Screen[None]):
     follow_state: reactive[str] = reactive("connecting")
     """``live``, ``reconnecting``, ``polling``, ``ended`` or ``error``."""
 
-    def __init__(self, job_id: int, *, max_lines: int = 10_000) -> None:
+    def __init__(self, ctx: DashContext, job_id: int, *, max_lines: int = 10_000) -> None:
         super().__init__(id="log-screen")
+        self.ctx = ctx
+        """The client, the store and the session."""
         self.job_id = job_id
         """The job followed."""
         self.max_lines = max_lines
@@ -72,13 +72,6 @@ class LogScreen(Screen[None]):
         self._pending: list[Line] = []
         self._joiner = LineJoiner()
 
-    @property
-    def dash(self) -> DashboardApp:
-        from ..app import DashboardApp
-
-        assert isinstance(self.app, DashboardApp)
-        return self.app
-
     def compose(self) -> ComposeResult:
         yield Label(f"Log of job {self.job_id}", id="log-title", classes="title")
         yield Input(placeholder="search: regex (enter to apply, esc to clear)", id="log-search")
@@ -87,7 +80,7 @@ class LogScreen(Screen[None]):
         yield KeysFooter()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        return not (action == "cancel" and self.dash.read_only)
+        return not (action == "cancel" and self.ctx.read_only)
 
     def on_mount(self) -> None:
         self.query_one("#log-search", Input).display = False
@@ -147,7 +140,7 @@ class LogScreen(Screen[None]):
     # -- following ---------------------------------------------------------------------------
     @work(exclusive=True, group="log")
     async def follow(self) -> None:
-        client = self.dash.client
+        client = self.ctx.client
         since: int | None = None
         delay = 0.5
         while True:
@@ -155,7 +148,7 @@ class LogScreen(Screen[None]):
                 self.follow_state = "live"
                 async for frame in client.iter_frames(self.job_id, since=since):
                     if frame.seq is not None:
-                        since = frame.seq + 1
+                        since = frame.seq  # the last seen: the server sends what follows
                     delay = 0.5
                     if frame.type == "output":
                         self.add(OutputLine.from_frame(frame))
@@ -185,7 +178,7 @@ class LogScreen(Screen[None]):
 
     async def follow_output_stream(self) -> None:
         """Follow upstream's ``/output/stream`` (unlabelled lines), then show how the job ended."""
-        client = self.dash.client
+        client = self.ctx.client
         self.follow_state = "live"
         try:
             async for line in client.iter_lines(self.job_id):
@@ -200,7 +193,7 @@ class LogScreen(Screen[None]):
 
     async def poll(self) -> None:
         """Follow by polling ``GET /v1/jobs/{id}/output?labels=true`` until the job ends."""
-        client = self.dash.client
+        client = self.ctx.client
         self.follow_state = "polling"
         seen = 0
         delay = 0.5
@@ -286,4 +279,4 @@ class LogScreen(Screen[None]):
         self.log_view.scroll_end(animate=False)
 
     def action_cancel(self) -> None:
-        self.dash.confirm_cancel([self.job_id])
+        self.post_message(CancelRequested([self.job_id]))

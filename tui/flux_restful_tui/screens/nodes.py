@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
@@ -14,10 +12,8 @@ from textual.widgets import DataTable, Label, Sparkline, Static
 
 from flux_restful_client import FluxRestfulError, Node
 
+from ..context import DashContext
 from ..widgets.footer import KeysFooter
-
-if TYPE_CHECKING:
-    from ..app import DashboardApp
 
 __all__ = ["NodesScreen", "usage_bar"]
 
@@ -40,17 +36,12 @@ class NodesScreen(Screen[None]):
 
     BINDINGS = [Binding("escape", "app.pop_screen", "Back"), Binding("r", "reload", "Reload")]
 
-    def __init__(self, *, refresh_every: float = 5.0) -> None:
+    def __init__(self, ctx: DashContext, *, refresh_every: float = 5.0) -> None:
         super().__init__(id="nodes-screen")
+        self.ctx = ctx
+        """The client, the store and the session."""
         self.refresh_every = refresh_every
         """Seconds between reloads."""
-
-    @property
-    def dash(self) -> DashboardApp:
-        from ..app import DashboardApp
-
-        assert isinstance(self.app, DashboardApp)
-        return self.app
 
     def compose(self) -> ComposeResult:
         yield Label("Nodes", classes="title")
@@ -80,7 +71,7 @@ class NodesScreen(Screen[None]):
         self.load()
 
     def show_activity(self) -> None:
-        activity = self.dash.store.activity
+        activity = self.ctx.store.activity
         running = [float(v) for v in activity.running] or [0.0]
         done = [float(v) for v in activity.completions] or [0.0]
         self.query_one("#spark-running", Sparkline).data = running
@@ -120,7 +111,7 @@ class NodesScreen(Screen[None]):
     @work(exclusive=True, group="nodes")
     async def load(self) -> None:
         try:
-            nodes = await self.dash.client.get_nodes()
+            nodes = await self.ctx.client.get_nodes()
         except FluxRestfulError as exc:
             self.notify(str(exc), title="Nodes", severity="error")
             return

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -14,8 +14,7 @@ from textual.widgets import Button, Checkbox, Input, Label, Static, TextArea
 
 from flux_restful_client import ApiError, FluxRestfulError
 
-if TYPE_CHECKING:
-    from ..app import DashboardApp
+from ..context import DashContext
 
 __all__ = ["FIELD_HINTS", "SubmitScreen", "field_for_error", "parse_env"]
 
@@ -103,15 +102,10 @@ class SubmitScreen(ModalScreen[int | None]):
         Binding("ctrl+s", "submit", "Submit"),
     ]
 
-    def __init__(self) -> None:
+    def __init__(self, ctx: DashContext) -> None:
         super().__init__(id="submit-screen")
-
-    @property
-    def dash(self) -> DashboardApp:
-        from ..app import DashboardApp
-
-        assert isinstance(self.app, DashboardApp)
-        return self.app
+        self.ctx = ctx
+        """The client, the store and the session."""
 
     def _row(self, name: str, widget: Any) -> ComposeResult:
         with Horizontal(classes="form-row", id=f"row-{name}"):
@@ -222,7 +216,7 @@ class SubmitScreen(ModalScreen[int | None]):
         button = self.query_one("#submit-ok", Button)
         button.disabled = True
         try:
-            job_id = await self.dash.client.submit_job(command, **fields)
+            job_id = await self.ctx.client.submit_job(command, **fields)
         except ApiError as exc:
             for message in _server_messages(exc):
                 self.show_error(field_for_error(message), message)

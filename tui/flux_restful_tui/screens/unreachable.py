@@ -9,6 +9,7 @@ from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import Label, Static
 
+from ..messages import RetryRequested
 from ..widgets.footer import KeysFooter
 
 __all__ = ["UnreachableScreen"]
@@ -52,7 +53,4 @@ class UnreachableScreen(Screen[None]):
             self.query_one("#unreachable-reason", Static).update(text)
 
     def action_retry(self) -> None:
-        from ..app import DashboardApp
-
-        if isinstance(self.app, DashboardApp):
-            self.app.start_feed()
+        self.post_message(RetryRequested())
