@@ -14,7 +14,7 @@ from sanic.response import HTTPResponse, json
 from sanic_ext import openapi
 from sanic_ext.extensions.openapi.builders import SpecificationBuilder
 
-from . import errors
+from . import browser, errors
 from .executors.hub import Hub
 from .jobs.cache import ResponseCache
 from .limits import refuse_malformed_body
@@ -89,6 +89,7 @@ def create_app(settings: Settings | None = None, *, name: str | None = None) -> 
     app.extend(config={"oas_url_prefix": "/docs", "oas_uri_to_json": "/openapi.json"})
     app.ext.openapi.add_security_scheme("token", "http", scheme="bearer", bearer_format="JWT")
     errors.install(app)
+    browser.install(app)
     app.on_request(refuse_malformed_body)
 
     from .auth import setup_auth

@@ -6,6 +6,7 @@ from typing import Any
 
 from sanic import Request, Sanic
 from sanic.config import Config
+from sanic.constants import HTTP_METHODS
 from sanic.exceptions import PayloadTooLarge, RequestTimeout, SanicException
 from sanic.exceptions import ServiceUnavailable as SanicUnavailable
 from sanic.handlers import ErrorHandler
@@ -100,13 +101,24 @@ class JsonErrorHandler(ErrorHandler):
                 404: "Not Found",
                 405: "Method Not Allowed",
             }.get(status, str(exception))
-            return json(
-                {"detail": message, "code": _code(status)},
-                status=status,
-                headers=getattr(exception, "headers", None),
-            )
+            headers = dict(getattr(exception, "headers", None) or {})
+            if status == 405 and "Allow" not in headers:
+                headers["Allow"] = ", ".join(allowed_methods(request.app, request.path))
+            return json({"detail": message, "code": _code(status)}, status=status, headers=headers)
         self.log(request, exception)
         return json({"detail": "Internal Server Error", "code": "internal"}, status=500)
+
+
+def allowed_methods(app: Sanic[Any, Any], path: str) -> list[str]:
+    """The methods a route of ``app`` answers at ``path`` (Sanic omits them on dynamic paths)."""
+    allowed: list[str] = []
+    for method in HTTP_METHODS:
+        try:
+            app.router.get(path, method, None)
+        except SanicException:
+            continue
+        allowed.append(str(method.value))
+    return allowed
 
 
 def _code(status: int) -> str:

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from .limits import MAX_BODY
 
@@ -103,6 +104,8 @@ class Settings:
     """Largest request body in bytes; bigger ones get a 413 (``FLUX_REQUEST_MAX_SIZE``)."""
     response_timeout: int = 60
     """Seconds a request may take before it is answered 503 (``FLUX_RESPONSE_TIMEOUT``)."""
+    trusted_origins: frozenset[str] = frozenset()
+    """Browser origins besides the requested host allowed to write (``FLUX_TRUSTED_ORIGINS``)."""
 
     @property
     def auth_enabled(self) -> bool:
@@ -171,6 +174,7 @@ class Settings:
         values["env_passthrough"] = tuple(_split_list(env.get("FLUX_JOB_ENV_PASSTHROUGH", "")))
         if env.get("FLUX_OPTION_FLAGS", "").strip():
             values["option_flags"] = parse_server_option_flags(env["FLUX_OPTION_FLAGS"])
+        values["trusted_origins"] = parse_trusted_origins(env.get("FLUX_TRUSTED_ORIGINS", ""))
 
         settings = cls(**values).with_overrides(**overrides)
         settings.validate()
@@ -202,6 +206,46 @@ class Settings:
                 "FLUX_SERVER_MODE=multi-user runs jobs as the authenticated user, which requires "
                 f"the server to run as root (it is uid {os.geteuid()})."
             )
+
+
+_DEFAULT_PORTS = {"http": "80", "https": "443", "ws": "80", "wss": "443"}
+
+
+def host_port(scheme: str, netloc: str) -> str:
+    """``netloc`` in lower case without the default port of ``scheme``."""
+    netloc = netloc.lower()
+    default = _DEFAULT_PORTS.get(scheme)
+    if default and netloc.endswith(f":{default}"):
+        netloc = netloc[: -len(default) - 1]
+    return netloc
+
+
+def normalise_origin(text: str) -> str | None:
+    """``scheme://host[:port]`` in lower case without a default port, or ``None`` if not one."""
+    parts = urlsplit(text.strip())
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS or not parts.hostname or parts.path not in ("", "/"):
+        return None
+    if parts.query or parts.fragment or parts.username or parts.password:
+        return None
+    return f"{scheme}://{host_port(scheme, parts.netloc)}"
+
+
+def parse_trusted_origins(text: str) -> frozenset[str]:
+    """Parse ``FLUX_TRUSTED_ORIGINS`` (comma-separated ``https://host[:port]``), normalised.
+
+    Raises:
+        SettingsError: An item is not an origin (a scheme and a host, no path).
+    """
+    origins = set()
+    for item in _split_list(text):
+        origin = normalise_origin(item)
+        if origin is None:
+            raise SettingsError(
+                f"FLUX_TRUSTED_ORIGINS items must look like https://host[:port], not {item!r}"
+            )
+        origins.add(origin)
+    return frozenset(origins)
 
 
 def parse_server_option_flags(text: str) -> dict[str, str]:

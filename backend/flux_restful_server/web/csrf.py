@@ -1,8 +1,9 @@
-"""CSRF protection for the web forms: a double-submit cookie plus an Origin check.
+"""CSRF protection for the web forms: a double-submit cookie.
 
 Every form carries a hidden ``csrf_token`` equal to the ``flux_csrf`` cookie (HttpOnly,
 SameSite=Strict). Another site can neither read the cookie nor set the field, so a forged POST
-fails; a POST whose ``Origin``/``Sec-Fetch-Site`` says it came from elsewhere fails too.
+fails. A POST whose ``Origin``/``Sec-Fetch-Site`` says it came from elsewhere never gets here:
+the app-wide cross-site policy (``browser.py``) refuses it first.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ import hmac
 import re
 import secrets
 from typing import Any
-from urllib.parse import urlsplit
 
 from sanic import Request
 from sanic.response import HTTPResponse
@@ -47,16 +47,11 @@ def remember(request: Request[Any, Any], response: HTTPResponse, value: str) -> 
 
 
 def check(request: Request[Any, Any]) -> None:
-    """Accept the POST only if its form token matches the cookie and it is not cross-site.
+    """Accept the POST only if its form token matches the cookie.
 
     Raises:
-        CsrfRejected: The token is missing or wrong, or the request came from another site.
+        CsrfRejected: The token is missing or wrong.
     """
-    if request.headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
-        raise CsrfRejected(REJECTED)
-    origin = request.headers.get("origin")
-    if origin and urlsplit(origin).netloc != request.host:
-        raise CsrfRejected(REJECTED)
     cookie = request.cookies.get(COOKIE) or ""
     sent = (request.form.get(FIELD) if request.form else None) or ""
     if not cookie or not sent or not hmac.compare_digest(cookie.encode(), sent.encode()):
