@@ -20,6 +20,7 @@ from .guard import (
     auth_service,
     authenticate,
     authenticate_token,
+    recheck,
     require_superuser,
 )
 from .service import AuthService, check_auth_settings
@@ -76,6 +77,7 @@ __all__ = [
     "authenticate",
     "authenticate_token",
     "check_auth_settings",
+    "recheck",
     "require_superuser",
     "setup_auth",
 ]

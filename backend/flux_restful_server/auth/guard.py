@@ -24,6 +24,8 @@ class Principal:
     """Sees and touches every job; may stop the service."""
     owner: Owner = field(default_factory=Owner)
     """How jobs this caller submits are owned and run."""
+    version: str = ""
+    """The user's token version when authenticated (a change means removed or deactivated)."""
 
     @property
     def sees_all(self) -> bool:
@@ -85,6 +87,16 @@ def authenticate_token(app: Sanic[Any, Any], token: str, method: str = "GET") ->
         Forbidden: Not allowed (403).
     """
     return auth_service(app).principal_from_token(token, method)
+
+
+def recheck(app: Sanic[Any, Any], principal: Principal) -> None:
+    """Check that ``principal`` may still act (long-lived streams call this periodically).
+
+    Raises:
+        InvalidCredentials: The user was removed or deactivated, or their password changed.
+        Forbidden: (multi-user mode) no longer an allowed system account.
+    """
+    auth_service(app).recheck(principal)
 
 
 def require_superuser(principal: Principal) -> None:

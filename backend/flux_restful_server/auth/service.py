@@ -408,6 +408,18 @@ class AuthService:
             self._basic_cache[key] = (identity.version, now + _BASIC_CACHE_SECONDS)
         return self._principal(identity, superuser=identity.superuser)
 
+    def recheck(self, principal: Principal) -> None:
+        """Check that ``principal`` is still the user it was (one indexed read).
+
+        Raises:
+            InvalidCredentials: Removed, deactivated, or their tokens were revoked since.
+            Forbidden: (multi-user mode) no longer an allowed system account.
+        """
+        if not self.enabled or principal.name is None:
+            return
+        identity = self._current_identity(principal.name, principal.version)
+        self._principal(identity, superuser=principal.superuser)
+
     def _current_identity(self, name: str, version: str) -> Identity:
         """The user as they are now, provided ``version`` still matches their tokens."""
         if self.backend == "pam":
@@ -436,4 +448,6 @@ class AuthService:
                 raise Forbidden(str(exc)) from None
         else:
             owner = Owner(user=identity.name)
-        return Principal(name=identity.name, superuser=superuser, owner=owner)
+        return Principal(
+            name=identity.name, superuser=superuser, owner=owner, version=identity.version
+        )

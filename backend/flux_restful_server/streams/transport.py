@@ -18,6 +18,7 @@ from typing import Any, Protocol, TypeVar
 
 from sanic import Blueprint, Sanic
 from sanic.exceptions import SanicException
+from sanic.server.websockets.impl import WebsocketImplProtocol
 
 from ..auth import Principal, authenticate, authenticate_token
 from ..auth.errors import NotAuthenticated
@@ -33,11 +34,14 @@ AUTH_FRAME_TIMEOUT = 10.0
 """Seconds a websocket without credentials has to send its ``{"type": "auth"}`` frame."""
 SHUTDOWN_GRACE = 2.0
 """Seconds graceful shutdown waits for streams to send their final frame."""
+RECHECK_INTERVAL = 5.0
+"""Seconds between checks that a stream's user still exists, is active and kept their tokens."""
 
 PING = wire(encode({"type": "ping"}))
 
 CLOSE_NORMAL = 1000
 CLOSE_GOING_AWAY = 1001
+CLOSE_INVALID_DATA = 1007
 CLOSE_TRY_AGAIN = 1013
 CLOSE_BAD_REQUEST = 4400
 CLOSE_UNAUTHORIZED = 4401
@@ -148,6 +152,30 @@ class WebSocketSink:
         return self._lost
 
 
+class StrictWebsocket(WebsocketImplProtocol):
+    """Sanic's websocket, failed with 1007 when a text frame is not UTF-8.
+
+    Sanic decodes incoming text frames in a task that nothing awaits: invalid UTF-8 raised there,
+    was logged as "Task exception was never retrieved" with a traceback (one per frame, by
+    anyone who can connect), and left the socket open.
+    """
+
+    async def process_events(self, events: Any) -> None:
+        """Hand frames to Sanic; a text frame that is not UTF-8 fails the connection (1007)."""
+        try:
+            await super().process_events(events)
+        except UnicodeDecodeError:
+            self.fail_connection(CLOSE_INVALID_DATA, "text frame is not valid UTF-8")
+
+
+async def accept_websocket(request: Any) -> StrictWebsocket:
+    """Complete the websocket handshake of ``request`` and return the socket."""
+    ws = await request.transport.get_protocol().websocket_handshake(request)
+    # The handshake builds a plain WebsocketImplProtocol; ours only adds process_events.
+    ws.__class__ = StrictWebsocket
+    return ws  # type: ignore[no-any-return]
+
+
 def wants_websocket(request: Any) -> bool:
     """Whether the request asks to upgrade to a websocket."""
     return bool(request.headers.get("upgrade", "").lower() == "websocket")
@@ -216,6 +244,16 @@ async def first_frame_auth(request: Any, ws: Any) -> Principal:
         raise StreamRefused(close_code(exc), str(exc) or "Could not validate credentials") from None
 
 
+async def watch(recheck: Callable[[], None]) -> str:
+    """Run ``recheck`` every :data:`RECHECK_INTERVAL` seconds; return the refusal's message."""
+    while True:
+        await asyncio.sleep(RECHECK_INTERVAL)
+        try:
+            recheck()
+        except SanicException as exc:
+            return str(exc) or "Could not validate credentials"
+
+
 class StreamRefused(Exception):
     """A websocket is refused after the upgrade: close it with ``code`` and ``reason``."""
 
@@ -237,10 +275,13 @@ class Outcome:
     """How a pump ended."""
 
     reason: str
-    """``end`` (job finished), ``lagged``, ``shutdown``, ``gone`` (client left), or ``eof`` (the
-    source ended without a final entry: the caller decides what to send)."""
+    """``end`` (job finished), ``lagged``, ``shutdown``, ``gone`` (client left), ``revoked`` (the
+    user was removed or deactivated), or ``eof`` (the source ended without a final entry: the
+    caller decides what to send)."""
     position: int
     """The last seq processed: what ``since`` should be to resume."""
+    detail: str = ""
+    """Why, when the reason alone does not say (``revoked``: the refusal's message)."""
 
 
 async def pump(
@@ -251,18 +292,24 @@ async def pump(
     since: int,
     ping: float,
     shutdown: asyncio.Event,
+    recheck: Callable[[], None] | None = None,
 ) -> Outcome:
     """Send ``source``'s batches through ``render`` to ``sink`` until it ends.
 
     ``render(batch)`` is awaited and returns ``(frames, position, finished)``: the encoded
     frames, the seq of the batch's last entry, and whether the stream is complete.
+    ``recheck()`` runs every :data:`RECHECK_INTERVAL` seconds and raises when the caller may no
+    longer read: the stream then ends with a ``revoked`` frame.
     """
     position = since
     iterator = source.__aiter__()
     next_task: asyncio.Future[list[T]] = asyncio.ensure_future(iterator.__anext__())
     stop_task = asyncio.ensure_future(shutdown.wait())
+    revoked = asyncio.ensure_future(watch(recheck)) if recheck is not None else None
     gone = sink.gone()
     waits: set[asyncio.Future[Any]] = {next_task, stop_task}
+    if revoked is not None:
+        waits.add(revoked)
     if gone is not None:
         waits.add(gone)
     try:
@@ -290,10 +337,15 @@ async def pump(
                 return Outcome("shutdown", position)
             elif gone is not None and gone in done:
                 return Outcome("gone", position)
+            elif revoked is not None and revoked in done:
+                detail = revoked.result()
+                frame = {"type": "revoked", "detail": detail, "since": position}
+                await sink.send([wire(encode(frame))])
+                return Outcome("revoked", position, detail)
             else:
                 await sink.send([PING])
     finally:
-        for task in (next_task, stop_task, gone):
+        for task in (next_task, stop_task, gone, revoked):
             if task is not None and not task.done():
                 task.cancel()
                 with contextlib.suppress(BaseException):

@@ -16,7 +16,7 @@ from sanic.response import HTTPResponse, json
 from sanic_ext import openapi
 
 from ..app import App, AppRequest
-from ..auth import Principal, authenticate
+from ..auth import Principal, authenticate, recheck
 from ..executors.base import JobEvent, JobNotFound, JobState, LogEntry, OutputLine, SubscriberLagged
 from ..jobs.views import job_id_arg, visible_job
 from ..limits import no_response_timeout
@@ -43,12 +43,14 @@ from .transport import (
     CLOSE_NORMAL,
     CLOSE_NOT_FOUND,
     CLOSE_TRY_AGAIN,
+    CLOSE_UNAUTHORIZED,
     Outcome,
     Sink,
     SSESink,
     StreamRefused,
     StreamsBlueprint,
     WebSocketSink,
+    accept_websocket,
     close_code,
     close_streams,
     credentials,
@@ -64,7 +66,12 @@ Frames = list[Wire]
 streams_bp = StreamsBlueprint("streams", url_prefix="/v1")
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-CLOSE_CODES = {"end": CLOSE_NORMAL, "lagged": CLOSE_TRY_AGAIN, "shutdown": CLOSE_GOING_AWAY}
+CLOSE_CODES = {
+    "end": CLOSE_NORMAL,
+    "lagged": CLOSE_TRY_AGAIN,
+    "shutdown": CLOSE_GOING_AWAY,
+    "revoked": CLOSE_UNAUTHORIZED,
+}
 
 
 @streams_bp.before_server_stop
@@ -97,7 +104,7 @@ async def serve_stream(
     reg = registry(request.app)
     task = asyncio.current_task()
     if wants_websocket(request):
-        ws = await request.transport.get_protocol().websocket_handshake(request)  # type: ignore[attr-defined]
+        ws = await accept_websocket(request)
         ws_sink = WebSocketSink(ws)
         if task is not None:
             reg.active.add(task)
@@ -110,7 +117,8 @@ async def serve_stream(
                     raise StreamRefused(close_code(exc), str(exc)) from None
             outcome = await run(principal, ws_sink)
             if outcome.reason != "gone":
-                await ws_sink.close(CLOSE_CODES.get(outcome.reason, CLOSE_NORMAL), outcome.reason)
+                code = CLOSE_CODES.get(outcome.reason, CLOSE_NORMAL)
+                await ws_sink.close(code, outcome.detail or outcome.reason)
         except StreamRefused as exc:
             await ws_sink.close(exc.code, exc.reason)
         except Exception:  # noqa: BLE001 - the client went away mid-send
@@ -132,6 +140,28 @@ async def serve_stream(
         if task is not None:
             reg.active.discard(task)
     return None
+
+
+async def follow(
+    request: AppRequest,
+    who: Principal,
+    source: AsyncIterator[Any],
+    render: Callable[[Any], Any],
+    sink: Sink,
+    *,
+    since: int,
+    ping: float,
+) -> Outcome:
+    """:func:`pump` until the server stops or ``who`` may no longer read."""
+    return await pump(
+        source,
+        render,
+        sink,
+        since=since,
+        ping=ping,
+        shutdown=registry(request.app).shutdown,
+        recheck=lambda: recheck(request.app, who),
+    )
 
 
 # Sanic skips its "handler returned no response" check for handlers marked as websocket ones;
@@ -214,14 +244,7 @@ async def job_stream(request: AppRequest, job_id: str) -> HTTPResponse | None:
     async def run(who: Principal, sink: Sink) -> Outcome:
         try:
             source = executor.log(jid, since)
-            outcome = await pump(
-                source,
-                render,
-                sink,
-                since=since,
-                ping=ping,
-                shutdown=registry(request.app).shutdown,
-            )
+            outcome = await follow(request, who, source, render, sink, since=since, ping=ping)
         except JobNotFound:
             raise StreamRefused(CLOSE_NOT_FOUND, f"Job {jid} not found") from None
         if outcome.reason == "eof":
@@ -277,9 +300,7 @@ async def event_feed(request: AppRequest) -> HTTPResponse | None:
             return frames, batch[-1].feed_seq, False
 
         source: AsyncIterator[list[JobEvent]] = executor.feed(since)
-        outcome = await pump(
-            source, render, sink, since=since, ping=ping, shutdown=registry(request.app).shutdown
-        )
+        outcome = await follow(request, who, source, render, sink, since=since, ping=ping)
         if outcome.reason == "eof":
             await sink.send([wire(encode({"type": "shutdown", "since": outcome.position}))])
             return Outcome("shutdown", outcome.position)
