@@ -16,7 +16,16 @@ import pytest
 from tests.upstream_shaped import UpstreamShapedServer
 
 ROOT = Path(__file__).resolve().parents[1]
-SERVER_ONLY = {"sanic", "sanic-ext", "pydantic", "orjson", "google-re2", "libpass", "argon2-cffi"}
+SERVER_ONLY = {
+    "sanic",
+    "sanic-ext",
+    "pydantic",
+    "orjson",
+    "google-re2",
+    "libpass",
+    "argon2-cffi",
+    "limits",
+}
 CLIENT_ONLY = {"httpx", "anyio", "pyyaml", "rich", "textual", "ipython"}
 
 

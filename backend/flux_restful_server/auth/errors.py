@@ -59,3 +59,24 @@ class LoginFailed(AuthLayerError):
     status_code = 400
     code = "login_failed"
     message = "Incorrect user or password"
+
+
+class LoginThrottled(AuthLayerError):
+    """Too many failed sign-ins (or checks under way) from one address: refused without hashing."""
+
+    status_code = 429
+    code = "too_many_attempts"
+    message = "Too many failed sign-ins from your address; try again later."
+
+    def __init__(self, message: str | None = None, *, retry_after: int = 60) -> None:
+        """Create the refusal; ``retry_after`` seconds go into ``Retry-After``."""
+        super().__init__(message, headers={"Retry-After": str(retry_after)})
+
+
+class LoginBusy(AuthLayerError):
+    """Too many password checks are waiting already."""
+
+    status_code = 503
+    code = "busy"
+    message = "The server is checking too many passwords right now; try again shortly."
+    challenge_headers: ClassVar[dict[str, str]] = {"Retry-After": "1"}

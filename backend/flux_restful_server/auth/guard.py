@@ -75,8 +75,13 @@ async def authenticate(request: Request[Any, Any], *, allow_query_token: bool = 
     if scheme == "bearer" and credentials.strip():
         return service.principal_from_token(credentials.strip(), request.method)
     if scheme == "basic" and credentials.strip():
-        return await service.principal_from_basic(credentials)
+        return await service.principal_from_basic(credentials, client_address(request))
     raise InvalidCredentials()
+
+
+def client_address(request: Request[Any, Any]) -> str:
+    """The caller's address: the forwarded one when Sanic is configured to trust a proxy."""
+    return str(request.remote_addr or request.ip or "")
 
 
 def authenticate_token(app: Sanic[Any, Any], token: str, method: str = "GET") -> Principal:

@@ -21,6 +21,7 @@ from .errors import Forbidden, InvalidCredentials, LoginFailed, TokenExpiredErro
 from .guard import ANONYMOUS, Principal
 from .passwords import hash_password, verify_password
 from .store import UserStore, UserStoreError, check_username
+from .throttle import LoginThrottle
 from .tokens import (
     SCOPES,
     AccessClaims,
@@ -44,7 +45,7 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 _BASIC_CACHE_SECONDS = 60.0
 _BASIC_CACHE_MAX = 1024
-_CONCURRENT_HASHES = 2
+_FAILURE_CACHE_MAX = 4096
 _TOKEN_CACHE_MAX = 4096
 
 
@@ -118,7 +119,9 @@ class AuthService:
         self._dummy_hash = ""
         self._basic_cache: dict[bytes, tuple[str, float]] = {}
         self._token_cache: dict[str, AccessClaims] = {}
-        self._hash_slots: asyncio.Semaphore | None = None
+        self._basic_failures: dict[bytes, tuple[str, float]] = {}
+        self._basic_checks: dict[bytes, asyncio.Task[Identity]] = {}
+        self.throttle = LoginThrottle()
 
     @property
     def enabled(self) -> bool:
@@ -157,7 +160,6 @@ class AuthService:
         Raises:
             SettingsError: The key or store cannot be set up.
         """
-        self._hash_slots = asyncio.Semaphore(_CONCURRENT_HASHES)
         if not self.enabled:
             self._log_config()
             return
@@ -179,7 +181,8 @@ class AuthService:
         self._log_config()
 
     def close(self) -> None:
-        """Close the user store."""
+        """Close the user store and the password threads."""
+        self.throttle.close()
         if self.store is not None:
             self.store.close()
             self.store = None
@@ -246,27 +249,32 @@ class AuthService:
 
     # -- passwords --------------------------------------------------------------------------
 
-    async def _hash_slot(self) -> asyncio.Semaphore:
-        if self._hash_slots is None:
-            self._hash_slots = asyncio.Semaphore(_CONCURRENT_HASHES)
-        return self._hash_slots
-
-    async def check_password(self, name: str, password: str) -> Identity:
-        """Verify a user name and password (re-hashing outdated hashes).
+    async def check_password(self, name: str, password: str, address: str = "") -> Identity:
+        """Verify a user name and password (re-hashing outdated hashes), throttled per address.
 
         Raises:
             LoginFailed: Unknown user, wrong password, inactive user, or no password backend.
+            LoginThrottled: ``address`` failed too often lately, or has too many checks under way.
+            LoginBusy: Too many checks are waiting already.
         """
         if not self.password_login:
             raise LoginFailed(f"The {self.backend} auth backend does not support password login.")
-        async with await self._hash_slot():
-            if self.backend == "pam":
-                return await self._check_pam(name, password)
-            assert self.store is not None
-            user = self.store.get(name)
-            stored = user.password_hash if user is not None else self._dummy_hash
-            # Unknown users cost one verification too, so timing does not reveal who exists.
-            ok, new_hash = await asyncio.to_thread(verify_password, password, stored)
+        self.throttle.admit(address, name)
+        async with self.throttle.slot(address):
+            try:
+                return await self._check_password(name, password)
+            except LoginFailed:
+                self.throttle.failed(address, name)
+                raise
+
+    async def _check_password(self, name: str, password: str) -> Identity:
+        if self.backend == "pam":
+            return await self._check_pam(name, password)
+        assert self.store is not None
+        user = self.store.get(name)
+        stored = user.password_hash if user is not None else self._dummy_hash
+        # Unknown users cost one verification too, so timing does not reveal who exists.
+        ok, new_hash = await self.throttle.run(verify_password, password, stored)
         if user is None or not ok:
             raise LoginFailed()
         if not user.is_active:
@@ -282,7 +290,7 @@ class AuthService:
             self.accounts.owner(name)
         except AccountRefused:
             raise LoginFailed() from None
-        ok = await asyncio.to_thread(
+        ok = await self.throttle.run(
             pam_backend.pam_check, self._pam, self.settings.pam_service, name, password
         )
         if not ok:
@@ -320,19 +328,25 @@ class AuthService:
             expires_minutes=self.settings.access_token_expires_minutes,
         )
 
-    async def login(self, name: str, password: str, requested: str | None = None) -> str:
+    async def login(
+        self, name: str, password: str, requested: str | None = None, address: str = ""
+    ) -> str:
         """Check a user name and password and return an access token.
 
         Raises:
             LoginFailed: Any failure (always a 400).
+            LoginThrottled: Too many failures from ``address`` lately (429).
+            LoginBusy: Too many checks waiting (503).
         """
-        return self.issue(await self.check_password(name, password), requested)
+        return self.issue(await self.check_password(name, password, address), requested)
 
-    async def handshake(self, authorization: str | None) -> str:
+    async def handshake(self, authorization: str | None, address: str = "") -> str:
         """Run upstream's ``/v1/token`` handshake and return an access token.
 
         Raises:
             LoginFailed: Any failure, with upstream 1.1.0's messages (always a 400).
+            LoginThrottled: Too many failures from ``address`` lately (429).
+            LoginBusy: Too many checks waiting (503).
         """
         if not self.handshake_enabled or not self.settings.secret_key:
             raise LoginFailed("The shared-secret token handshake is not enabled on this server.")
@@ -340,7 +354,7 @@ class AuthService:
             creds = decode_handshake(self.settings.secret_key, authorization)
         except HandshakeError as exc:
             raise LoginFailed(str(exc)) from None
-        return await self.login(creds.user, creds.password)
+        return await self.login(creds.user, creds.password, address=address)
 
     # -- requests ---------------------------------------------------------------------------
 
@@ -377,12 +391,19 @@ class AuthService:
             raise Forbidden(f"This token's scope does not allow this request (needs {needed}).")
         return self._principal(identity, superuser=identity.superuser and "admin" in claims.scopes)
 
-    async def principal_from_basic(self, encoded: str) -> Principal:
+    async def principal_from_basic(self, encoded: str, address: str = "") -> Principal:
         """Resolve HTTP Basic credentials (password backends only; verified at most once a minute).
+
+        Browsers send the same credentials on every request, many at once: concurrent requests
+        with the same credentials share one verification, and a wrong password is remembered
+        for a minute too (until the user's password changes), so it is neither hashed again
+        nor counted as another failure.
 
         Raises:
             InvalidCredentials: Malformed, wrong, or not accepted on this backend.
             Forbidden: (multi-user mode) not an allowed system account.
+            LoginThrottled: Too many failures from ``address`` lately (429).
+            LoginBusy: Too many checks waiting (503).
         """
         if not self.password_login:
             raise InvalidCredentials()
@@ -394,19 +415,47 @@ class AuthService:
         if not sep or not name or not password:
             raise InvalidCredentials()
         key = hmac.new(self.signing_key, decoded.encode(), hashlib.sha256).digest()
-        cached = self._basic_cache.get(key)
         now = time.monotonic()
+        cached = self._basic_cache.get(key)
         if cached is not None and cached[1] > now:
             identity = self._current_identity(name, cached[0])
-        else:
-            try:
-                identity = await self.check_password(name, password)
-            except LoginFailed:
-                raise InvalidCredentials() from None
+            return self._principal(identity, superuser=identity.superuser)
+        failed = self._basic_failures.get(key)
+        if failed is not None and failed[1] > now and failed[0] == self._password_version(name):
+            raise InvalidCredentials()
+        check = self._basic_checks.get(key)
+        if check is None:
+            check = asyncio.ensure_future(self.check_password(name, password, address))
+            check.add_done_callback(lambda task: self._basic_checked(key, name, task))
+            self._basic_checks[key] = check
+        try:
+            identity = await asyncio.shield(check)
+        except LoginFailed:
+            raise InvalidCredentials() from None
+        return self._principal(identity, superuser=identity.superuser)
+
+    def _basic_checked(self, key: bytes, name: str, task: asyncio.Task[Identity]) -> None:
+        """Remember the outcome of a Basic verification (success or wrong password)."""
+        self._basic_checks.pop(key, None)
+        if task.cancelled():
+            return
+        error = task.exception()  # retrieved here, so a check nobody awaits any more logs nothing
+        expires = time.monotonic() + _BASIC_CACHE_SECONDS
+        if error is None:
             if len(self._basic_cache) >= _BASIC_CACHE_MAX:
                 self._basic_cache.clear()
-            self._basic_cache[key] = (identity.version, now + _BASIC_CACHE_SECONDS)
-        return self._principal(identity, superuser=identity.superuser)
+            self._basic_cache[key] = (task.result().version, expires)
+        elif isinstance(error, LoginFailed):
+            if len(self._basic_failures) >= _FAILURE_CACHE_MAX:
+                self._basic_failures.clear()
+            self._basic_failures[key] = (self._password_version(name), expires)
+
+    def _password_version(self, name: str) -> str:
+        """The user's token version (changes with the password); empty if unknown or PAM."""
+        if self.store is None:
+            return ""
+        user = self.store.get(name)
+        return user.token_version if user is not None else ""
 
     def recheck(self, principal: Principal) -> None:
         """Check that ``principal`` is still the user it was (one indexed read).

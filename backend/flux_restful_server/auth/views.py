@@ -11,7 +11,7 @@ from sanic.response import json as json_response
 
 from .. import __version__
 from .errors import LoginFailed
-from .guard import auth_service
+from .guard import auth_service, client_address
 
 auth_bp = Blueprint("auth", url_prefix="/v1")
 
@@ -32,7 +32,8 @@ def _token_body(token: str) -> HTTPResponse:
 async def token(request: Request[Any, Any]) -> HTTPResponse:
     """Upstream's shared-secret handshake; every failure is a 400, never a 401."""
     service = auth_service(request.app)
-    return _token_body(await service.handshake(request.headers.get("authorization")))
+    authorization = request.headers.get("authorization")
+    return _token_body(await service.handshake(authorization, client_address(request)))
 
 
 def _login_fields(request: Request[Any, Any]) -> dict[str, str]:
@@ -67,7 +68,8 @@ async def login_access_token(request: Request[Any, Any]) -> HTTPResponse:
         raise LoginFailed(f"The {service.backend} auth backend does not support password login.")
     if not username or not password:
         raise LoginFailed("Both username and password are required.")
-    return _token_body(await service.login(username, password, fields.get("scope")))
+    token = await service.login(username, password, fields.get("scope"), client_address(request))
+    return _token_body(token)
 
 
 @auth_bp.get("/auth")
