@@ -25,6 +25,7 @@ SERVER_ONLY = {
     "libpass",
     "argon2-cffi",
     "limits",
+    "swagger-ui-bundle",
 }
 CLIENT_ONLY = {"httpx", "anyio", "pyyaml", "rich", "textual", "ipython"}
 

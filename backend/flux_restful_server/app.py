@@ -65,9 +65,10 @@ def create_app(settings: Settings | None = None, *, name: str | None = None) -> 
     settings = settings or Settings.from_env()
     config = Config()
     config.FALLBACK_ERROR_FORMAT = "json"
-    config.OAS_UI_DEFAULT = "swagger"
+    config.OAS_UI_DEFAULT = None
     config.OAS_URL_PREFIX = "/docs"
     config.OAS_UI_REDOC = False
+    config.OAS_UI_SWAGGER = False  # its page loads from a CDN: web/apidocs.py serves /docs
     config.API_TITLE = "Flux RESTful API"
     config.API_DESCRIPTION = "Submit, watch and cancel Flux jobs over HTTP."
     config.API_VERSION = "1"
@@ -96,12 +97,13 @@ def create_app(settings: Settings | None = None, *, name: str | None = None) -> 
     from .jobs.views import jobs_bp
     from .service import service_bp
     from .streams.views import streams_bp
-    from .web import web_bp
+    from .web import apidocs, web_bp
 
     app.blueprint(jobs_bp)
     app.blueprint(service_bp)
     app.blueprint(streams_bp)
     app.blueprint(web_bp)
+    apidocs.install(app)
     setup_auth(app)
 
     app.add_route(openapi_json, "/openapi.json", name="openapi_json")

@@ -8,6 +8,7 @@ encoding must keep working.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -262,3 +263,19 @@ def test_trusted_origins_must_be_origins(tmp_path: Path):
 def test_origin_comparison(origin: str, host: str, own: bool):
     refusal = check_request("POST", "/v1/jobs/submit", {"origin": origin}, host)
     assert (refusal is None) is own
+
+
+def test_api_docs_are_served_from_this_server(open_server: Server):
+    """/docs loaded Swagger UI from a CDN: every visitor's browser fetched code from elsewhere."""
+    page = httpx.get(f"{open_server.url}/docs")
+    assert page.status_code == 200
+    sources = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+    assert sources and all(s.startswith(("/", "data:")) for s in sources), sources
+    for source in sources:
+        if source.startswith("/"):
+            assert httpx.get(f"{open_server.url}{source}").status_code == 200, source
+    policy = page.headers["content-security-policy"]
+    assert "default-src 'none'" in policy and "script-src 'self';" in policy
+    # sanic-ext's page and its OAuth2 redirect (fetched from jsdelivr by the server) are gone.
+    assert httpx.get(f"{open_server.url}/docs/oauth2-redirect").status_code == 404
+    assert httpx.get(f"{open_server.url}/docs/openapi.json").status_code == 200

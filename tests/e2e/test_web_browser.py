@@ -136,3 +136,61 @@ def test_jobs_table_loads_under_auth_with_basic(
     expect(page.locator(".user")).to_have_text("signed in as fluxuser")
     expect(page.locator("#jobs tbody")).to_contain_text("mine")
     context.close()
+
+
+def test_api_docs_load_nothing_from_other_hosts(browser: Any, server: Server) -> None:
+    context = browser.new_context()
+    page = context.new_page()
+    requested: list[str] = []
+    errors: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    page.goto(server.url + "/docs")
+    expect(page.locator(".swagger-ui .info .title")).to_contain_text("Flux RESTful API")
+    expect(page.locator(".opblock-summary-path").first).to_be_visible()
+    elsewhere = [url for url in requested if not url.startswith(server.url + "/")]
+    assert elsewhere == []
+    assert errors == []  # a Content-Security-Policy violation would show here
+    context.close()
+
+
+EVIL_PAGE = """<!doctype html><html><body>
+<form id="f" method="post" enctype="text/plain" action="{url}/v1/jobs/submit?command=true">
+<input name="x" value="y"></form>
+<script>
+fetch("{url}/v1/jobs/submit?command=true", {{method: "POST", mode: "no-cors",
+  credentials: "include", body: "a=b",
+  headers: {{"Content-Type": "application/x-www-form-urlencoded"}}}})
+  .finally(function () {{ document.getElementById("f").submit(); }});
+</script></body></html>"""
+
+
+@pytest.mark.parametrize("auth", [False, True], ids=["auth off", "basic"])
+def test_another_site_cannot_submit_through_the_browser(
+    browser: Any, server_factory: ServerFactory, auth: bool
+) -> None:
+    """Issue 14 finding 5, as a browser really does it: a form post and a no-cors fetch."""
+    credentials = ("fluxuser", "12345")
+    env = {"FLUX_REQUIRE_AUTH": "true", "FLUX_USER": "fluxuser", "FLUX_TOKEN": "12345"}
+    server = server_factory(env={**env, "FLUX_SECRET_KEY": "x"} if auth else None)
+    options = {"http_credentials": {"username": credentials[0], "password": credentials[1]}}
+    context = browser.new_context(**(options if auth else {}))
+    page = context.new_page()
+    if auth:  # the user signed in to the web UI first, so the browser holds the credentials
+        page.goto(server.url + "/login?next=/jobs")
+        expect(page.locator("h1")).to_have_text("Jobs")
+    page.route(
+        "http://evil.example/**",
+        lambda route: route.fulfill(
+            body=EVIL_PAGE.format(url=server.url), content_type="text/html"
+        ),
+    )
+    with page.expect_response(lambda r: r.request.method == "POST" and "form" not in r.url) as r:
+        page.goto("http://evil.example/")
+    posted = r.value
+    assert posted.status == 403
+    page.wait_for_load_state()
+    expect(page.locator("body")).to_contain_text("Cross-site request refused")
+    jobs = httpx.get(server.url + "/v1/jobs", auth=credentials if auth else None).json()
+    assert jobs["jobs"] == []
+    context.close()
