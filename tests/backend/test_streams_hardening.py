@@ -160,6 +160,21 @@ def test_streams_end_when_their_user_is_removed(auth_server: Server, change: str
 
     sse = threading.Thread(target=follow_sse, daemon=True)
     sse.start()
+    raw_errors: list[Exception] = []
+
+    def follow_output() -> None:
+        url = f"{auth_server.url}/v1/jobs/{job}/output/stream"
+        timeout = httpx.Timeout(10.0, read=REVOKE_WITHIN + 10)
+        try:
+            with httpx.stream("GET", url, headers=headers, timeout=timeout) as response:
+                assert response.status_code == 200
+                for _ in response.iter_bytes():
+                    pass
+        except httpx.RemoteProtocolError as exc:  # cut before the final chunk
+            raw_errors.append(exc)
+
+    raw = threading.Thread(target=follow_output, daemon=True)
+    raw.start()
     wait_for(lambda: any(f.get("type") == "ping" for f in feed_frames), 10.0)
     wait_for(lambda: any("ping" in line for line in sse_lines), 10.0)
 
@@ -172,10 +187,14 @@ def test_streams_end_when_their_user_is_removed(auth_server: Server, change: str
 
     feed.join(REVOKE_WITHIN)
     sse.join(REVOKE_WITHIN)
+    raw.join(REVOKE_WITHIN)
     assert not feed.is_alive(), "the websocket feed kept running after its user was removed"
     assert not sse.is_alive(), "the SSE job stream kept running after its user was removed"
+    assert not raw.is_alive(), "the output stream kept running after its user was removed"
+    assert len(raw_errors) == 1, "the output stream must not look complete"
     assert feed_frames[-1]["type"] == "revoked"
     assert feed_frames[-1]["detail"] == "Could not validate credentials"
     assert feed_closed == [(4401, "Could not validate credentials")]
     revoked = [json.loads(line[5:]) for line in sse_lines if line.startswith("data:")][-1]
     assert revoked["type"] == "revoked"
+    assert "Traceback" not in auth_server.log()

@@ -59,6 +59,7 @@ from .transport import (
     pump,
     registry,
     wants_websocket,
+    watch,
 )
 
 Frames = list[Wire]
@@ -325,8 +326,9 @@ async def output_stream(request: AppRequest, job_id: str) -> HTTPResponse | None
     await visible_job(request, principal, jid)
     executor = request.app.ctx.jobs
     response = await request.respond(content_type="text/plain; charset=utf-8")
-    since = 0
-    with no_response_timeout(request):
+
+    async def copy() -> None:
+        since = 0
         while True:
             try:
                 async for batch in executor.log(jid, since):
@@ -334,9 +336,25 @@ async def output_stream(request: AppRequest, job_id: str) -> HTTPResponse | None
                     since = batch[-1].seq
                     if data:
                         await response.send(data.decode("utf-8", errors="replace"))
-                break
+                return
             except SubscriberLagged as lag:
                 since = lag.resume_seq  # reading from the file again is always possible here
+
+    with no_response_timeout(request):
+        copying = asyncio.ensure_future(copy())
+        revoked = asyncio.ensure_future(watch(lambda: recheck(request.app, principal)))
+        try:
+            await asyncio.wait({copying, revoked}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            copying.cancel()
+            revoked.cancel()
+            await asyncio.gather(copying, revoked, return_exceptions=True)
+    if copying.cancelled():
+        # The user was removed. Plain text has no frame to say so: close the connection before
+        # the final chunk, so the client sees an incomplete body, never what looks like the end.
+        request.transport.close()
+        return None
+    copying.result()
     await response.eof()
     return None
 
