@@ -130,6 +130,13 @@ def make_executor(settings: Settings, hub: Hub) -> Executor:
                 raise
         else:
             ok, reason = flux_available()
+            if ok and settings.job_user is not None:
+                from .settings import SettingsError
+
+                raise SettingsError(
+                    "--job-user works with the local executor only (Flux is reachable, so "
+                    "--executor auto chose it): pass --executor local"
+                )
             if ok:
                 log.info("executor: flux (%s)", reason)
                 return FluxExecutor(settings, hub)

@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from . import __version__
+from .hardening import forbid_tracing, scrub_environment
 from .settings import Settings, SettingsError, default_state_dir
 
 
@@ -96,6 +97,13 @@ def main() -> None:
     help="Server processes (only 1 with the local executor).",
 )
 @click.option(
+    "--job-user",
+    metavar="NAME",
+    default=None,
+    help="Run every job as this unprivileged system account, which cannot read the state dir "
+    "(single-user mode; the server must run as root) [env: FLUX_JOB_USER].",
+)
+@click.option(
     "--log-level",
     type=click.Choice(["debug", "info", "warning", "error"]),
     default="info",
@@ -111,6 +119,7 @@ def serve(
     cores_per_node: int | None,
     gpus_per_node: int | None,
     workers: int,
+    job_user: str | None,
     log_level: str,
 ) -> None:
     """Run the server (the local executor by default, on 127.0.0.1:5000).
@@ -130,10 +139,15 @@ def serve(
             cores_per_node=cores_per_node,
             gpus_per_node=gpus_per_node,
             workers=workers,
+            job_user=job_user,
             log_level=log_level,
         )
     except SettingsError as exc:
         raise click.ClickException(str(exc)) from None
+    # The settings hold the secrets now: no process started from here on (the job supervisor,
+    # and through it every job) inherits them, and /proc/<pid>/environ no longer shows them.
+    scrub_environment()
+    forbid_tracing()
     if port:
         _bind_check(host, port)
     if settings.executor == "local":

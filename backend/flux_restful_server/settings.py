@@ -84,6 +84,9 @@ class Settings:
     """Access token lifetime."""
     admin_users: frozenset[str] = frozenset()
     """Extra superusers by name."""
+    job_user: str | None = None
+    """Single-user mode: the system account every job runs as (``FLUX_JOB_USER``,
+    ``--job-user``); ``None`` runs jobs as the server's account."""
     min_uid: int = 1000
     """Lowest system uid a multi-user job may run as."""
     pam_service: str = "login"
@@ -153,6 +156,7 @@ class Settings:
             ("FLUX_SECRET_KEY", "secret_key"),
             ("FLUX_TOKEN_SIGNING_KEY", "token_signing_key"),
             ("FLUX_PAM_SERVICE", "pam_service"),
+            ("FLUX_JOB_USER", "job_user"),
         ):
             if env.get(var):
                 values[key] = env[var]
@@ -205,6 +209,37 @@ class Settings:
             raise SettingsError(
                 "FLUX_SERVER_MODE=multi-user runs jobs as the authenticated user, which requires "
                 f"the server to run as root (it is uid {os.geteuid()})."
+            )
+        if self.job_user is not None:
+            self._validate_job_user(self.job_user)
+
+    def _validate_job_user(self, name: str) -> None:
+        from .auth.accounts import system_account
+
+        if self.auth_enabled and self.server_mode == "multi-user":
+            raise SettingsError(
+                "--job-user (FLUX_JOB_USER) is for single-user mode: in multi-user mode every "
+                "job already runs as its user's own account"
+            )
+        if self.executor == "flux":
+            raise SettingsError(
+                "--job-user (FLUX_JOB_USER) works with the local executor only: Flux runs jobs "
+                "as the instance owner"
+            )
+        account = system_account(name)
+        if account is None:
+            raise SettingsError(f"--job-user {name!r} is not a system account on this machine")
+        if account.uid == 0:
+            raise SettingsError(f"--job-user {name!r} is root: choose an unprivileged account")
+        if account.uid == os.geteuid():
+            raise SettingsError(
+                f"--job-user {name!r} is the server's own account: it would give jobs no "
+                "isolation; choose another, unprivileged account"
+            )
+        if os.geteuid() != 0:
+            raise SettingsError(
+                f"--job-user runs jobs as {name!r}, which requires the server to run as root "
+                f"(it is uid {os.geteuid()})"
             )
 
 

@@ -49,21 +49,27 @@ class AccountResolver:
         self._cache.clear()
 
     def _lookup(self, name: str) -> Owner | None:
-        try:
-            entry = pwd.getpwnam(name)
-        except (KeyError, ValueError):
+        owner = system_account(name)
+        if owner is None or owner.uid is None or owner.uid < self.min_uid:
             return None
-        if entry.pw_uid < self.min_uid:
-            return None
-        try:
-            groups = tuple(sorted(set(os.getgrouplist(entry.pw_name, entry.pw_gid))))
-        except OSError:
-            groups = (entry.pw_gid,)
-        return Owner(
-            user=name,
-            uid=entry.pw_uid,
-            gid=entry.pw_gid,
-            groups=groups,
-            home=entry.pw_dir or "/",
-            login=entry.pw_name,
-        )
+        return owner
+
+
+def system_account(name: str) -> Owner | None:
+    """How a job runs as system account ``name`` (uid, gid, groups, home), or ``None``."""
+    try:
+        entry = pwd.getpwnam(name)
+    except (KeyError, ValueError):
+        return None
+    try:
+        groups = tuple(sorted(set(os.getgrouplist(entry.pw_name, entry.pw_gid))))
+    except OSError:
+        groups = (entry.pw_gid,)
+    return Owner(
+        user=name,
+        uid=entry.pw_uid,
+        gid=entry.pw_gid,
+        groups=groups,
+        home=entry.pw_dir or "/",
+        login=entry.pw_name,
+    )

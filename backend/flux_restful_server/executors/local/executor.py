@@ -21,12 +21,13 @@ import socket
 import subprocess
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import orjson
 
+from ...auth.accounts import system_account
 from ...jobs.environment import job_environment
 from ...jobs.ids import FluidGenerator, f58
 from ...settings import Settings, SettingsError
@@ -74,6 +75,20 @@ SAFETY_POLL = 1.0
 """Seconds between catch-up reads of every running job's log (a safety net for notifications)."""
 
 
+def job_account(name: str) -> Owner:
+    """The account of ``--job-user``: its identity, and ``/`` as home when it has none.
+
+    Raises:
+        SettingsError: No such account.
+    """
+    account = system_account(name)
+    if account is None or account.uid is None:
+        raise SettingsError(f"--job-user {name!r} is not a system account on this machine")
+    if not account.home or not os.path.isdir(account.home):
+        account = replace(account, home="/")  # nobody's home is often /nonexistent
+    return account
+
+
 def lock_state_dir(state_dir: Path) -> int:
     """Create ``state_dir`` if needed and take its lock; return the locked descriptor.
 
@@ -81,7 +96,10 @@ def lock_state_dir(state_dir: Path) -> int:
         SettingsError: The directory is unusable, or another server holds it (with its pid).
     """
     try:
-        (state_dir / "jobs").mkdir(parents=True, exist_ok=True)
+        # Only the server's account may look inside: it holds the signing key, the user store
+        # and every job's output. (An existing directory keeps its mode unless --job-user asks.)
+        state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        (state_dir / "jobs").mkdir(exist_ok=True, mode=0o700)
         probe = state_dir / ".write-test"
         probe.write_text("")
         probe.unlink()
@@ -147,10 +165,13 @@ class LocalExecutor:
         self._poller: asyncio.Task[None] | None = None
         self._stopping = False
         self._server_env = job_environment(os.environ, {}, Owner(), settings.env_passthrough)
+        self._job_account = job_account(settings.job_user) if settings.job_user else None
+        """The system account every job runs as (``--job-user``), or ``None``."""
 
     # -- lifecycle ------------------------------------------------------------------------------
     async def start(self) -> None:
         self._open_state_dir()
+        self._check_isolation()
         self._spares = SpareFiles(self.jobs_dir)
         store = self.store = Store(self.settings.db_path)
         epoch = store.meta("epoch")
@@ -188,6 +209,28 @@ class LocalExecutor:
 
     def _open_state_dir(self) -> None:
         self._lock_fd = lock_state_dir(self.state_dir)
+
+    def _check_isolation(self) -> None:
+        """Keep the state dir from the job account; warn when jobs share the server's account."""
+        settings = self.settings
+        if self._job_account is not None:
+            st = os.stat(self.state_dir)
+            if st.st_mode & 0o077:
+                os.chmod(self.state_dir, 0o700)
+                log.info("state dir %s: mode set to 0700 for --job-user", self.state_dir)
+            log.info(
+                "jobs run as %s (uid %s), which cannot read the state dir",
+                settings.job_user,
+                self._job_account.uid,
+            )
+        elif settings.auth_enabled and settings.server_mode == "single-user":
+            log.warning(
+                "auth is on but jobs run as the server's own account (uid %d): any API user can "
+                "read the state dir (token signing key, user store, every job's output) and so "
+                "act as any user, superuser included. Run jobs as a separate account with "
+                "--job-user NAME (FLUX_JOB_USER), or use multi-user mode; see docs/auth.md",
+                os.geteuid(),
+            )
 
     async def _connect_supervisor(self) -> None:
         """Connect to this state dir's supervisor, starting one if none is running."""
@@ -280,6 +323,9 @@ class LocalExecutor:
         if self._stopping:
             raise SubmitRefused("the server is shutting down")
         self.cluster.check(request)
+        chown = owner.uid is not None  # multi-user: the job's output is that user's alone
+        if owner.uid is None and self._job_account is not None:
+            owner = replace(self._job_account, user=owner.user)
         cwd = request.workdir or owner.home or os.getcwd()
         if not os.path.isdir(cwd):
             raise SubmitRefused(f"workdir {cwd!r} does not exist or is not a directory")
@@ -342,7 +388,7 @@ class LocalExecutor:
                 f"cannot record the job in {self.jobs_dir}: {exc.strerror}"
             ) from None
         try:
-            if owner.uid is not None:  # multi-user: the job's output is that user's alone
+            if chown and owner.uid is not None:
                 os.fchown(fd, owner.uid, owner.gid if owner.gid is not None else -1)
             os.write(fd, b"".join(records))
         finally:

@@ -37,6 +37,7 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any
 
+from ...hardening import forbid_tracing
 from .joblog import event_record, output_record
 
 READ_SIZE = 1 << 16
@@ -438,8 +439,22 @@ class Supervisor:
         self.send_rings()
 
 
+def supervisor_environment() -> dict[str, str]:
+    """The whole environment of a supervisor: where to import this code from, nothing else.
+
+    Never the server's environment (which may hold its secrets): each job's environment is
+    computed by the server (an allowlist, ``jobs/environment.py``) and sent with the job.
+    """
+    package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
+    paths = [package_root, *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+    return {"PATH": os.defpath, "PYTHONPATH": os.pathsep.join(dict.fromkeys(paths))}
+
+
 def spawn_supervisor(state_dir: str) -> subprocess.Popen[bytes]:
-    """Start a supervisor for ``state_dir`` in its own session (it outlives the caller)."""
+    """Start a supervisor for ``state_dir`` in its own session (it outlives the caller).
+
+    It gets a minimal environment and no descriptor but its standard streams.
+    """
     with open(os.path.join(state_dir, "supervisor.log"), "ab") as errors:
         return subprocess.Popen(
             [sys.executable, "-m", "flux_restful_server.executors.local.supervisor", state_dir],
@@ -448,11 +463,13 @@ def spawn_supervisor(state_dir: str) -> subprocess.Popen[bytes]:
             stderr=errors,
             start_new_session=True,
             close_fds=True,
+            env=supervisor_environment(),
         )
 
 
 def main() -> None:
     """Entry point of the supervisor process."""
+    forbid_tracing()  # its memory holds every running job's spec
     sys.exit(Supervisor(os.path.abspath(sys.argv[1])).run())
 
 
