@@ -266,6 +266,13 @@ class Executor(Protocol):
     def limits(self) -> ResourceLimits:
         """The resources every request is validated against."""
 
+    def readiness(self) -> str | None:
+        """``None`` when submitted jobs can run now; otherwise the reason they cannot.
+
+        Submits are refused with ``ExecutorUnavailable`` (503) meanwhile; a readiness probe
+        reports the same.
+        """
+
     async def submit(self, request: JobRequest, owner: Owner) -> int:
         """Accept a job and return its id once it is durably recorded.
 

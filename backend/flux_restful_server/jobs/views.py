@@ -16,6 +16,7 @@ from ..app import AppRequest
 from ..auth import Principal, authenticate
 from ..errors import BadRequest, job_not_found
 from ..executors.base import (
+    ExecutorUnavailable,
     JobFilter,
     JobInactive,
     JobNotFound,
@@ -199,6 +200,12 @@ async def submit(request: AppRequest) -> HTTPResponse:
     except SubmitRefused as exc:
         return json(
             {"Message": "There was an issue submitting that job.", "Error": str(exc)}, status=400
+        )
+    except ExecutorUnavailable as exc:  # never accept work that will not run
+        return json(
+            {"Message": "There was an issue submitting that job.", "Error": str(exc)},
+            status=503,
+            headers={"Retry-After": "1"},
         )
     message = (
         "Job submit, see jobs table for spawned jobs." if job_request.is_launcher else "Job submit."

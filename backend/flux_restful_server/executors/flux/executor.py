@@ -194,6 +194,9 @@ class FluxExecutor:
         return self._reactor
 
     # -- the Executor interface -----------------------------------------------------------------
+    def readiness(self) -> str | None:
+        return "the server is shutting down" if self._stopping else None
+
     def limits(self) -> ResourceLimits:
         return self._limits
 

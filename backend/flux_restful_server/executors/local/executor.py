@@ -74,6 +74,13 @@ HISTORY_BATCH = 1000
 SAFETY_POLL = 1.0
 """Seconds between catch-up reads of every running job's log (a safety net for notifications)."""
 
+CONNECT_TIMEOUT = 15.0
+"""Seconds to wait for a supervisor to answer before giving up (at start-up: refusing to start)."""
+
+HANDSHAKE_TIMEOUT = 5.0
+"""Seconds a supervisor that accepted a connection has to answer ``hello``."""
+"""Seconds between catch-up reads of every running job's log (a safety net for notifications)."""
+
 
 def job_account(name: str) -> Owner:
     """The account of ``--job-user``: its identity, and ``/`` as home when it has none.
@@ -164,6 +171,7 @@ class LocalExecutor:
         """Jobs waiting for resources: a heap of (-priority, id), cleaned lazily."""
         self._poller: asyncio.Task[None] | None = None
         self._stopping = False
+        self._unready: str | None = "the executor has not started"
         self._server_env = job_environment(os.environ, {}, Owner(), settings.env_passthrough)
         self._job_account = job_account(settings.job_user) if settings.job_user else None
         """The system account every job runs as (``--job-user``), or ``None``."""
@@ -232,59 +240,161 @@ class LocalExecutor:
                 os.geteuid(),
             )
 
+    def readiness(self) -> str | None:
+        """``None`` while jobs can be run; otherwise why not (for submits and readiness probes)."""
+        if self._stopping:
+            return "the server is shutting down"
+        return self._unready
+
     async def _connect_supervisor(self) -> None:
-        """Connect to this state dir's supervisor, starting one if none is running."""
+        """Connect to this state dir's supervisor at start-up, starting one if none is running.
+
+        Raises:
+            SettingsError: No supervisor answered within :data:`CONNECT_TIMEOUT` seconds.
+        """
+        try:
+            reader = await self._connect(time.monotonic() + CONNECT_TIMEOUT)
+        except ExecutorUnavailable as exc:
+            raise SettingsError(str(exc)) from None
+        self._reader = asyncio.get_running_loop().create_task(self._supervise(reader))
+
+    async def _connect(self, deadline: float) -> asyncio.StreamReader:
+        """Connect to a supervisor that answers, spawning one whenever none listens.
+
+        A connection is only taken once the supervisor answers a ``hello``: a supervisor that
+        is being killed can still accept a connection (its listening socket outlives its other
+        descriptors for a moment), and would reset it at once.
+
+        Raises:
+            ExecutorUnavailable: None answered before ``deadline`` (monotonic seconds).
+        """
         address = socket_address(str(self.state_dir))
-        deadline = time.monotonic() + 15.0
-        spawned = False
+        loop = asyncio.get_running_loop()
+        why = "no supervisor answered"
         while True:
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
             sock.setblocking(False)
             try:
                 # Abstract addresses go through a plain socket: uvloop takes only paths.
-                await asyncio.get_running_loop().sock_connect(sock, address)
-                reader, writer = await asyncio.open_unix_connection(sock=sock)
-                break
+                await loop.sock_connect(sock, address)
             except (ConnectionRefusedError, FileNotFoundError):
                 sock.close()
-                if not spawned:
+                proc = self._supervisor_proc
+                # Start one unless the one we started is still starting (or still dying); one
+                # that found the address taken by a dying supervisor has exited: start again.
+                if proc is None or proc.poll() is not None:
                     self._supervisor_proc = spawn_supervisor(str(self.state_dir))
-                    spawned = True
-                if time.monotonic() > deadline:
-                    raise SettingsError(
-                        f"the job supervisor did not start; see {self.state_dir}/supervisor.log"
-                    ) from None
-                await asyncio.sleep(0.02)
-        self._supervisor = writer
-        self._reader = asyncio.get_running_loop().create_task(self._read_supervisor(reader))
-        for job_id in self._cancels:
-            self._send({"op": "cancel", "id": job_id})
-        self._cancels.clear()
+            except OSError as exc:
+                sock.close()
+                why = exc.strerror or str(exc)
+            else:
+                reader, writer = await asyncio.open_unix_connection(sock=sock)
+                try:
+                    early = await self._handshake(reader, writer)
+                except (OSError, EOFError, TimeoutError, asyncio.IncompleteReadError) as exc:
+                    writer.close()
+                    why = f"a supervisor accepted but did not answer ({exc or type(exc).__name__})"
+                else:
+                    self._supervisor = writer
+                    self._unready = None
+                    for job_id in self._cancels:
+                        self._send({"op": "cancel", "id": job_id})
+                    self._cancels.clear()
+                    self._ingest_named(early)
+                    return reader
+            if time.monotonic() > deadline:
+                raise ExecutorUnavailable(
+                    f"the job supervisor did not start ({why}); see {self.state_dir}/supervisor.log"
+                )
+            await asyncio.sleep(0.02)
+
+    @staticmethod
+    async def _handshake(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bytes:
+        """Say hello and wait for ``ready``; return the job ids named before it."""
+        writer.write(b'{"op":"hello"}\n')
+        await writer.drain()
+        early = b""
+        async with asyncio.timeout(HANDSHAKE_TIMEOUT):
+            while True:
+                line = await reader.readline()
+                if not line.endswith(b"\n"):
+                    raise EOFError("connection closed")
+                if line.startswith(b"ready"):
+                    return early
+                early += line  # a job named before our hello was read
+
+    async def _supervise(self, reader: asyncio.StreamReader) -> None:
+        """Read the supervisor's notifications; when it goes away, reconnect, for ever.
+
+        Every way a connection can end (EOF, reset, any other error) means "the supervisor is
+        gone". While none is reachable the executor is not ready: submits are refused (503).
+        """
+        while True:
+            try:
+                await self._read_supervisor(reader)
+                why = "it closed the connection"
+            except asyncio.CancelledError:
+                raise
+            except OSError as exc:
+                why = exc.strerror or type(exc).__name__
+            except Exception as exc:  # never let the reconnect path die silently
+                log.exception("reading from the job supervisor failed")
+                why = str(exc) or type(exc).__name__
+            if self._supervisor is not None:
+                self._supervisor.close()
+                self._supervisor = None
+            if self._stopping:
+                return
+            self._unready = f"the job supervisor went away ({why}); a new one is starting"
+            log.warning("the job supervisor went away (%s); starting a new one", why)
+            reader = await self._reconnect()
+            log.info("connected to a job supervisor again")
+            for job_id, job in list(self.active.items()):
+                if job.state is JobState.RUN and not job.finished:
+                    try:
+                        self._recover_running(job_id, job)
+                    except Exception:
+                        log.exception("re-attaching job %d failed", job_id)
+
+    async def _reconnect(self) -> asyncio.StreamReader:
+        """Connect again, retrying (with a growing pause) until it works."""
+        pause = 0.1
+        while True:
+            try:
+                return await self._connect(time.monotonic() + CONNECT_TIMEOUT)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self._unready = str(exc)
+                log.error("%s; trying again in %.1f s", exc, pause)
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 5.0)
 
     async def _read_supervisor(self, reader: asyncio.StreamReader) -> None:
-        """Ingest the logs of the jobs the supervisor names; reconnect if it goes away."""
+        """Ingest the logs of the jobs the supervisor names, until the connection ends."""
         while True:
             data = await reader.read(1 << 16)
             if not data:
-                break
+                return
             while not data.endswith(b"\n"):
                 more = await reader.read(1 << 16)
                 if not more:
-                    break
+                    return
                 data += more
             if self.store is None:
-                break
-            with self.store.transaction():  # one commit for everything the batch names
-                for job_id in {int(x) for x in data.split()}:
-                    self._ingest(job_id)
-        self._supervisor = None
-        if self._stopping:
+                return
+            self._ingest_named(data)
+
+    def _ingest_named(self, data: bytes) -> None:
+        """Ingest the jobs named in ``data`` (ids, one a line), in one commit."""
+        if not data or self.store is None:
             return
-        log.warning("the job supervisor went away; starting a new one")
-        await self._connect_supervisor()
-        for job_id, job in list(self.active.items()):
-            if job.state is JobState.RUN and not job.finished:
-                self._recover_running(job_id, job)
+        with self.store.transaction():
+            for job_id in {int(x) for x in data.split()}:
+                try:
+                    self._ingest(job_id)
+                except Exception:  # one job's trouble must not stop the others' ingestion
+                    log.exception("ingesting job %d failed", job_id)
 
     def _send(self, message: dict[str, Any]) -> bool:
         if self._supervisor is None or self._supervisor.is_closing():
@@ -320,8 +430,9 @@ class LocalExecutor:
 
     async def submit(self, request: JobRequest, owner: Owner) -> int:
         assert self.store is not None and self.ids is not None
-        if self._stopping:
-            raise SubmitRefused("the server is shutting down")
+        unready = self.readiness()
+        if unready is not None:
+            raise ExecutorUnavailable(f"jobs cannot be run right now: {unready}")
         self.cluster.check(request)
         chown = owner.uid is not None  # multi-user: the job's output is that user's alone
         if owner.uid is None and self._job_account is not None:

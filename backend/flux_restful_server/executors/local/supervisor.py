@@ -227,6 +227,14 @@ class Supervisor:
             job = self.jobs.get(int(msg["id"]))
             if job is not None:
                 self.terminate(job, "cancel", "")
+        elif msg["op"] == "hello":
+            # The server takes a connection only once this arrives: proof that this
+            # supervisor is alive, not one whose listening socket outlived it for a moment.
+            assert self.client is not None
+            try:
+                self.client.sendall(b"ready %d\n" % os.getpid())
+            except OSError:
+                self.drop_client()
 
     def ring(self, job_id: int) -> None:
         self.rings.add(job_id)
