@@ -61,6 +61,9 @@ log = logging.getLogger("flux_restful.local")
 INGEST_SLICE = 1 << 18
 """Bytes of a followed job's log ingested per turn of the event loop."""
 
+INGEST_CHUNK = 1 << 22
+"""Bytes of a job's log read at a time when nobody follows it."""
+
 INGEST_WAIT = 0.002
 """Seconds between checks for room while the followers of a job catch up."""
 
@@ -704,7 +707,15 @@ class LocalExecutor:
         first_seq = job.cursor.seq
         path = self._log_path(job_id)
         if whole or not follow:
-            records = read_new(path, job.cursor)
+            # In bounded slices: a job that wrote 100 MB since the last look costs 100 MB of
+            # reading, not 100 MB of memory.
+            while job_id in self.active:
+                first_seq = job.cursor.seq
+                records = read_new(path, job.cursor, INGEST_CHUNK)
+                if not records:
+                    return
+                self._apply_records(job_id, job, first_seq, records)
+            return
         else:
             if self.hub.deferred(job_id):
                 return  # the next slice is already scheduled

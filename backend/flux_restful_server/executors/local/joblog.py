@@ -95,9 +95,19 @@ def read_new(
             return []
         want = size - cursor.offset if limit is None else min(limit, size - cursor.offset)
         data = os.pread(fd, want, cursor.offset)
+        end = data.rfind(b"\n")
+        while end < 0 and cursor.offset + len(data) < size:
+            # One record longer than the limit (a log written before lines were split): take
+            # it whole rather than never moving on.
+            more = os.pread(fd, max(len(data), CHUNK), cursor.offset + len(data))
+            if not more:
+                break
+            newline = more.find(b"\n")
+            data += more
+            if newline >= 0:
+                end = len(data) - len(more) + newline
     finally:
         os.close(fd)
-    end = data.rfind(b"\n")
     if end < 0:
         return []
     records = data[:end].split(b"\n")

@@ -41,6 +41,10 @@ from ...hardening import forbid_tracing
 from .joblog import event_record, output_record
 
 READ_SIZE = 1 << 16
+LINE_MAX = 1 << 16
+"""Longest output record payload (64 KiB). A longer line is recorded as pieces of at most this
+size, all but the last without a newline (like Flux's shell, whose line buffer also flushes when
+full), so a job writing without newlines costs bounded memory and stays live for followers."""
 IDLE_EXIT = 10.0
 """Seconds without jobs and without a server after which the supervisor exits."""
 
@@ -76,6 +80,27 @@ def has_start(log_path: str) -> bool:
             return b' @ - {"name":"start"' in f.read()
     except FileNotFoundError:
         return False
+
+
+def split_line(line: bytes) -> list[bytes]:
+    """Cut ``line`` into pieces of at most :data:`LINE_MAX` bytes, never inside a UTF-8 character.
+
+    Only the last piece may be shorter than ``LINE_MAX`` minus 3.
+    """
+    pieces = []
+    start = 0
+    view = memoryview(line)
+    while len(line) - start > LINE_MAX:
+        cut = start + LINE_MAX
+        # Do not begin the next piece with a UTF-8 continuation byte (at most 3 back).
+        for back in range(4):
+            if line[cut - back] & 0xC0 != 0x80:
+                cut -= back
+                break
+        pieces.append(bytes(view[start:cut]))
+        start = cut
+    pieces.append(bytes(view[start:]))
+    return pieces
 
 
 @dataclass(slots=True)
@@ -353,10 +378,21 @@ class Supervisor:
         if not chunk:
             self.close_pipe(job, fd, t)
             return
+        # partial is shorter than LINE_MAX, so each read copies O(LINE_MAX + READ_SIZE) bytes:
+        # the cost is linear in the output, whatever its line lengths.
         data = job.partial[fd] + chunk
         lines = data.split(b"\n")
-        job.partial[fd] = lines.pop()
-        job.pending.extend(output_record(full, rank, line, t) for line in lines)
+        rest = lines.pop()
+        pending = job.pending
+        for line in lines:
+            if len(line) > LINE_MAX:
+                *pieces, line = split_line(line)
+                pending.extend(output_record(part, rank, piece, t) for piece in pieces)
+            pending.append(output_record(full, rank, line, t))
+        if len(rest) > LINE_MAX:
+            *pieces, rest = split_line(rest)
+            pending.extend(output_record(part, rank, piece, t) for piece in pieces)
+        job.partial[fd] = rest
 
     def close_pipe(self, job: _Job, fd: int, t: float) -> None:
         full, part, rank = job.labels[fd]
