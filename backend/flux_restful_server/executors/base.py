@@ -246,6 +246,26 @@ class ResourceLimits:
     """GPUs per node."""
 
 
+OUTPUT_BATCH_BYTES = 1 << 18
+"""Output data per batch of :meth:`Executor.output_batches` (what a reader holds at a time)."""
+
+
+def batch_output(lines: list[OutputLine]) -> list[list[OutputLine]]:
+    """Cut ``lines`` into batches of at most :data:`OUTPUT_BATCH_BYTES` of data each."""
+    batches: list[list[OutputLine]] = []
+    batch: list[OutputLine] = []
+    size = 0
+    for line in lines:
+        batch.append(line)
+        size += len(line.data) + 64
+        if size >= OUTPUT_BATCH_BYTES:
+            batches.append(batch)
+            batch, size = [], 0
+    if batch:
+        batches.append(batch)
+    return batches
+
+
 class Executor(Protocol):
     """Runs jobs. Implemented by ``executors.local`` and ``executors.flux``.
 
@@ -329,6 +349,14 @@ class Executor(Protocol):
 
         Raises:
             JobNotFound: No such job.
+        """
+
+    def output_batches(self, job_id: int) -> AsyncIterator[list[OutputLine]]:
+        """Yield the job's output so far in batches, without waiting for more.
+
+        A batch holds about :data:`OUTPUT_BATCH_BYTES` of data at most; batches are never empty.
+
+        Raises ``JobNotFound`` before yielding for an unknown job.
         """
 
     def log(self, job_id: int, since: int = 0) -> AsyncIterator[list[LogEntry]]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import math
 from typing import Any
 from urllib.parse import unquote
@@ -22,7 +21,6 @@ from ..executors.base import (
     JobNotFound,
     JobResult,
     JobState,
-    OutputLine,
     Page,
     SubmitRefused,
     UnsatisfiableRequest,
@@ -392,13 +390,14 @@ def decode(data: bytes) -> str:
 @openapi.summary("Job output so far")
 @openapi.description(
     '`{"Output": ["line\\n", ...]}` (stdout and stderr in order), or a Message when there is '
-    "none yet. `labels=true` gives `[{stream, rank, data, t}]`; `stream=stdout|stderr` filters."
+    "none yet. `labels=true` gives `[{stream, rank, data, t}]`; `stream=stdout|stderr` filters. "
+    "Sent as it is read (chunked), so a large output is never held in memory whole."
 )
 @openapi.parameter("labels", bool, "query")
 @openapi.parameter("stream", str, "query")
 @answers(OUTPUT)
 @openapi.secured("token")
-async def output(request: AppRequest, job_id: str) -> HTTPResponse:
+async def output(request: AppRequest, job_id: str) -> HTTPResponse | None:
     principal = await authenticate(request)
     jid = job_id_arg(job_id)
     await visible_job(request, principal, jid)
@@ -406,25 +405,40 @@ async def output(request: AppRequest, job_id: str) -> HTTPResponse:
     stream = request.args.get("stream")
     if stream not in (None, "stdout", "stderr"):
         raise BadRequest(f"stream must be stdout or stderr, not {stream!r}")
-    lines: list[OutputLine] = []
-    with contextlib.suppress(JobNotFound):
-        lines = await request.app.ctx.jobs.output(jid)
-    if stream:
-        lines = [line for line in lines if line.stream == stream]
-    if not lines:
+    batches = aiter(request.app.ctx.jobs.output_batches(jid))
+
+    async def next_items() -> bytes | None:
+        """The next batch as JSON array items (``a,b,c``), or ``None`` at the end."""
+        async for batch in batches:
+            lines = [ln for ln in batch if ln.stream == stream] if stream else batch
+            if lines:
+                items: list[Any] = (
+                    [
+                        {
+                            "stream": ln.stream,
+                            "rank": ln.rank,
+                            "data": decode(ln.data),
+                            "t": ln.timestamp,
+                        }
+                        for ln in lines
+                    ]
+                    if labels
+                    else [decode(ln.data) for ln in lines]
+                )
+                return encode(items)[1:-1]
+        return None
+
+    try:
+        first = await next_items()
+    except JobNotFound:
+        first = None
+    if first is None:
         return json({"Message": NO_OUTPUT})
-    if labels:
-        return json(
-            {
-                "Output": [
-                    {
-                        "stream": ln.stream,
-                        "rank": ln.rank,
-                        "data": decode(ln.data),
-                        "t": ln.timestamp,
-                    }
-                    for ln in lines
-                ]
-            }
-        )
-    return json({"Output": [decode(line.data) for line in lines]})
+    # Streamed: one batch (about 256 KiB of log) is encoded and sent at a time.
+    response = await request.respond(content_type="application/json")
+    await response.send(b'{"Output":[' + first)
+    while (items := await next_items()) is not None:
+        await response.send(b"," + items)
+    await response.send(b"]}")
+    await response.eof()
+    return None

@@ -17,7 +17,7 @@ from sanic.response import HTTPResponse, redirect
 
 from ..app import AppRequest
 from ..auth import AuthLayerError, Principal, auth_service, authenticate
-from ..errors import AppError
+from ..errors import AppError, BadRequest
 from ..executors.base import JobInactive, JobNotFound, Page, SubmitRefused, UnsatisfiableRequest
 from ..jobs.ids import InvalidJobId, parse_job_id
 from ..jobs.info import job_info
@@ -435,15 +435,55 @@ def _detail_rows(info: dict[str, Any]) -> Safe:
     )
 
 
+OUTPUT_PAGE_BYTES = 1 << 20
+"""Output shown per page of the job view (``?output_page=N`` for the next ones)."""
+
+
+def _output_page_number(request: AppRequest) -> int:
+    text = request.args.get("output_page", "1")
+    if not text.isdigit() or not 1 <= int(text) <= 10**9:
+        raise BadRequest(f"output_page must be a page number (1 or more), not {text!r}")
+    return int(text)
+
+
+async def _output_page(request: AppRequest, jid: int, number: int) -> tuple[str, bool]:
+    """Page ``number`` of the job's output as text, and whether more follows.
+
+    The page holds the lines that begin in its 1 MiB of the output; only it is held in memory.
+    """
+    low, high = (number - 1) * OUTPUT_PAGE_BYTES, number * OUTPUT_PAGE_BYTES
+    taken: list[bytes] = []
+    position = 0
+    with contextlib.suppress(JobNotFound):
+        async for batch in request.app.ctx.jobs.output_batches(jid):
+            for line in batch:
+                start, position = position, position + len(line.data)
+                if start >= high:
+                    return b"".join(taken).decode("utf-8", errors="replace"), True
+                if start >= low:
+                    taken.append(line.data)
+    return b"".join(taken).decode("utf-8", errors="replace"), False
+
+
+def _output_pager(jid: int, number: int, more: bool) -> Safe:
+    """Links to the previous and next pages of a long output (nothing for a short one)."""
+    if number == 1 and not more:
+        return Safe("")
+    links = [tag("span", f"Output page {number}")]
+    if number > 1:
+        links.append(tag("a", "previous page", href=f"/job/{jid}?output_page={number - 1}"))
+    if more:
+        links.append(tag("a", "next page", href=f"/job/{jid}?output_page={number + 1}"))
+    return tag("p", join(links), class_="pager", id="output-pager")
+
+
 @web_bp.get("/job/<job_id:str>")
 async def job_page(request: AppRequest, job_id: str) -> HTTPResponse:
     principal = await caller(request)
     jid = job_id_from_path(job_id)
     info = job_info(await visible(request, principal, jid))
-    lines = []
-    with contextlib.suppress(JobNotFound):
-        lines = await request.app.ctx.jobs.output(jid)
-    output = b"".join(line.data for line in lines).decode("utf-8", errors="replace")
+    number = _output_page_number(request)
+    output, more = await _output_page(request, jid, number)
     active = info["state"] != "INACTIVE"
     cancel = (
         tag("a", "Cancel job", href=f"/job/{jid}/cancel", class_="button danger", id="cancel")
@@ -459,7 +499,10 @@ async def job_page(request: AppRequest, job_id: str) -> HTTPResponse:
             "rows": _detail_rows(info),
             "cancel": cancel,
             "output": output,
-            "empty": "" if output or active else "This job did not produce any output.",
+            "empty": ""
+            if output or active or number > 1
+            else "This job did not produce any output.",
+            "pager": _output_pager(jid, number, more),
         },
     )
     return page(f"Job {jid}", body, user=user_of(principal), message=flash(request))

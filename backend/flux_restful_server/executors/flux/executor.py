@@ -40,6 +40,7 @@ from ..base import (
     ResourceLimits,
     SubmitRefused,
     UnsatisfiableRequest,
+    batch_output,
 )
 from ..hub import Hub
 from ..local.store import search_text
@@ -314,6 +315,11 @@ class FluxExecutor:
                     OutputLine(job_id, len(lines) + 1, event["timestamp"], stream, rank, data)
                 )
         return lines
+
+    async def output_batches(self, job_id: int) -> AsyncIterator[list[OutputLine]]:
+        # Flux hands the output over whole (job-info lookup, or the watched log kept here).
+        for batch in batch_output(await self.output(job_id)):
+            yield batch
 
     async def log(self, job_id: int, since: int = 0) -> AsyncIterator[list[LogEntry]]:
         jl = await self._job_log(job_id)

@@ -32,6 +32,7 @@ from ...jobs.environment import job_environment
 from ...jobs.ids import FluidGenerator, f58
 from ...settings import Settings, SettingsError
 from ..base import (
+    OUTPUT_BATCH_BYTES,
     STATE_AFTER,
     ExecutorUnavailable,
     JobEvent,
@@ -581,18 +582,31 @@ class LocalExecutor:
         ]
 
     async def output(self, job_id: int) -> list[OutputLine]:
+        return [line async for batch in self.output_batches(job_id) for line in batch]
+
+    async def output_batches(self, job_id: int) -> AsyncIterator[list[OutputLine]]:
         assert self.store is not None
         job = self.active.get(job_id)
         if job is None and self.store.info(job_id) is None:
             raise JobNotFound(job_id)
         stop = None if job is None else job.cursor.offset
-        lines = []
+        batch: list[OutputLine] = []
+        size = 0
+        # iter_records reads the log a chunk (1 MiB) at a time; every batch handed over lets the
+        # event loop serve other requests while the consumer sends it.
         for seq, raw in enumerate(iter_records(self._log_path(job_id), 0, stop), start=1):
-            if not is_event(raw):
-                entry = parse_record(job_id, seq, raw)
-                assert isinstance(entry, OutputLine)
-                lines.append(entry)
-        return lines
+            if is_event(raw):
+                continue
+            entry = parse_record(job_id, seq, raw)
+            assert isinstance(entry, OutputLine)
+            batch.append(entry)
+            size += len(raw)
+            if size >= OUTPUT_BATCH_BYTES:
+                yield batch
+                batch, size = [], 0
+                await asyncio.sleep(0)  # let other requests in between batches
+        if batch:
+            yield batch
 
     async def log(self, job_id: int, since: int = 0) -> AsyncIterator[list[LogEntry]]:
         assert self.store is not None
