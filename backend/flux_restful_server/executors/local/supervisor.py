@@ -140,6 +140,8 @@ class Supervisor:
         self.client: socket.socket | None = None
         self.inbuf = b""
         self.rings: set[int] = set()
+        self.outbuf = b""
+        """Notifications the server has not taken yet (its socket buffer was full)."""
         self.idle_since = time.monotonic()
         self.host = socket.gethostname()
 
@@ -195,7 +197,7 @@ class Supervisor:
     def timeout(self) -> float:
         """Seconds until the next deadline of any job (at most one)."""
         now = time.time()
-        timeout = 1.0
+        timeout = 0.01 if self.outbuf else 1.0  # retry soon what the server could not take
         for job in self.jobs.values():
             expiration = 0.0 if job.terminating else job.spec.get("expiration") or 0.0
             for deadline in (expiration, job.kill_at, job.drain_deadline):
@@ -220,6 +222,7 @@ class Supervisor:
         conn.setblocking(False)
         self.client = conn
         self.inbuf = b""
+        self.outbuf = b""
         self.sel.register(conn, selectors.EVENT_READ, "client")
 
     def drop_client(self) -> None:
@@ -255,25 +258,36 @@ class Supervisor:
         elif msg["op"] == "hello":
             # The server takes a connection only once this arrives: proof that this
             # supervisor is alive, not one whose listening socket outlived it for a moment.
-            assert self.client is not None
-            try:
-                self.client.sendall(b"ready %d\n" % os.getpid())
-            except OSError:
-                self.drop_client()
+            # Queued behind whole lines only, never inside one that is half sent.
+            self.outbuf += b"ready %d\n" % os.getpid()
+            self.send_rings()
 
     def ring(self, job_id: int) -> None:
         self.rings.add(job_id)
 
     def send_rings(self) -> None:
-        if not self.rings or self.client is None:
+        """Send the ids of the jobs whose logs grew.
+
+        A full socket buffer is not a lost server (many small writes fill it while the server is
+        busy): the rest waits for the next turn, and ids named meanwhile are merged, so what
+        waits stays one id per job at most.
+        """
+        if self.client is None:
             self.rings.clear()
             return
-        data = b"".join(b"%d\n" % j for j in self.rings)
-        self.rings.clear()
+        if not self.outbuf and self.rings:
+            self.outbuf = b"".join(b"%d\n" % j for j in self.rings)
+            self.rings.clear()
+        if not self.outbuf:
+            return
         try:
-            self.client.sendall(data)
+            sent = self.client.send(self.outbuf)
+        except BlockingIOError:
+            return
         except OSError:
             self.drop_client()  # the server is gone: it catches up from the logs when it returns
+            return
+        self.outbuf = self.outbuf[sent:]
 
     # -- running a job --------------------------------------------------------------------------
     def start(self, spec: dict[str, Any]) -> None:
