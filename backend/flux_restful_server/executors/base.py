@@ -246,7 +246,7 @@ class ResourceLimits:
     """GPUs per node."""
 
 
-OUTPUT_BATCH_BYTES = 1 << 18
+OUTPUT_BATCH_BYTES = 1 << 16
 """Output data per batch of :meth:`Executor.output_batches` (what a reader holds at a time)."""
 
 

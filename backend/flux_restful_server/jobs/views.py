@@ -434,7 +434,7 @@ async def output(request: AppRequest, job_id: str) -> HTTPResponse | None:
         first = None
     if first is None:
         return json({"Message": NO_OUTPUT})
-    # Streamed: one batch (about 256 KiB of log) is encoded and sent at a time.
+    # Streamed: one batch (about 64 KiB of log) is encoded and sent at a time.
     response = await request.respond(content_type="application/json")
     await response.send(b'{"Output":[' + first)
     while (items := await next_items()) is not None:
