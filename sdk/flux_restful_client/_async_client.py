@@ -2,22 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from types import TracebackType
-from typing import Any, Unpack
+from typing import Any, TypeVar, Unpack
 
 import anyio
 import httpx
 
 from ._base import BaseClient, raise_for_status
 from ._exceptions import TransportError
-from ._server import LineSplitter, filter_jobs
-from ._streams import Poll, Resume, SSEDecoder
+from ._server import filter_jobs
+from ._streams import EventReader, FrameReader, OutputReader, Poll, Reader, Resume
 from ._types import JSON, CommandInput, JobId, SubmitFields
 from .models import Event, Frame, JobEvent, JobInfo, Node, OutputLine, ServerInfo
 
 __all__ = ["AsyncClient"]
+
+T = TypeVar("T")
 
 
 class AsyncClient(BaseClient):
@@ -206,6 +208,33 @@ class AsyncClient(BaseClient):
         return info
 
     # -- streams -----------------------------------------------------------------------------
+    async def _follow(
+        self, request: Callable[[int | None], httpx.Request], reader: Reader[T]
+    ) -> AsyncIterator[T]:
+        """The one reconnect loop: open, feed the reader, resume as ``Resume`` says."""
+        resume = reader.resume
+        while True:
+            try:
+                async with self._stream(request(resume.since)) as response:
+                    reader.connected()
+                    async for text in response.aiter_text():
+                        for item in reader.feed(text):
+                            yield item
+                        if reader.done:
+                            return
+                    items, reason = reader.closed()
+                    for item in items:
+                        yield item
+                    if reason is None:
+                        return
+            except (httpx.TransportError, TransportError) as exc:
+                if isinstance(exc, TransportError) and resume.never_connected:
+                    raise
+                if reader.quiet_is_normal and isinstance(exc, httpx.ReadTimeout):
+                    continue
+                reason = f"{type(exc).__name__}: {exc}"
+            await anyio.sleep(resume.dropped(reason))
+
     async def iter_frames(
         self, job_id: JobId, *, since: int | None = None, types: Iterable[str] | None = None
     ) -> AsyncIterator[Frame]:
@@ -218,28 +247,9 @@ class AsyncClient(BaseClient):
             UnsupportedByServer: The server has no frame stream (upstream's): use ``iter_lines``.
         """
         self._require(await self.server_info(), "stream")
-        resume = Resume(since, self.attempts, self.backoff)
-        while True:
-            try:
-                async with self._stream(
-                    self._frames_request(job_id, resume.since, types)
-                ) as response:
-                    decoder = SSEDecoder()
-                    async for line in response.aiter_lines():
-                        for data in decoder.feed(line):
-                            if resume.control(data):
-                                continue
-                            frame = self._frame(data)
-                            if frame.type != "ping" and resume.seen(frame.seq):
-                                yield frame
-                                if frame.type == "end":
-                                    return
-                reason = "the server closed the stream before the job ended"
-            except (httpx.TransportError, TransportError) as exc:
-                if isinstance(exc, TransportError) and resume.never_connected:
-                    raise
-                reason = f"{type(exc).__name__}: {exc}"
-            await anyio.sleep(resume.dropped(reason))
+        reader = FrameReader(Resume(since, self.attempts, self.backoff))
+        async for frame in self._follow(lambda at: self._frames_request(job_id, at, types), reader):
+            yield frame
 
     async def iter_lines(
         self, job_id: JobId, *, since: int | None = None
@@ -257,33 +267,13 @@ class AsyncClient(BaseClient):
         if not server.supports("stream"):
             if since is not None:
                 self._require(server, "stream")
-            async for line in self._iter_output_stream(job_id):
+            reader = OutputReader(Resume(None, self.attempts, self.backoff))
+            async for line in self._follow(lambda _: self._output_stream_request(job_id), reader):
                 yield line
             return
         async for frame in self.iter_frames(job_id, since=since):
             if frame.type == "output":
                 yield OutputLine.from_frame(frame)
-
-    async def _iter_output_stream(self, job_id: JobId) -> AsyncIterator[OutputLine]:
-        splitter = LineSplitter()
-        resume = Resume(None, self.attempts, self.backoff)
-        while True:
-            try:
-                async with self._stream(self._output_stream_request(job_id)) as response:
-                    async for chunk in response.aiter_text():
-                        for line in splitter.feed(chunk):
-                            resume.failures = 0
-                            yield OutputLine(data=line)
-                for line in splitter.close():
-                    yield OutputLine(data=line)
-                return
-            except httpx.ReadTimeout:
-                # A quiet job: upstream sends nothing while it runs. Not a failure.
-                delay = 0.0
-            except httpx.TransportError as exc:
-                delay = resume.dropped(f"{type(exc).__name__}: {exc}")
-            splitter.restart()
-            await anyio.sleep(delay)
 
     async def iter_events(self, *, since: int | None = None) -> AsyncIterator[Event]:
         """Yield the job event feed (every job the caller may see), resuming after drops.
@@ -294,20 +284,6 @@ class AsyncClient(BaseClient):
             UnsupportedByServer: The server has no event feed (upstream's): poll ``list_jobs``.
         """
         self._require(await self.server_info(), "events")
-        resume = Resume(since, self.attempts, self.backoff)
-        while True:
-            try:
-                async with self._stream(self._events_request(resume.since)) as response:
-                    decoder = SSEDecoder()
-                    async for line in response.aiter_lines():
-                        for data in decoder.feed(line):
-                            if resume.control(data) or data.get("type") == "ping":
-                                continue
-                            if resume.seen(data.get("seq")):
-                                yield self._event(data)
-                reason = "the server closed the event feed"
-            except (httpx.TransportError, TransportError) as exc:
-                if isinstance(exc, TransportError) and resume.never_connected:
-                    raise
-                reason = f"{type(exc).__name__}: {exc}"
-            await anyio.sleep(resume.dropped(reason))
+        reader = EventReader(Resume(since, self.attempts, self.backoff))
+        async for event in self._follow(self._events_request, reader):
+            yield event

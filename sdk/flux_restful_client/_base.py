@@ -31,7 +31,7 @@ from ._exceptions import (
 from ._server import describe_answer, not_the_api, parse_server_info
 from ._types import JSON, CommandInput, JobId, TimeoutInput
 from ._version import __version__
-from .models import FEATURES, Event, Frame, JobEvent, JobInfo, Node, OutputLine, ServerInfo
+from .models import FEATURES, JobEvent, JobInfo, Node, OutputLine, ServerInfo
 from .settings import DEFAULT_HOST, Settings, load_token
 
 __all__ = ["BaseClient", "DEFAULT_TIMEOUT", "NO_JOB_MESSAGE", "raise_for_status"]
@@ -607,11 +607,3 @@ class BaseClient(abc.ABC):
 
     def _parse_token(self, response: httpx.Response) -> str:
         return self.auth.parse_login_response(response)
-
-    @staticmethod
-    def _frame(data: Mapping[str, Any]) -> Frame:
-        return Frame.from_json(data)
-
-    @staticmethod
-    def _event(data: Mapping[str, Any]) -> Event:
-        return Event.from_json(data)

@@ -3,21 +3,23 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from types import TracebackType
-from typing import Any, Unpack
+from typing import Any, TypeVar, Unpack
 
 import httpx
 
 from ._base import BaseClient, raise_for_status
 from ._exceptions import TransportError
-from ._server import LineSplitter, filter_jobs
-from ._streams import Poll, Resume, SSEDecoder
+from ._server import filter_jobs
+from ._streams import EventReader, FrameReader, OutputReader, Poll, Reader, Resume
 from ._types import JSON, CommandInput, JobId, SubmitFields
 from .models import Event, Frame, JobEvent, JobInfo, Node, OutputLine, ServerInfo
 
 __all__ = ["Client"]
+
+T = TypeVar("T")
 
 
 class Client(BaseClient):
@@ -103,7 +105,8 @@ class Client(BaseClient):
         return self._compat(self._submit(command, kwargs), none_on_404=True)
 
     def _submit(self, command: CommandInput, fields: Any) -> httpx.Response:
-        server = self.server_info() if self._submit_needs_server(command, fields) else self._server
+        needs = self._submit_needs_server(command, fields)
+        server = self.server_info() if needs else self._server
         return self._send(self._submit_request(command, fields, server))
 
     def cancel(self, jobid: JobId) -> JSON:
@@ -117,7 +120,9 @@ class Client(BaseClient):
     def stream_output(self, jobid: JobId) -> Iterator[str]:
         """Yield a job's output lines (without newlines) as they are written, until it ends."""
         with self._stream(self._output_stream_request(jobid)) as response:
-            yield from (line for line in response.iter_lines() if line)
+            for line in response.iter_lines():
+                if line:
+                    yield line
 
     def stop_service(self) -> JSON:
         """Stop the server (superuser when auth is on)."""
@@ -156,7 +161,8 @@ class Client(BaseClient):
         """
         if not filters or self.server_info().supports("job_filters"):
             return self._parse_jobs(self._send(self._list_jobs_request(filters)))
-        return filter_jobs(self._parse_jobs(self._send(self._list_jobs_request({}))), filters)
+        jobs = self._parse_jobs(self._send(self._list_jobs_request({})))
+        return filter_jobs(jobs, filters)
 
     def cancel_job(self, job_id: JobId) -> JSON:
         """Ask for a job to be cancelled; raise when the server refuses."""
@@ -195,6 +201,31 @@ class Client(BaseClient):
         return info
 
     # -- streams -----------------------------------------------------------------------------
+    def _follow(
+        self, request: Callable[[int | None], httpx.Request], reader: Reader[T]
+    ) -> Iterator[T]:
+        """The one reconnect loop: open, feed the reader, resume as ``Resume`` says."""
+        resume = reader.resume
+        while True:
+            try:
+                with self._stream(request(resume.since)) as response:
+                    reader.connected()
+                    for text in response.iter_text():
+                        yield from reader.feed(text)
+                        if reader.done:
+                            return
+                    items, reason = reader.closed()
+                    yield from items
+                    if reason is None:
+                        return
+            except (httpx.TransportError, TransportError) as exc:
+                if isinstance(exc, TransportError) and resume.never_connected:
+                    raise
+                if reader.quiet_is_normal and isinstance(exc, httpx.ReadTimeout):
+                    continue
+                reason = f"{type(exc).__name__}: {exc}"
+            time.sleep(resume.dropped(reason))
+
     def iter_frames(
         self, job_id: JobId, *, since: int | None = None, types: Iterable[str] | None = None
     ) -> Iterator[Frame]:
@@ -207,26 +238,8 @@ class Client(BaseClient):
             UnsupportedByServer: The server has no frame stream (upstream's): use ``iter_lines``.
         """
         self._require(self.server_info(), "stream")
-        resume = Resume(since, self.attempts, self.backoff)
-        while True:
-            try:
-                with self._stream(self._frames_request(job_id, resume.since, types)) as response:
-                    decoder = SSEDecoder()
-                    for line in response.iter_lines():
-                        for data in decoder.feed(line):
-                            if resume.control(data):
-                                continue
-                            frame = self._frame(data)
-                            if frame.type != "ping" and resume.seen(frame.seq):
-                                yield frame
-                                if frame.type == "end":
-                                    return
-                reason = "the server closed the stream before the job ended"
-            except (httpx.TransportError, TransportError) as exc:
-                if isinstance(exc, TransportError) and resume.never_connected:
-                    raise
-                reason = f"{type(exc).__name__}: {exc}"
-            time.sleep(resume.dropped(reason))
+        reader = FrameReader(Resume(since, self.attempts, self.backoff))
+        yield from self._follow(lambda at: self._frames_request(job_id, at, types), reader)
 
     def iter_lines(self, job_id: JobId, *, since: int | None = None) -> Iterator[OutputLine]:
         """Yield a job's output lines, labelled with stream and rank, until it ends.
@@ -238,34 +251,16 @@ class Client(BaseClient):
         Raises:
             UnsupportedByServer: ``since`` was given to a server without the frame stream.
         """
-        if not self.server_info().supports("stream"):
+        server = self.server_info()
+        if not server.supports("stream"):
             if since is not None:
-                self._require(self.server_info(), "stream")
-            yield from self._iter_output_stream(job_id)
+                self._require(server, "stream")
+            reader = OutputReader(Resume(None, self.attempts, self.backoff))
+            yield from self._follow(lambda _: self._output_stream_request(job_id), reader)
             return
         for frame in self.iter_frames(job_id, since=since):
             if frame.type == "output":
                 yield OutputLine.from_frame(frame)
-
-    def _iter_output_stream(self, job_id: JobId) -> Iterator[OutputLine]:
-        splitter = LineSplitter()
-        resume = Resume(None, self.attempts, self.backoff)
-        while True:
-            try:
-                with self._stream(self._output_stream_request(job_id)) as response:
-                    for chunk in response.iter_text():
-                        for line in splitter.feed(chunk):
-                            resume.failures = 0
-                            yield OutputLine(data=line)
-                yield from (OutputLine(data=line) for line in splitter.close())
-                return
-            except httpx.ReadTimeout:
-                # A quiet job: upstream sends nothing while it runs. Not a failure.
-                delay = 0.0
-            except httpx.TransportError as exc:
-                delay = resume.dropped(f"{type(exc).__name__}: {exc}")
-            splitter.restart()
-            time.sleep(delay)
 
     def iter_events(self, *, since: int | None = None) -> Iterator[Event]:
         """Yield the job event feed (every job the caller may see), resuming after drops.
@@ -276,20 +271,5 @@ class Client(BaseClient):
             UnsupportedByServer: The server has no event feed (upstream's): poll ``list_jobs``.
         """
         self._require(self.server_info(), "events")
-        resume = Resume(since, self.attempts, self.backoff)
-        while True:
-            try:
-                with self._stream(self._events_request(resume.since)) as response:
-                    decoder = SSEDecoder()
-                    for line in response.iter_lines():
-                        for data in decoder.feed(line):
-                            if resume.control(data) or data.get("type") == "ping":
-                                continue
-                            if resume.seen(data.get("seq")):
-                                yield self._event(data)
-                reason = "the server closed the event feed"
-            except (httpx.TransportError, TransportError) as exc:
-                if isinstance(exc, TransportError) and resume.never_connected:
-                    raise
-                reason = f"{type(exc).__name__}: {exc}"
-            time.sleep(resume.dropped(reason))
+        reader = EventReader(Resume(since, self.attempts, self.backoff))
+        yield from self._follow(self._events_request, reader)

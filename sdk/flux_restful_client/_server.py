@@ -1,14 +1,14 @@
 """Knowing the server: what ``GET /v1/auth`` says it is, and stand-ins for what upstream lacks.
 
-The stand-ins run on the client: job filters, and resuming the unframed chunked output stream.
+The stand-in run on the client: job filters (resuming upstream's output stream is a reader in
+``_streams.py``).
 
 IO-free, like ``_base.py``: the clients send the requests and feed the answers in here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import httpx
@@ -16,7 +16,7 @@ import httpx
 from ._exceptions import UnexpectedAnswerError
 from .models import FEATURES, OURS, UPSTREAM, JobInfo, ServerInfo
 
-__all__ = ["LineSplitter", "describe_answer", "filter_jobs", "not_the_api", "parse_server_info"]
+__all__ = ["describe_answer", "filter_jobs", "not_the_api", "parse_server_info"]
 
 _STATE_GROUPS = {
     "ACTIVE": {"DEPEND", "PRIORITY", "SCHED", "RUN", "CLEANUP"},
@@ -122,46 +122,3 @@ def filter_jobs(jobs: Iterable[JobInfo], filters: Mapping[str, Any]) -> list[Job
     if filters.get("limit") is not None:
         selected = selected[: int(filters["limit"])]
     return selected
-
-
-@dataclass
-class LineSplitter:
-    """Cut upstream's unframed ``/output/stream`` chunks into lines (each keeps its newline).
-
-    ``skip`` lines are dropped first: after a dropped connection the stream starts again from
-    the job's first line, so the lines already delivered are skipped.
-    """
-
-    skip: int = 0
-    """Lines still to drop (those delivered before the connection dropped)."""
-    delivered: int = 0
-    """Lines yielded so far, over every connection."""
-    _partial: list[str] = field(default_factory=list)
-
-    def restart(self) -> None:
-        """A new connection: it replays from the start, so skip what was delivered."""
-        self._partial.clear()
-        self.skip = self.delivered
-
-    def feed(self, chunk: str) -> Iterator[str]:
-        """Consume one chunk; yield the lines it completes."""
-        while chunk:
-            line, newline, chunk = chunk.partition("\n")
-            self._partial.append(line + newline)
-            if newline:
-                yield from self._emit("".join(self._partial))
-                self._partial.clear()
-
-    def close(self) -> Iterator[str]:
-        """The stream ended: yield a last line without a newline, if any."""
-        if self._partial:
-            text = "".join(self._partial)
-            self._partial.clear()
-            yield from self._emit(text)
-
-    def _emit(self, line: str) -> Iterator[str]:
-        if self.skip:
-            self.skip -= 1
-            return
-        self.delivered += 1
-        yield line

@@ -1,15 +1,31 @@
-"""IO-free stream helpers: a Server-Sent Events decoder and the resume bookkeeping."""
+"""IO-free stream helpers: the SSE decoder, the resume bookkeeping, and one reader per stream.
+
+A reader turns the text of one connection into items and knows how the stream resumes; the
+clients run every stream through one reconnect loop (``Client._follow``, ``AsyncClient._follow``)
+that only opens connections, feeds the text in and sleeps as ``Resume`` says.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from ._exceptions import StreamClosedError
+from .models import Event, Frame, OutputLine
 
-__all__ = ["Poll", "Resume", "SSEDecoder"]
+__all__ = [
+    "EventReader",
+    "FrameReader",
+    "OutputReader",
+    "Poll",
+    "Reader",
+    "Resume",
+    "SSEDecoder",
+]
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -127,3 +143,125 @@ class Poll:
         self.waited += delay
         self.delay = min(self.delay * 1.5, self.ceiling)
         return delay
+
+
+class Reader(Generic[T]):
+    """How one stream is read and resumed (subclasses: frames, events, upstream's output)."""
+
+    quiet_is_normal = False
+    """Whether a read timeout is a quiet job rather than a broken link (no failure counted)."""
+
+    def __init__(self, resume: Resume) -> None:
+        self.resume = resume
+        """Where the stream is, across connections."""
+        self.done = False
+        """Whether the stream reached its end (no reconnection)."""
+        self._partial: list[str] = []
+
+    def connected(self) -> None:
+        """A new connection starts: forget any half-read line."""
+        self._partial.clear()
+
+    def feed(self, text: str) -> Iterator[T]:
+        """Consume text of the current connection; yield the items it completes."""
+        while text and not self.done:
+            line, newline, text = text.partition("\n")
+            self._partial.append(line + newline)
+            if newline:
+                complete = "".join(self._partial)
+                self._partial.clear()
+                yield from self.line(complete)
+
+    def line(self, line: str) -> Iterator[T]:
+        """One complete line (with its newline)."""
+        raise NotImplementedError  # pragma: no cover - every reader defines it
+
+    def closed(self) -> tuple[Iterator[T], str | None]:
+        """The server ended the body: the last items, and why to reconnect (``None``: done)."""
+        return iter(()), "the server closed the stream"
+
+
+class _SSEReader(Reader[T]):
+    def __init__(self, resume: Resume, build: Callable[[dict[str, Any]], T | None]) -> None:
+        super().__init__(resume)
+        self._decoder = SSEDecoder()
+        self._build = build
+
+    def connected(self) -> None:
+        super().connected()
+        self._decoder = SSEDecoder()
+
+    def line(self, line: str) -> Iterator[T]:
+        for data in self._decoder.feed(line.rstrip("\r\n")):
+            if self.resume.control(data):
+                continue
+            item = self._build(data)
+            if item is not None:
+                yield item
+
+
+class FrameReader(_SSEReader[Frame]):
+    """``/v1/jobs/{id}/stream`` over SSE: frames in ``seq`` order until the ``end`` frame."""
+
+    def __init__(self, resume: Resume) -> None:
+        super().__init__(resume, self._frame)
+
+    def _frame(self, data: dict[str, Any]) -> Frame | None:
+        frame = Frame.from_json(data)
+        if frame.type == "ping" or not self.resume.seen(frame.seq):
+            return None
+        if frame.type == "end":
+            self.done = True
+        return frame
+
+    def closed(self) -> tuple[Iterator[Frame], str | None]:
+        return iter(()), "the server closed the stream before the job ended"
+
+
+class EventReader(_SSEReader[Event]):
+    """``/v1/events`` over SSE: events in feed ``seq`` order, for ever."""
+
+    def __init__(self, resume: Resume) -> None:
+        super().__init__(resume, self._event)
+
+    def _event(self, data: dict[str, Any]) -> Event | None:
+        if data.get("type") == "ping" or not self.resume.seen(data.get("seq")):
+            return None
+        return Event.from_json(data)
+
+    def closed(self) -> tuple[Iterator[Event], str | None]:
+        return iter(()), "the server closed the event feed"
+
+
+class OutputReader(Reader[OutputLine]):
+    """Upstream's unframed ``/output/stream``: lines until the job ends.
+
+    Each connection starts again from the job's first line, so a reconnection skips the lines
+    already yielded. Upstream sends nothing while a job is quiet: a read timeout is not a failure.
+    """
+
+    quiet_is_normal = True
+
+    def __init__(self, resume: Resume) -> None:
+        super().__init__(resume)
+        self.delivered = 0
+        """Lines yielded so far, over every connection."""
+        self._skip = 0
+
+    def connected(self) -> None:
+        super().connected()
+        self._skip = self.delivered
+
+    def line(self, line: str) -> Iterator[OutputLine]:
+        if self._skip:
+            self._skip -= 1
+            return
+        self.delivered += 1
+        self.resume.failures = 0
+        yield OutputLine(data=line)
+
+    def closed(self) -> tuple[Iterator[OutputLine], str | None]:
+        self.done = True
+        rest = "".join(self._partial)
+        self._partial.clear()
+        return (self.line(rest) if rest else iter(())), None
