@@ -81,9 +81,9 @@ class JsonErrorHandler(ErrorHandler):
                 )
             return f"The request body exceeds the limit of {config.REQUEST_MAX_SIZE} bytes"
         if isinstance(exception, RequestTimeout):
-            return f"The request did not arrive within {config.REQUEST_TIMEOUT} seconds"
+            return f"The request did not arrive within {config.REQUEST_TIMEOUT} s"
         if isinstance(exception, SanicUnavailable) and str(exception) == "Response Timeout":
-            return f"The server could not answer within {config.RESPONSE_TIMEOUT} seconds"
+            return f"The server could not answer within {config.RESPONSE_TIMEOUT} s"
         return None
 
     def default(self, request: Request, exception: Exception) -> HTTPResponse:

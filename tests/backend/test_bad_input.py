@@ -535,7 +535,7 @@ def test_a_request_that_hangs_is_a_503_with_the_reason(tmp_path: Path) -> None:
         assert time.monotonic() - started < 5
         assert response.status_code == 503
         assert response.json() == {
-            "detail": "The server could not answer within 1 seconds",
+            "detail": "The server could not answer within 1 s",
             "code": "unavailable",
         }
     finally:
