@@ -10,8 +10,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Settings", "__version__", "create_app"]
 
-__version__ = "0.1.0"
-"""The server's version (also what ``GET /v1/auth`` reports in ``server.version``)."""
+from ._version import __version__
 
 
 def __getattr__(name: str) -> Any:

@@ -1,14 +1,13 @@
-"""The Sanic application: the factory, its context, and the start/stop of its resources."""
+"""The Sanic application: the factory that assembles the blueprints, and its resources."""
 
 from __future__ import annotations
 
 import itertools
 import logging
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any
 
 import orjson
-from sanic import Request, Sanic
+from sanic import Sanic
 from sanic.config import Config
 from sanic.response import HTTPResponse, json
 from sanic_ext import openapi
@@ -16,48 +15,17 @@ from sanic_ext.extensions.openapi.builders import SpecificationBuilder
 
 from . import browser, errors
 from .executors.hub import Hub
-from .jobs.cache import ResponseCache
+from .http import App, AppContext, AppRequest, dumps
 from .limits import refuse_malformed_body
 from .settings import Settings
 
 if TYPE_CHECKING:
-    from .auth.service import AuthService
     from .executors.base import Executor
 
 log = logging.getLogger("flux_restful")
 
 
-@dataclass
-class AppContext:
-    """What every handler can reach through ``request.app.ctx``."""
-
-    settings: Settings
-    """The server's settings."""
-    hub: Hub = field(default_factory=Hub)
-    """Fans job log entries and events out to streams."""
-    executor: Executor | None = None
-    """Runs the jobs; set when the server starts."""
-    auth: AuthService | None = None
-    """Users, passwords and tokens; set by ``setup_auth``."""
-    cache: ResponseCache = field(default_factory=ResponseCache)
-    """Encoded responses of finished jobs and unchanged listings."""
-
-    @property
-    def jobs(self) -> Executor:
-        """The executor, which exists whenever a request is being served."""
-        assert self.executor is not None
-        return self.executor
-
-
-App: TypeAlias = Sanic[Config, AppContext]
-AppRequest: TypeAlias = Request[App, Any]
-
 _names = itertools.count()
-
-
-def _dumps(obj: Any, **_: Any) -> str:
-    """JSON for every response: orjson is several times faster than the standard library."""
-    return orjson.dumps(obj, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
 def create_app(settings: Settings | None = None, *, name: str | None = None) -> App:
@@ -84,7 +52,7 @@ def create_app(settings: Settings | None = None, *, name: str | None = None) -> 
         config=config,
         ctx=AppContext(settings=settings, hub=Hub(settings.stream_buffer)),
         strict_slashes=False,
-        dumps=_dumps,
+        dumps=dumps,
         loads=orjson.loads,  # its nesting limit (1,024) is a 400, where json's recursion is a 500
     )
     app.extend(config={"oas_url_prefix": "/docs", "oas_uri_to_json": "/openapi.json"})
@@ -93,7 +61,7 @@ def create_app(settings: Settings | None = None, *, name: str | None = None) -> 
     browser.install(app)
     app.on_request(refuse_malformed_body)
 
-    from .auth import setup_auth
+    from .auth.install import setup_auth
     from .jobs.views import jobs_bp
     from .service import service_bp
     from .streams.views import streams_bp

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from . import __version__
+from ._version import __version__
 from .hardening import forbid_tracing, scrub_environment
 from .settings import Settings, SettingsError, default_state_dir
 

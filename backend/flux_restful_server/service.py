@@ -8,9 +8,8 @@ from sanic import Blueprint
 from sanic.response import HTTPResponse, json
 from sanic_ext import openapi
 
-from .app import AppRequest
 from .auth import authenticate, require_superuser
-from .jobs.views import query_bool
+from .http import AppRequest, query_bool
 from .schemas import NODES, answers
 
 service_bp = Blueprint("service", url_prefix="/v1")

@@ -18,7 +18,7 @@ from click.testing import CliRunner
 from sanic import Request, Sanic
 from sanic.response import HTTPResponse, json
 
-from flux_restful_server.auth import authenticate, require_superuser, setup_auth
+from flux_restful_server.auth import authenticate, require_superuser
 from flux_restful_server.auth.commands import (
     add_user,
     list_users,
@@ -26,6 +26,7 @@ from flux_restful_server.auth.commands import (
     set_password,
     set_user,
 )
+from flux_restful_server.auth.install import setup_auth
 from flux_restful_server.auth.store import UserStore
 from flux_restful_server.settings import Settings
 from tests.conftest import free_port

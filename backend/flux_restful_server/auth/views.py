@@ -9,7 +9,7 @@ from sanic import Blueprint, Request
 from sanic.response import HTTPResponse
 from sanic.response import json as json_response
 
-from .. import __version__
+from .._version import __version__
 from .errors import LoginFailed
 from .guard import auth_service, client_address
 

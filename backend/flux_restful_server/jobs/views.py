@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import math
 from typing import Any
-from urllib.parse import unquote
 
-import orjson
 from sanic import Blueprint
 from sanic.response import HTTPResponse, json
 from sanic_ext import openapi
 
-from ..app import AppRequest
 from ..auth import Principal, authenticate
 from ..errors import BadRequest, job_not_found
 from ..executors.base import (
@@ -25,7 +22,18 @@ from ..executors.base import (
     SubmitRefused,
     UnsatisfiableRequest,
 )
-from ..limits import LimitError, bounded_int, compile_search, show
+from ..http import (
+    AppRequest,
+    caller_filter,
+    check_search_regex,
+    encode,
+    job_id_arg,
+    query_bool,
+    query_int,
+    raw_json,
+    visible_job,
+)
+from ..limits import show
 from ..schemas import (
     CANCEL_REFUSED,
     CANCELLED,
@@ -40,7 +48,6 @@ from ..schemas import (
     int_param,
     json_body,
 )
-from ..settings import SettingsError, parse_bool
 from .ids import parse_job_id
 from .info import job_info, job_summary
 from .submit import MISSING_COMMAND, SubmitError, SubmitPolicy, collect_fields, parse_submit
@@ -70,72 +77,6 @@ SUBMIT_FIELDS = {
     "name": "Job name (default: the program's name).",
     "urgency": "Urgency 0-31, default 16; 0 holds the job.",
 }
-
-
-def query_bool(request: AppRequest, *names: str, default: bool = False) -> bool:
-    """Read the first of ``names`` from the query string as a boolean (400 when it is not one)."""
-    for name in names:
-        value = request.args.get(name)
-        if value is not None:
-            try:
-                return parse_bool(value, name=name)
-            except SettingsError as exc:
-                raise BadRequest(str(exc)) from None
-    return default
-
-
-def query_int(request: AppRequest, name: str, *, minimum: int = 0) -> int | None:
-    """Read an optional integer from the query string, ``minimum`` to :data:`MAX_INT` (else 400)."""
-    value = request.args.get(name)
-    if value is None or value.strip() == "":
-        return None
-    try:
-        return bounded_int(value, name, minimum=minimum)
-    except LimitError as exc:
-        raise BadRequest(str(exc)) from None
-
-
-def check_search_regex(pattern: str) -> None:
-    """Refuse a search expression RE2 cannot run, or one over the length limit (400)."""
-    try:
-        compile_search(pattern)
-    except LimitError as exc:
-        raise BadRequest(str(exc)) from None
-
-
-def encode(body: Any) -> bytes:
-    """JSON-encode a response body (orjson, as every JSON response of the app)."""
-    return orjson.dumps(body, option=orjson.OPT_NON_STR_KEYS)
-
-
-def raw_json(encoded: bytes) -> HTTPResponse:
-    """A JSON response from already encoded bytes."""
-    return HTTPResponse(encoded, content_type="application/json")
-
-
-def job_id_arg(text: str) -> int:
-    """Decode a job id from the path (400 with the reason when it is malformed).
-
-    Sanic hands path parameters over still percent-encoded, so an f58 id (``ƒ...``) arrives
-    as ``%C6%92...``: decode it first.
-    """
-    return parse_job_id(unquote(text))
-
-
-async def visible_job(request: AppRequest, principal: Principal, job_id: int) -> dict[str, Any]:
-    """Return a job's record if the caller may see it; 404 otherwise (never 403)."""
-    try:
-        record = await request.app.ctx.jobs.info(job_id)
-    except JobNotFound:
-        raise job_not_found(job_id) from None
-    if not principal.sees_all and record.get("user") != principal.name:
-        raise job_not_found(job_id)
-    return record
-
-
-def caller_filter(principal: Principal, **kwargs: Any) -> JobFilter:
-    """A filter limited to what the caller may see."""
-    return JobFilter(owner=None if principal.sees_all else principal.name, **kwargs)
 
 
 @jobs_bp.post("/submit")

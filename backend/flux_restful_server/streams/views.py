@@ -15,10 +15,9 @@ from sanic.exceptions import SanicException
 from sanic.response import HTTPResponse, json
 from sanic_ext import openapi
 
-from ..app import App, AppRequest
 from ..auth import Principal, authenticate, recheck
 from ..executors.base import JobEvent, JobNotFound, JobState, LogEntry, OutputLine, SubscriberLagged
-from ..jobs.views import job_id_arg, visible_job
+from ..http import App, AppRequest, job_id_arg, visible_job
 from ..limits import no_response_timeout
 from ..schemas import EVENTLOG, answers
 from .frames import (

@@ -16,7 +16,7 @@ from sanic import Sanic
 from sanic.response import HTTPResponse
 from sanic_ext import openapi
 
-from ..app import AppRequest
+from ..http import AppRequest
 from .assets import swagger_response
 from .render import SECURITY_HEADERS, Safe, page
 

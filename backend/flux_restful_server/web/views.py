@@ -15,14 +15,13 @@ from typing import Any
 from sanic import Blueprint
 from sanic.response import HTTPResponse, redirect
 
-from ..app import AppRequest
 from ..auth import AuthLayerError, Principal, auth_service, authenticate
 from ..errors import AppError, BadRequest
 from ..executors.base import JobInactive, JobNotFound, Page, SubmitRefused, UnsatisfiableRequest
-from ..jobs.ids import InvalidJobId, parse_job_id
+from ..http import AppRequest, caller_filter, job_id_arg, visible_job
+from ..jobs.ids import InvalidJobId
 from ..jobs.info import job_info
 from ..jobs.submit import MISSING_COMMAND, SubmitError, SubmitPolicy, parse_submit
-from ..jobs.views import caller_filter, visible_job
 from ..limits import LimitError, bounded_int
 from . import csrf
 from .assets import static_response
@@ -124,7 +123,7 @@ def local_path(target: str | None) -> str:
 
 def job_id_from_path(text: str) -> int:
     try:
-        return parse_job_id(text)
+        return job_id_arg(text)
     except InvalidJobId as exc:
         raise PageError(400, "Invalid job id", str(exc)) from None
 

@@ -1,0 +1,27 @@
+"""The request layer under the blueprints: typed app and requests, parameters, access, JSON.
+
+Blueprints (``jobs``, ``streams``, ``web``, ``service``, auth's views) import from here and never
+from each other or from ``app.py``, which only assembles them.
+"""
+
+from __future__ import annotations
+
+from .access import caller_filter, visible_job
+from .context import App, AppContext, AppRequest
+from .params import check_search_regex, job_id_arg, query_bool, query_int
+from .responses import dumps, encode, raw_json
+
+__all__ = [
+    "App",
+    "AppContext",
+    "AppRequest",
+    "caller_filter",
+    "check_search_regex",
+    "dumps",
+    "encode",
+    "job_id_arg",
+    "query_bool",
+    "query_int",
+    "raw_json",
+    "visible_job",
+]
