@@ -1,0 +1,162 @@
+"""Unit tests of the local executor's pure pieces: the resource model and the job log format.
+
+The API tests run them through real servers; these pin their rules down directly, including
+with generated requests (hypothesis): an allocation never exceeds a node, and releasing it gives
+back exactly what it took.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from flux_restful_server.executors.base import (
+    JobEvent,
+    JobRequest,
+    OutputLine,
+    UnsatisfiableRequest,
+)
+from flux_restful_server.executors.local.joblog import (
+    Cursor,
+    event_record,
+    is_event,
+    output_record,
+    parse_record,
+    read_new,
+)
+from flux_restful_server.executors.local.resources import Cluster, hostlist, idset
+
+
+def cluster(nodes: int = 2, cores: int = 4, gpus: int = 0) -> Cluster:
+    return Cluster(nodes, cores, gpus, names=[f"node{i}" for i in range(nodes)])
+
+
+def req(**fields) -> JobRequest:
+    return JobRequest(command=("true",), **fields)
+
+
+def test_first_fit_fills_the_first_node_first_and_spreads_the_rest():
+    c = cluster()
+    alloc = c.try_allocate(req(num_tasks=6))
+    assert alloc is not None
+    assert alloc.ranks_nodes == [0, 0, 0, 0, 1, 1]
+    assert (c.free_cores, alloc.cores) == ([0, 2], {0: 4, 1: 2})
+
+
+def test_a_request_that_does_not_fit_now_waits_and_fits_after_a_release():
+    c = cluster(nodes=1)
+    first = c.try_allocate(req(num_tasks=3))
+    assert first is not None
+    assert c.try_allocate(req(num_tasks=2)) is None  # only 1 core left: wait, not refused
+    c.release(first)
+    assert c.try_allocate(req(num_tasks=2)) is not None
+
+
+def test_exclusive_takes_whole_idle_nodes_only():
+    c = cluster()
+    busy = c.try_allocate(req(num_tasks=1))
+    assert busy is not None
+    alloc = c.try_allocate(req(num_tasks=1, num_nodes=1, exclusive=True))
+    assert alloc is not None and alloc.nodes == [1] and alloc.cores == {1: 4}
+    assert c.try_allocate(req(num_tasks=1, num_nodes=1, exclusive=True)) is None
+
+
+@pytest.mark.parametrize(
+    ("fields", "reason"),
+    [
+        ({"num_nodes": 3}, "The server only has 2 nodes, you requested 3"),
+        ({"num_tasks": 9}, "9 tasks of 1 cores and 0 GPUs need more than the 2 nodes"),
+        ({"cores_per_task": 5}, "A task needs 5 cores and 0 GPUs; nodes have 4 cores"),
+        ({"num_tasks": 10, "num_nodes": 2}, "5 tasks per node x 1 cores"),
+        ({"gpus_per_task": 1}, "A task needs 1 cores and 1 GPUs; nodes have 4 cores and 0 GPUs"),
+    ],
+)
+def test_requests_that_can_never_fit_are_refused_with_the_reason(fields, reason):
+    with pytest.raises(UnsatisfiableRequest, match=reason.replace("(", r"\(")):
+        cluster().check(req(**fields))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    nodes=st.integers(1, 4),
+    cores=st.integers(1, 8),
+    gpus=st.integers(0, 2),
+    jobs=st.lists(
+        st.tuples(
+            st.integers(1, 12),  # tasks
+            st.integers(1, 3),  # cores per task
+            st.integers(0, 1),  # gpus per task
+            st.one_of(st.none(), st.integers(1, 4)),  # nodes
+            st.booleans(),  # exclusive
+        ),
+        max_size=8,
+    ),
+)
+def test_allocations_never_exceed_a_node_and_release_restores_it(nodes, cores, gpus, jobs):
+    c = cluster(nodes, cores, gpus)
+    taken = []
+    for tasks, cpt, gpt, num_nodes, exclusive in jobs:
+        request = req(
+            num_tasks=tasks,
+            cores_per_task=cpt,
+            gpus_per_task=gpt,
+            num_nodes=num_nodes,
+            exclusive=exclusive and num_nodes is not None,
+        )
+        try:
+            c.check(request)
+        except UnsatisfiableRequest:
+            continue
+        alloc = c.try_allocate(request)
+        assert all(0 <= free <= cores for free in c.free_cores)
+        assert all(0 <= free <= gpus for free in c.free_gpus)
+        if alloc is not None:
+            assert len(alloc.ranks_nodes) == tasks
+            if num_nodes is not None:
+                assert len(alloc.nodes) == num_nodes
+            taken.append(alloc)
+    for alloc in taken:
+        c.release(alloc)
+    assert (c.free_cores, c.free_gpus) == ([cores] * nodes, [gpus] * nodes)
+
+
+def test_idset_and_hostlist_compress_as_flux_does():
+    assert idset([3, 0, 1, 2, 5]) == "0-3,5"
+    assert hostlist(["node0", "node1", "node2", "login"]) == "node[0-2],login"
+    assert hostlist(["vm"]) == "vm"
+
+
+def test_records_round_trip():
+    event = parse_record(7, 1, event_record("start", {"rank": 0}, 12.5).rstrip(b"\n"))
+    assert event == JobEvent(7, 1, "start", 12.5, {"rank": 0})
+    line = parse_record(7, 2, output_record(b"e", 3, b"oops \xff", 13.0).rstrip(b"\n"))
+    assert isinstance(line, OutputLine)
+    assert (line.stream, line.rank, line.data) == ("stderr", 3, b"oops \xff\n")
+    fragment = parse_record(7, 3, output_record(b"O", 0, b"no newline", 14.0).rstrip(b"\n"))
+    assert isinstance(fragment, OutputLine) and fragment.data == b"no newline"
+    assert is_event(event_record("finish", {}, 1.0)) and not is_event(
+        output_record(b"o", 0, b"", 1)
+    )
+
+
+def test_a_damaged_record_is_shown_raw_never_an_error():
+    damaged = parse_record(7, 4, b"12.0 @ - {not json")
+    assert isinstance(damaged, OutputLine)
+    assert (damaged.stream, damaged.rank, damaged.data) == ("stderr", -1, b"12.0 @ - {not json")
+
+
+def test_read_new_leaves_a_record_being_written_for_the_next_read(tmp_path: Path):
+    log = tmp_path / "job.log"
+    log.write_bytes(output_record(b"o", 0, b"one", 1.0) + b"2.0 o 0 tw")
+    cursor = Cursor()
+    assert read_new(str(log), cursor) == [output_record(b"o", 0, b"one", 1.0).rstrip(b"\n")]
+    assert cursor.seq == 1
+    with log.open("ab") as f:
+        f.write(b"o\n")
+    assert read_new(str(log), cursor) == [b"2.0 o 0 two"]
+    assert (cursor.seq, cursor.offset) == (2, log.stat().st_size)
+    assert read_new(str(log), cursor) == []
+    assert read_new(str(tmp_path / "missing.log"), Cursor()) == []
