@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -31,6 +32,8 @@ SERVER_ENV_DROP = (
     "FLUX_OPTION_FLAGS",
     "FLUX_NUMBER_NODES",
     "FLUX_HAS_GPUS",
+    "FLUX_TLS_CERT",
+    "FLUX_TLS_KEY",
 )
 
 
@@ -75,10 +78,17 @@ class Server:
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
+    ca: Path | None = None
+    """CA bundle of the server's certificate when it serves HTTPS (``--tls-cert``)."""
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.ca else 'http'}://127.0.0.1:{self.port}"
+
+    @property
+    def verify(self) -> ssl.SSLContext | bool:
+        """httpx's ``verify=`` for this server."""
+        return ssl.create_default_context(cafile=str(self.ca)) if self.ca else True
 
     def start(self, timeout: float = 20.0) -> Server:
         self.log_path = self.state_dir.parent / f"server-{self.port}-{time.monotonic_ns()}.log"
@@ -90,7 +100,7 @@ class Server:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited {self.proc.returncode}:\n{self.log()}")
             try:
-                httpx.get(self.url + "/v1/auth", timeout=1.0)
+                httpx.get(self.url + "/v1/auth", timeout=1.0, verify=self.verify)
                 return self
             except httpx.TransportError:
                 time.sleep(0.05)
@@ -130,7 +140,10 @@ def server_factory(tmp_path: Path) -> Iterator[ServerFactory]:
     servers: list[Server] = []
 
     def make(
-        env: dict[str, str] | None = None, args: list[str] | None = None, start: bool = True
+        env: dict[str, str] | None = None,
+        args: list[str] | None = None,
+        start: bool = True,
+        ca: Path | None = None,
     ) -> Server:
         args = list(args or [])
         # `just test-flux` runs the same API tests against a real Flux instance.
@@ -138,7 +151,7 @@ def server_factory(tmp_path: Path) -> Iterator[ServerFactory]:
         if executor and "--executor" not in args:
             args += ["--executor", executor]
         state = tmp_path / f"state-{len(servers)}"
-        server = Server(state_dir=state, env=server_env(env), args=args)
+        server = Server(state_dir=state, env=server_env(env), args=args, ca=ca)
         servers.append(server)
         return server.start() if start else server
 

@@ -42,6 +42,21 @@ def _configure_logging(level: str) -> None:
         logger.propagate = False
 
 
+def _tls_options(settings: Settings) -> dict[str, str] | None:
+    """Sanic's ``ssl=`` for the configured pair, after checking it loads (``None``: plain HTTP).
+
+    Raises:
+        SettingsError: A file is missing, unreadable or not PEM, or the key does not match.
+    """
+    if settings.tls_cert is None or settings.tls_key is None:
+        return None
+    from .tls import server_ssl_context
+
+    server_ssl_context(settings.tls_cert, settings.tls_key)
+    # Each worker loads the pair itself (a context cannot be sent to another process).
+    return {"cert": str(settings.tls_cert), "key": str(settings.tls_key)}
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="flux-restful")
 def main() -> None:
@@ -110,6 +125,18 @@ def main() -> None:
     show_default=True,
     help="How much the server logs.",
 )
+@click.option(
+    "--tls-cert",
+    type=click.Path(dir_okay=True, path_type=Path),
+    default=None,
+    help="Serve HTTPS with this PEM certificate chain (env FLUX_TLS_CERT; needs --tls-key).",
+)
+@click.option(
+    "--tls-key",
+    type=click.Path(dir_okay=True, path_type=Path),
+    default=None,
+    help="Unencrypted PEM private key of --tls-cert (env FLUX_TLS_KEY).",
+)
 def serve(
     host: str,
     port: int,
@@ -121,12 +148,14 @@ def serve(
     workers: int,
     job_user: str | None,
     log_level: str,
+    tls_cert: Path | None,
+    tls_key: Path | None,
 ) -> None:
     """Run the server (the local executor by default, on 127.0.0.1:5000).
 
     Authentication and modes come from upstream's variables: FLUX_REQUIRE_AUTH,
     FLUX_AUTH_BACKEND, FLUX_SERVER_MODE, FLUX_USER, FLUX_TOKEN, FLUX_SECRET_KEY, ... (see the
-    README and docs/auth.md).
+    README and docs/auth.md). HTTPS, probes, metrics and the audit log: docs/operations.md.
     """
     _configure_logging(log_level)
     try:
@@ -141,7 +170,10 @@ def serve(
             workers=workers,
             job_user=job_user,
             log_level=log_level,
+            tls_cert=tls_cert,
+            tls_key=tls_key,
         )
+        tls = _tls_options(settings)
     except SettingsError as exc:
         raise click.ClickException(str(exc)) from None
     # The settings hold the secrets now: no process started from here on (the job supervisor,
@@ -172,6 +204,7 @@ def serve(
             access_log=log_level == "debug",
             motd=False,
             debug=False,
+            ssl=tls,
         )
     except SettingsError as exc:
         raise click.ClickException(str(exc)) from None

@@ -109,11 +109,20 @@ class Settings:
     """Seconds a request may take before it is answered 503 (``FLUX_RESPONSE_TIMEOUT``)."""
     trusted_origins: frozenset[str] = frozenset()
     """Browser origins besides the requested host allowed to write (``FLUX_TRUSTED_ORIGINS``)."""
+    tls_cert: Path | None = None
+    """PEM certificate chain served over HTTPS (``--tls-cert``, ``FLUX_TLS_CERT``)."""
+    tls_key: Path | None = None
+    """PEM private key of ``tls_cert`` (``--tls-key``, ``FLUX_TLS_KEY``)."""
 
     @property
     def auth_enabled(self) -> bool:
         """Whether callers must authenticate."""
         return self.auth_backend != "none"
+
+    @property
+    def tls_enabled(self) -> bool:
+        """Whether the server speaks HTTPS."""
+        return self.tls_cert is not None
 
     @property
     def db_path(self) -> Path:
@@ -172,6 +181,10 @@ class Settings:
             if env.get(var, "").strip():
                 values[key] = _parse_int(env[var], name=var, minimum=0 if key == "min_uid" else 1)
 
+        for var, key in (("FLUX_TLS_CERT", "tls_cert"), ("FLUX_TLS_KEY", "tls_key")):
+            if env.get(var, "").strip():
+                values[key] = Path(env[var].strip()).expanduser()
+
         gpus = env.get("FLUX_HAS_GPUS", env.get("FLUX_HAS_GPU", ""))
         values["has_gpus"] = parse_bool(gpus, name="FLUX_HAS_GPUS")
         values["admin_users"] = frozenset(_split_list(env.get("FLUX_ADMIN_USERS", "")))
@@ -204,6 +217,14 @@ class Settings:
             raise SettingsError(
                 "--workers must be 1 with the local executor: it keeps its job state in this "
                 "process (use --executor flux, where Flux holds the state, for more workers)"
+            )
+        if (self.tls_cert is None) != (self.tls_key is None):
+            given, missing = (
+                ("--tls-cert", "--tls-key") if self.tls_key is None else ("--tls-key", "--tls-cert")
+            )
+            raise SettingsError(
+                f"{given} needs {missing} too (or FLUX_TLS_CERT and FLUX_TLS_KEY): HTTPS needs "
+                "both the certificate and its private key"
             )
         if self.auth_enabled and self.server_mode == "multi-user" and os.geteuid() != 0:
             raise SettingsError(

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import abc
 import base64
+import ipaddress
 import os
 import shlex
+import ssl
 from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import quote
@@ -22,6 +24,7 @@ from ._exceptions import (
     ApiError,
     AuthError,
     ForbiddenError,
+    InsecureTransportError,
     InvalidRequestError,
     NotFoundError,
     ServerError,
@@ -32,9 +35,16 @@ from ._server import describe_answer, not_the_api, parse_server_info
 from ._types import JSON, CommandInput, JobId, TimeoutInput
 from ._version import __version__
 from .models import FEATURES, JobEvent, JobInfo, Node, OutputLine, ServerInfo
-from .settings import DEFAULT_HOST, Settings, load_token
+from .settings import DEFAULT_HOST, Settings, SettingsError, load_token
 
-__all__ = ["BaseClient", "DEFAULT_TIMEOUT", "NO_JOB_MESSAGE", "raise_for_status"]
+__all__ = [
+    "BaseClient",
+    "DEFAULT_TIMEOUT",
+    "NO_JOB_MESSAGE",
+    "is_loopback",
+    "raise_for_status",
+    "tls_verify",
+]
 
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 """HTTP timeout of every request unless the client is given another."""
@@ -200,6 +210,47 @@ def submit_payload(command: CommandInput, fields: Mapping[str, Any]) -> dict[str
     return payload
 
 
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (a name or an address) is this machine: ``localhost``, 127.0.0.0/8, ::1."""
+    name = host.strip("[]").rstrip(".").lower()
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def tls_verify(ca: str | os.PathLike[str] | None) -> ssl.SSLContext | bool:
+    """The ``verify=`` of httpx: the system's trust store, or only the CA bundle ``ca`` if given.
+
+    Raises:
+        SettingsError: The bundle is missing, unreadable or holds no PEM certificate.
+    """
+    if not ca:
+        return True
+    try:
+        return ssl.create_default_context(cafile=os.fspath(ca))
+    except FileNotFoundError:
+        raise SettingsError(f"CA bundle {ca} (--ca / FLUX_RESTFUL_CA): no such file") from None
+    except (OSError, ssl.SSLError) as exc:
+        reason = getattr(exc, "strerror", None) or getattr(exc, "reason", None) or exc
+        raise SettingsError(
+            f"CA bundle {ca} (--ca / FLUX_RESTFUL_CA) cannot be loaded: {reason}; it must hold "
+            "PEM certificates"
+        ) from None
+
+
+def _tls_failure(exc: BaseException) -> ssl.SSLError | None:
+    """The TLS error under an httpx transport error, if the handshake is what failed."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
 def _query_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -252,6 +303,8 @@ class BaseClient(abc.ABC):
         backoff: float = 0.5,
         validate: bool = True,
         settings: Settings | None = None,
+        ca: str | os.PathLike[str] | None = None,
+        insecure: bool = False,
     ) -> None:
         """Resolve the configuration (arguments, then environment, then the settings file).
 
@@ -275,6 +328,15 @@ class BaseClient(abc.ABC):
             backoff: First sleep between retries, doubled each time.
             validate: Validate the settings file.
             settings: Already-loaded settings (wins over ``settings_file``).
+            ca: CA bundle (PEM) that signed an ``https://`` server's certificate, instead of the
+                system's trust store (else ``FLUX_RESTFUL_CA``).
+            insecure: Send credentials over plain ``http://`` to a host that is not this
+                machine; refused by default (:class:`InsecureTransportError`).
+
+        Raises:
+            InsecureTransportError: Credentials are configured for a plain ``http://`` host that
+                is not loopback, and ``insecure`` is not set.
+            SettingsError: The settings file or the CA bundle cannot be used.
         """
         if settings is None:
             settings = Settings(settings_file, validate=validate)
@@ -295,6 +357,10 @@ class BaseClient(abc.ABC):
         """First sleep between retries."""
         self.timeout = timeout
         """HTTP timeout of each request."""
+        self.ca = ca or os.environ.get("FLUX_RESTFUL_CA") or None
+        """CA bundle trusted for ``https://`` hosts (``None``: the system's trust store)."""
+        self.insecure = insecure
+        """Whether credentials may travel over plain HTTP to another machine."""
         self.auth = FluxAuth(
             base_url=self.api_url,
             user=user or os.environ.get("FLUX_USER") or settings.get("flux_user"),
@@ -304,9 +370,18 @@ class BaseClient(abc.ABC):
         )
         """The authentication flow (holds the credentials and the cached token)."""
         self._server: ServerInfo | None = None
+        url = httpx.URL(self.host)
+        # An httpx.MockTransport answers in this process: nothing crosses a network.
+        self._plain_remote = (
+            url.scheme == "http"
+            and not is_loopback(url.host)
+            and not isinstance(transport, httpx.MockTransport)
+        )
+        self._verify = tls_verify(self.ca)
         self._http = self._open(transport)
         if headers:
             self._http.headers.update(headers)
+        self._refuse_plain_http()
 
     @abc.abstractmethod
     def _open(
@@ -349,7 +424,34 @@ class BaseClient(abc.ABC):
             "auth": self.auth,
             "timeout": self.timeout,
             "headers": {"User-Agent": f"flux-restful-client/{__version__}"},
+            "verify": self._verify,
         }
+
+    @property
+    def _sends_credentials(self) -> bool:
+        auth = self.auth
+        return bool(
+            auth.can_login
+            or auth.access_token
+            or auth.secret_key
+            or "Authorization" in self._http.headers
+        )
+
+    def _refuse_plain_http(self) -> None:
+        """Refuse, before any connection, to send credentials in clear text to another machine.
+
+        Raises:
+            InsecureTransportError: Plain ``http://``, a host that is not loopback, credentials
+                configured, and ``insecure`` not set.
+        """
+        if not self._plain_remote or self.insecure or not self._sends_credentials:
+            return
+        raise InsecureTransportError(
+            f"Refusing to send credentials to {self.host} over plain HTTP: anyone on the network "
+            "between here and there could read the password or token. Use https:// (with --ca or "
+            "FLUX_RESTFUL_CA for a private CA), or pass --insecure (insecure=True) if you trust "
+            "that network."
+        )
 
     def __str__(self) -> str:
         return "[flux-restful-client]"
@@ -503,8 +605,8 @@ class BaseClient(abc.ABC):
             return None
         idempotent = request.method in _IDEMPOTENT
         if exc is not None:
-            if isinstance(exc, _NEVER_RETRY):
-                return None
+            if isinstance(exc, _NEVER_RETRY) or _tls_failure(exc) is not None:
+                return None  # neither a refused certificate nor a bad URL mends itself
             if not (isinstance(exc, _NOT_SENT) or idempotent):
                 return None
         elif response is None or response.status_code not in _RETRY_STATUSES or not idempotent:
@@ -513,6 +615,18 @@ class BaseClient(abc.ABC):
 
     def _transport_error(self, request: httpx.Request, exc: httpx.TransportError) -> TransportError:
         reason = str(exc) or type(exc).__name__
+        tls = _tls_failure(exc)
+        if isinstance(tls, ssl.SSLCertVerificationError):
+            return TransportError(
+                f"The TLS certificate of {self.host} is not trusted "
+                f"({tls.verify_message or tls.reason}): pass the CA bundle that signed it with "
+                "--ca or FLUX_RESTFUL_CA" + (f" (now {self.ca})" if self.ca else "")
+            )
+        if tls is not None:
+            return TransportError(
+                f"TLS handshake with {self.host} failed ({tls.reason or tls}): is the server "
+                "serving HTTPS on that port (http:// for a plain server)?"
+            )
         return TransportError(
             f"Could not reach the Flux RESTful API at {self.host} "
             f"({request.method} {request.url.path}): {type(exc).__name__}: {reason}"

@@ -56,6 +56,7 @@ class Client(BaseClient):
         self.close()
 
     def _send(self, request: httpx.Request, *, stream: bool = False) -> httpx.Response:
+        self._refuse_plain_http()  # credentials may have been set since the client was made
         attempt = 0
         while True:
             try:

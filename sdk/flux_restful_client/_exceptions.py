@@ -14,6 +14,8 @@ FluxRestfulError
                         the frames stream); names the feature and the server
   UnexpectedAnswerError the URL answered, but not as a Flux RESTful API (HTML, a proxy's page,
                         JSON of an unknown shape); names the URL and what came back
+  InsecureTransportError credentials would cross the network in clear text (plain http:// to
+                        a host that is not this machine); raised before any connection
 ```
 """
 
@@ -29,6 +31,7 @@ __all__ = [
     "AuthError",
     "FluxRestfulError",
     "ForbiddenError",
+    "InsecureTransportError",
     "InvalidRequestError",
     "NotFoundError",
     "ServerError",
@@ -123,3 +126,11 @@ class UnexpectedAnswerError(FluxRestfulError):
         super().__init__(message)
         self.url = url
         self.status_code = status_code
+
+
+class InsecureTransportError(FluxRestfulError):
+    """Credentials would be sent in clear text: plain ``http://`` to a host that is not loopback.
+
+    Raised before any connection is opened. Use ``https://``, or ``insecure=True``
+    (``--insecure``) on a network you trust.
+    """

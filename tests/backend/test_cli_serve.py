@@ -46,6 +46,8 @@ def test_serve_help() -> None:
         "--gpus-per-node",
         "--workers",
         "--log-level",
+        "--tls-cert",
+        "--tls-key",
     ):
         assert option in proc.stdout
     assert "127.0.0.1" in proc.stdout
@@ -115,3 +117,48 @@ def test_bad_environment_value(tmp_path: Path) -> None:
     )
     line = error_line(proc)
     assert "FLUX_SERVER_MODE" in line
+
+
+@pytest.fixture
+def pem_pair(tmp_path: Path) -> tuple[Path, Path, Path]:
+    """A certificate for 127.0.0.1, its key, and the key of another certificate."""
+    trustme = pytest.importorskip("trustme", reason="trustme makes test certificates (dev extra)")
+    ca = trustme.CA()
+    cert, key, other = tmp_path / "cert.pem", tmp_path / "key.pem", tmp_path / "other.pem"
+    issued = ca.issue_cert("127.0.0.1")
+    issued.cert_chain_pems[0].write_to_path(str(cert))
+    issued.private_key_pem.write_to_path(str(key))
+    ca.issue_cert("elsewhere").private_key_pem.write_to_path(str(other))
+    return cert, key, other
+
+
+@pytest.mark.parametrize(
+    ("case", "expected"),
+    [
+        ("cert-only", "--tls-cert needs --tls-key too"),
+        ("missing-key", "--tls-key {missing}: no such file"),
+        ("mismatch", "--tls-key {other} is not the private key of --tls-cert {cert}"),
+        ("not-pem", "--tls-cert {key}: not a PEM certificate"),
+        ("directory", "--tls-key {dir}: is a directory"),
+    ],
+)
+def test_bad_tls_files_are_one_line(tmp_path: Path, pem_pair, case: str, expected: str) -> None:
+    cert, key, other = pem_pair
+    missing = tmp_path / "missing.pem"
+    args = {
+        "cert-only": ["--tls-cert", str(cert)],
+        "missing-key": ["--tls-cert", str(cert), "--tls-key", str(missing)],
+        "mismatch": ["--tls-cert", str(cert), "--tls-key", str(other)],
+        "not-pem": ["--tls-cert", str(key), "--tls-key", str(key)],
+        "directory": ["--tls-cert", str(cert), "--tls-key", str(tmp_path)],
+    }[case]
+    proc = serve("--port", str(free_port()), "--state-dir", str(tmp_path / "state"), *args)
+    line = error_line(proc)
+    assert expected.format(missing=missing, other=other, cert=cert, key=key, dir=tmp_path) in line
+
+
+def test_tls_variables_are_read(tmp_path: Path, pem_pair) -> None:
+    cert, _, other = pem_pair
+    env = {"FLUX_TLS_CERT": str(cert), "FLUX_TLS_KEY": str(other)}
+    proc = serve("--port", str(free_port()), "--state-dir", str(tmp_path / "state"), env=env)
+    assert "is not the private key of --tls-cert" in error_line(proc)

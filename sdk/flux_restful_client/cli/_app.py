@@ -41,13 +41,28 @@ class _Group(click.Group):
 @click.option(
     "-c", "params", multiple=True, metavar="PARAM", help="Settings on the fly: set:key:value."
 )
-@click.option("--host", envvar="FLUX_RESTFUL_HOST", help="API host, e.g. http://127.0.0.1:5000.")
+@click.option(
+    "--host",
+    envvar="FLUX_RESTFUL_HOST",
+    help="API host, e.g. http://127.0.0.1:5000 or https://flux.example.org.",
+)
 @click.option(
     "--attempts",
     type=click.IntRange(min=1),
     default=5,
     show_default=True,
     help="Tries per request when the server cannot be reached or is unavailable.",
+)
+@click.option(
+    "--ca",
+    envvar="FLUX_RESTFUL_CA",
+    type=click.Path(dir_okay=False),
+    help="CA bundle (PEM) that signed an https:// server's certificate [env FLUX_RESTFUL_CA].",
+)
+@click.option(
+    "--insecure",
+    is_flag=True,
+    help="Allow credentials over plain http:// to another machine (refused by default).",
 )
 @click.pass_context
 def cli(
@@ -58,12 +73,20 @@ def cli(
     params: tuple[str, ...],
     host: str | None,
     attempts: int,
+    ca: str | None,
+    insecure: bool,
 ) -> None:
     """Flux RESTful API client: submit, inspect and follow jobs."""
     if debug:
         logging.basicConfig(level=logging.DEBUG, stream=sys.stderr)
     ctx.obj = CliConfig(
-        settings_file=settings_file, params=params, host=host, quiet=quiet, attempts=attempts
+        settings_file=settings_file,
+        params=params,
+        host=host,
+        quiet=quiet,
+        attempts=attempts,
+        ca=ca,
+        insecure=insecure,
     )
     if ctx.invoked_subcommand is None:
         flags_given = any(

@@ -31,6 +31,10 @@ class CliConfig:
     """``--quiet``."""
     attempts: int = 5
     """``--attempts``: tries per request for transient failures."""
+    ca: str | None = None
+    """``--ca`` (else ``FLUX_RESTFUL_CA``): CA bundle for ``https://`` hosts."""
+    insecure: bool = False
+    """``--insecure``: allow credentials over plain HTTP to another machine."""
     _settings: Settings | None = None
 
     @property
@@ -55,6 +59,8 @@ class CliConfig:
             "quiet": self.quiet,
             "settings": self.settings,
             "attempts": self.attempts,
+            "ca": self.ca,
+            "insecure": self.insecure,
         }
 
 

@@ -71,6 +71,8 @@ def dashboard(
             host=cfg.host,
             quiet=cfg.quiet,
             attempts=cfg.attempts,
+            ca=cfg.ca,
+            insecure=cfg.insecure,
         )
     if host:
         cfg.host = host
