@@ -32,7 +32,8 @@ AUTH_ENV = {
     "FLUX_TOKEN_SIGNING_KEY": SIGNING_KEY,
 }
 PUBLIC = re.compile(
-    r"^(docs(/.*)?|openapi\.json|v1/auth|v1/token|v1/login/access-token|static/.*|logout|)$"
+    r"^(docs(/.*)?|openapi\.json|v1/auth|v1/token|v1/login/access-token|static/.*|logout"
+    r"|healthz|readyz|)$"  # the probes answer without credentials (docs/operations.md)
 )
 
 

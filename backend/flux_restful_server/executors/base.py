@@ -293,6 +293,12 @@ class Executor(Protocol):
         reports the same.
         """
 
+    async def probe(self) -> str | None:
+        """:meth:`readiness`, and for executors that talk to a service, whether it answers now.
+
+        What ``GET /readyz`` reports; bounded to a few seconds.
+        """
+
     async def submit(self, request: JobRequest, owner: Owner) -> int:
         """Accept a job and return its id once it is durably recorded.
 

@@ -112,6 +112,10 @@ def flux_available(timeout: float = 5.0) -> tuple[bool, str]:
     return True, f"Flux instance {uri} with {size} broker(s)"
 
 
+PROBE_TIMEOUT = 2.0
+"""Seconds the readiness probe waits for the broker."""
+
+
 class FluxExecutor:
     """Runs jobs in a Flux instance; see the module docstring.
 
@@ -197,6 +201,21 @@ class FluxExecutor:
     # -- the Executor interface -----------------------------------------------------------------
     def readiness(self) -> str | None:
         return "the server is shutting down" if self._stopping else None
+
+    async def probe(self) -> str | None:
+        unready = self.readiness()
+        if unready is not None or self._reactor is None:
+            return unready or "the flux executor is not running"
+        try:
+            await asyncio.wait_for(
+                self._reactor.request(lambda h: h.rpc("job-list.job-stats"), lambda f: f.get()),
+                PROBE_TIMEOUT,
+            )
+        except TimeoutError:
+            return f"the Flux instance at {_where()} did not answer within {PROBE_TIMEOUT:g} s"
+        except OSError as exc:
+            return f"the Flux instance at {_where()} does not answer: {_reason(exc)}"
+        return None
 
     def limits(self) -> ResourceLimits:
         return self._limits

@@ -250,6 +250,10 @@ class LocalExecutor:
             return "the server is shutting down"
         return self._unready
 
+    async def probe(self) -> str | None:
+        # The supervisor link already says when it is lost (EOF on its socket) or not answering.
+        return self.readiness()
+
     async def _connect_supervisor(self) -> None:
         """Connect to this state dir's supervisor at start-up, starting one if none is running.
 
