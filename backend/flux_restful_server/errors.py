@@ -1,8 +1,20 @@
-"""One JSON error shape for every failure, keeping upstream's keys where clients read them."""
+"""The server's one error tree and where it becomes a response.
+
+```
+AppError (SanicException)     status_code, code, body; rendered as {**body, "code": code}
+  BadRequest                  400
+  NotFound                    404 (job_not_found: also for jobs the caller may not see)
+  auth.errors.AuthLayerError  401/403/400/429/503 with their challenge headers
+  web.views.PageError         any status, rendered as an HTML page by the web UI
+```
+
+Domain errors raised below the HTTP layer (executors, job ids) are not ``AppError``s; the
+table ``DOMAIN_ERRORS`` maps them to a status and code here, in one place.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from sanic import Request, Sanic
 from sanic.config import Config
@@ -20,12 +32,16 @@ class AppError(SanicException):
     """Base of our errors: ``status_code``, a machine ``code``, and the JSON body clients read."""
 
     status_code = 500
-    code = "internal"
+    code: ClassVar[str] = "internal"
+    """Stable machine-readable code, sent beside upstream's keys."""
     quiet = True
 
-    def __init__(self, message: str = "", *, body: dict[str, Any] | None = None, **kw: Any) -> None:
+    def __init__(
+        self, message: str | None = None, *, body: dict[str, Any] | None = None, **kw: Any
+    ) -> None:
+        """Create the error; ``body`` defaults to ``{"detail": message}``."""
         super().__init__(message, **kw)
-        self.body = body if body is not None else {"detail": message}
+        self.body = body if body is not None else {"detail": str(self)}
 
 
 class BadRequest(AppError):
@@ -38,24 +54,23 @@ class NotFound(AppError):
     code = "not_found"
 
 
-class Forbidden(AppError):
-    status_code = 403
-    code = "forbidden"
-
-
-class Unauthorized(AppError):
-    status_code = 401
-    code = "not_authenticated"
-
-
-class ServiceUnavailable(AppError):
-    status_code = 503
-    code = "unavailable"
+DOMAIN_ERRORS: dict[type[Exception], tuple[int, str]] = {
+    ExecutorUnavailable: (503, "unavailable"),
+    InvalidJobId: (400, "invalid_job_id"),
+}
+"""Errors of the layers below HTTP, and the status and code each is answered with."""
 
 
 def job_not_found(job_id: int | str) -> NotFound:
     """404 for a job that does not exist or that the caller may not see."""
     return NotFound(f"Job {job_id} not found", body={"detail": f"Job {job_id} not found"})
+
+
+def render_app_error(request: Request[Any, Any], exception: Exception) -> HTTPResponse:
+    """Render an :class:`AppError` as ``{**body, "code": code}`` with its headers."""
+    assert isinstance(exception, AppError)
+    body = {**exception.body, "code": exception.code}
+    return json(body, status=exception.status_code, headers=exception.headers)
 
 
 class JsonErrorHandler(ErrorHandler):
@@ -88,13 +103,12 @@ class JsonErrorHandler(ErrorHandler):
 
     def default(self, request: Request, exception: Exception) -> HTTPResponse:
         if isinstance(exception, AppError):
-            body = {**exception.body, "code": exception.code}
-            return json(body, status=exception.status_code, headers=exception.headers)
-        if isinstance(exception, ExecutorUnavailable):
-            self.log(request, exception)
-            return json({"detail": str(exception), "code": "unavailable"}, status=503)
-        if isinstance(exception, InvalidJobId):
-            return json({"detail": str(exception), "code": "invalid_job_id"}, status=400)
+            return render_app_error(request, exception)
+        for kind, (status, code) in DOMAIN_ERRORS.items():
+            if isinstance(exception, kind):
+                if status >= 500:
+                    self.log(request, exception)
+                return json({"detail": str(exception), "code": code}, status=status)
         if isinstance(exception, SanicException):
             status = exception.status_code
             message = self._limit_message(exception) or {

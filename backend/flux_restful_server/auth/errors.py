@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from sanic.exceptions import SanicException
+from ..errors import AppError
 
 
-class AuthLayerError(SanicException):
-    """Base of the auth errors; ``message`` becomes the response's ``detail``."""
+class AuthLayerError(AppError):
+    """Base of the auth errors (a branch of ``errors.AppError``); the message is ``detail``."""
 
     code: ClassVar[str] = "auth_error"
     """Stable machine-readable code."""

@@ -1,28 +1,18 @@
-"""Install auth on an app: the ``auth`` blueprint, its listeners and its error rendering."""
+"""Install auth on an app: the ``auth`` blueprint, its listeners, the rendering of its errors."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from sanic import Request, Sanic
-from sanic.response import HTTPResponse, json
+from sanic import Sanic
 
+from ..errors import render_app_error
 from ..settings import Settings
 from .errors import AuthLayerError
 from .service import AuthService
 from .views import auth_bp
 
-__all__ = ["render_auth_error", "setup_auth"]
-
-
-def render_auth_error(request: Request[Any, Any], exception: Exception) -> HTTPResponse:
-    """Render an auth error as ``{"detail", "code"}`` with its challenge header."""
-    assert isinstance(exception, AuthLayerError)
-    return json(
-        {"detail": str(exception), "code": exception.code},
-        status=exception.status_code,
-        headers=exception.headers,
-    )
+__all__ = ["setup_auth"]
 
 
 def setup_auth(app: Sanic[Any, Any], settings: Settings | None = None) -> None:
@@ -39,7 +29,8 @@ def setup_auth(app: Sanic[Any, Any], settings: Settings | None = None) -> None:
     service = AuthService(settings)
     app.ctx.auth = service
     app.blueprint(auth_bp)
-    app.error_handler.add(AuthLayerError, render_auth_error)
+    # Also on an app without errors.JsonErrorHandler (a blueprint mounted alone, in tests).
+    app.error_handler.add(AuthLayerError, render_app_error)
 
     async def open_auth_service(app: Sanic[Any, Any]) -> None:
         await service.open()

@@ -55,21 +55,23 @@ SUBMIT_TEXT_FIELDS = (
 SUBMIT_CHECKBOXES = ("exclusive", "is_launcher")
 
 
-class PageError(Exception):
-    """Stop handling a page and answer with an HTML error page."""
+class PageError(AppError):
+    """Stop handling a page and answer with an HTML error page (a branch of ``AppError``)."""
+
+    code = "page_error"
 
     def __init__(
         self, status: int, title: str, message: str, headers: dict[str, str] | None = None
     ) -> None:
-        super().__init__(message)
+        super().__init__(message, status_code=status, headers=headers or {})
         self.status = status
+        """HTTP status of the page."""
         self.title = title
-        self.message = message
-        self.headers = headers or {}
+        """The page's heading."""
 
 
 async def render_page_error(request: AppRequest, exc: PageError) -> HTTPResponse:
-    body = join([tag("h1", exc.title), tag("p", exc.message, class_="error")])
+    body = join([tag("h1", exc.title), tag("p", str(exc), class_="error")])
     return page(exc.title, body, status=exc.status, headers=exc.headers)
 
 
