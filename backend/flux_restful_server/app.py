@@ -63,13 +63,13 @@ def create_app(settings: Settings | None = None, *, name: str | None = None) -> 
 
     from .auth.install import setup_auth
     from .jobs.views import jobs_bp
-    from .ops import ops_bp
+    from .ops import setup_ops
     from .service import service_bp
     from .streams.views import streams_bp
     from .web import apidocs, web_bp
 
     app.blueprint(jobs_bp)
-    app.blueprint(ops_bp)
+    setup_ops(app)
     app.blueprint(service_bp)
     app.blueprint(streams_bp)
     app.blueprint(web_bp)

@@ -1,8 +1,10 @@
-"""Operations routes: liveness and readiness probes for Kubernetes and load balancers.
+"""Operations routes: liveness and readiness probes, and Prometheus metrics.
 
-Both answer without authentication (a kubelet or a load balancer has no credentials) and say
-nothing a caller could not learn from a failed submit: whether the server is alive, and why
-jobs cannot run right now. See docs/operations.md.
+The probes answer without authentication (a kubelet or a load balancer has no credentials) and
+say nothing a caller could not learn from a failed submit: whether the server is alive, and why
+jobs cannot run right now. ``/metrics`` needs a superuser when auth is on, unless the operator
+sets ``FLUX_METRICS_PUBLIC=true`` (for a scraper inside a trusted network). See
+docs/operations.md.
 """
 
 # sanic-ext's schema types are not annotated.
@@ -15,14 +17,16 @@ import os
 from pathlib import Path
 
 from sanic import Blueprint
-from sanic.response import HTTPResponse, json
+from sanic.response import HTTPResponse, json, raw
 from sanic_ext import openapi
 from sanic_ext.extensions.openapi.types import Object, String
 
-from .http import AppRequest
-from .schemas import answers
+from .auth import authenticate, require_superuser
+from .http import App, AppRequest
+from .metrics import CONTENT_TYPE, Metrics
+from .schemas import ERROR, answers, json_body
 
-__all__ = ["ops_bp", "state_dir_unwritable"]
+__all__ = ["ops_bp", "setup_ops", "state_dir_unwritable"]
 
 ops_bp = Blueprint("ops")
 PROBE_OK = Object({"status": String()}, required=["status"])
@@ -30,6 +34,22 @@ PROBE_UNAVAILABLE = Object(
     {"status": String(), "reason": String(description="Why jobs cannot run now.")},
     required=["status", "reason"],
 )
+
+
+def setup_ops(app: App) -> None:
+    """Mount the probes and ``/metrics``, and count every request in this app's registry."""
+    metrics = Metrics(app.ctx.hub)
+    app.ctx.metrics = metrics
+
+    async def count_arrival(request: AppRequest) -> None:
+        metrics.started(request)
+
+    async def count_answer(request: AppRequest, response: HTTPResponse) -> None:
+        metrics.answered(request, response)
+
+    app.on_request(count_arrival, priority=1000)  # first: latency includes the other middleware
+    app.on_response(count_answer)
+    app.blueprint(ops_bp)
 
 
 @ops_bp.get("/healthz")
@@ -56,6 +76,24 @@ async def readyz(request: AppRequest) -> HTTPResponse:
     if reason is not None:
         return json({"status": "unavailable", "reason": reason}, status=503)
     return json({"status": "ok"})
+
+
+@ops_bp.get("/metrics")
+@openapi.summary("Prometheus metrics")
+@openapi.description(
+    "Requests by route and status, latency histograms, jobs by state, submits, stream followers "
+    "and lagged cut-offs, in Prometheus' text format. A superuser when auth is on, unless "
+    "`FLUX_METRICS_PUBLIC=true`."
+)
+@openapi.response(200, {"text/plain": String()}, "Prometheus text exposition format")
+@openapi.response("default", json_body(ERROR), "An error")
+@openapi.secured("token")
+async def metrics(request: AppRequest) -> HTTPResponse:
+    ctx = request.app.ctx
+    if not ctx.settings.metrics_public:
+        require_superuser(await authenticate(request))
+    assert ctx.metrics is not None
+    return raw(await ctx.metrics.render(ctx.jobs), content_type=CONTENT_TYPE)
 
 
 def state_dir_unwritable(path: Path) -> str | None:

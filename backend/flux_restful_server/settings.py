@@ -109,6 +109,8 @@ class Settings:
     """Seconds a request may take before it is answered 503 (``FLUX_RESPONSE_TIMEOUT``)."""
     trusted_origins: frozenset[str] = frozenset()
     """Browser origins besides the requested host allowed to write (``FLUX_TRUSTED_ORIGINS``)."""
+    metrics_public: bool = False
+    """Serve ``/metrics`` without authentication even when auth is on (``FLUX_METRICS_PUBLIC``)."""
     tls_cert: Path | None = None
     """PEM certificate chain served over HTTPS (``--tls-cert``, ``FLUX_TLS_CERT``)."""
     tls_key: Path | None = None
@@ -184,6 +186,10 @@ class Settings:
         for var, key in (("FLUX_TLS_CERT", "tls_cert"), ("FLUX_TLS_KEY", "tls_key")):
             if env.get(var, "").strip():
                 values[key] = Path(env[var].strip()).expanduser()
+
+        values["metrics_public"] = parse_bool(
+            env.get("FLUX_METRICS_PUBLIC", ""), name="FLUX_METRICS_PUBLIC"
+        )
 
         gpus = env.get("FLUX_HAS_GPUS", env.get("FLUX_HAS_GPU", ""))
         values["has_gpus"] = parse_bool(gpus, name="FLUX_HAS_GPUS")

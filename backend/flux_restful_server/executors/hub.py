@@ -106,6 +106,18 @@ class Hub:
         self._feed: set[Subscription[JobEvent]] = set()
         self._deferred: dict[int, asyncio.TimerHandle] = {}
         self._waiting: dict[int, float] = {}
+        self.lagged = 0
+        """Followers cut off so far for falling ``limit`` entries behind (for ``/metrics``)."""
+
+    @property
+    def job_followers(self) -> int:
+        """Open subscriptions to single jobs' logs."""
+        return sum(len(subs) for subs in self._jobs.values())
+
+    @property
+    def feed_followers(self) -> int:
+        """Open subscriptions to the server-wide event feed."""
+        return len(self._feed)
 
     def has_job_subscribers(self, job_id: int) -> bool:
         """Whether anyone follows this job's log (output parsing can be skipped otherwise)."""
@@ -177,6 +189,7 @@ class Hub:
         try:
             yield sub
         finally:
+            self.lagged += sub.lagged_from is not None
             subs = self._jobs.get(job_id)
             if subs is not None:
                 subs.discard(sub)
@@ -192,6 +205,7 @@ class Hub:
         try:
             yield sub
         finally:
+            self.lagged += sub.lagged_from is not None
             self._feed.discard(sub)
 
     def close(self) -> None:

@@ -15,6 +15,7 @@ from ..settings import Settings
 if TYPE_CHECKING:
     from ..auth.service import AuthService
     from ..executors.base import Executor
+    from ..metrics import Metrics
 
 __all__ = ["App", "AppContext", "AppRequest"]
 
@@ -33,6 +34,8 @@ class AppContext:
     """Users, passwords and tokens; set by ``setup_auth``."""
     cache: ResponseCache = field(default_factory=ResponseCache)
     """Encoded responses of finished jobs and unchanged listings."""
+    metrics: Metrics | None = None
+    """This app's Prometheus registry and counters; set by ``ops.setup_ops``."""
 
     @property
     def jobs(self) -> Executor:
