@@ -73,7 +73,8 @@ def test_stream_followers_are_counted_while_open(server: Server) -> None:
         def follow() -> None:
             url = f"{server.url}/v1/jobs/{job}/output/stream"
             with httpx.stream("GET", url, timeout=30) as response:
-                next(response.iter_lines())  # "go": the stream is open
+                lines = response.iter_lines()  # kept: a dropped iterator closes the stream
+                assert next(lines) == "go"
                 opened.set()
                 done.wait(30)
 
