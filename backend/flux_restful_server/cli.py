@@ -137,6 +137,13 @@ def main() -> None:
     default=None,
     help="Unencrypted PEM private key of --tls-cert (env FLUX_TLS_KEY).",
 )
+@click.option(
+    "--audit-log",
+    metavar="PATH",
+    default=None,
+    help="Append audit lines (JSON: logins, submits, cancels...) to PATH, '-' for stderr "
+    "(env FLUX_AUDIT_LOG).",
+)
 def serve(
     host: str,
     port: int,
@@ -150,6 +157,7 @@ def serve(
     log_level: str,
     tls_cert: Path | None,
     tls_key: Path | None,
+    audit_log: str | None,
 ) -> None:
     """Run the server (the local executor by default, on 127.0.0.1:5000).
 
@@ -172,8 +180,13 @@ def serve(
             log_level=log_level,
             tls_cert=tls_cert,
             tls_key=tls_key,
+            audit_log=audit_log,
         )
         tls = _tls_options(settings)
+        if settings.audit_log:
+            from .audit import open_audit_log
+
+            open_audit_log(settings.audit_log).close()  # checked here, opened again at start
     except SettingsError as exc:
         raise click.ClickException(str(exc)) from None
     # The settings hold the secrets now: no process started from here on (the job supervisor,

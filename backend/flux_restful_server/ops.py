@@ -1,4 +1,4 @@
-"""Operations routes: liveness and readiness probes, and Prometheus metrics.
+"""Operations routes: liveness and readiness probes, Prometheus metrics; the audit log's hooks.
 
 The probes answer without authentication (a kubelet or a load balancer has no credentials) and
 say nothing a caller could not learn from a failed submit: whether the server is alive, and why
@@ -21,6 +21,7 @@ from sanic.response import HTTPResponse, json, raw
 from sanic_ext import openapi
 from sanic_ext.extensions.openapi.types import Object, String
 
+from .audit import open_audit_log
 from .auth import authenticate, require_superuser
 from .http import App, AppRequest
 from .metrics import CONTENT_TYPE, Metrics
@@ -37,7 +38,7 @@ PROBE_UNAVAILABLE = Object(
 
 
 def setup_ops(app: App) -> None:
-    """Mount the probes and ``/metrics``, and count every request in this app's registry."""
+    """Mount the probes and ``/metrics``; count every request, and audit the actions that matter."""
     metrics = Metrics(app.ctx.hub)
     app.ctx.metrics = metrics
 
@@ -46,9 +47,24 @@ def setup_ops(app: App) -> None:
 
     async def count_answer(request: AppRequest, response: HTTPResponse) -> None:
         metrics.answered(request, response)
+        audit = request.app.ctx.audit
+        if audit is not None:
+            audit.answered(request, response)
+
+    async def open_audit(app: App) -> None:
+        target = app.ctx.settings.audit_log
+        if target:
+            app.ctx.audit = open_audit_log(target)
+
+    async def close_audit(app: App) -> None:
+        if app.ctx.audit is not None:
+            app.ctx.audit.close()
+            app.ctx.audit = None
 
     app.on_request(count_arrival, priority=1000)  # first: latency includes the other middleware
     app.on_response(count_answer)
+    app.before_server_start(open_audit)
+    app.after_server_stop(close_audit)
     app.blueprint(ops_bp)
 
 

@@ -109,6 +109,9 @@ class Settings:
     """Seconds a request may take before it is answered 503 (``FLUX_RESPONSE_TIMEOUT``)."""
     trusted_origins: frozenset[str] = frozenset()
     """Browser origins besides the requested host allowed to write (``FLUX_TRUSTED_ORIGINS``)."""
+    audit_log: str | None = None
+    """Where audit lines go: a file path, ``-`` for stderr, ``None`` for nowhere
+    (``--audit-log``, ``FLUX_AUDIT_LOG``)."""
     metrics_public: bool = False
     """Serve ``/metrics`` without authentication even when auth is on (``FLUX_METRICS_PUBLIC``)."""
     tls_cert: Path | None = None
@@ -167,6 +170,7 @@ class Settings:
             ("FLUX_SECRET_KEY", "secret_key"),
             ("FLUX_TOKEN_SIGNING_KEY", "token_signing_key"),
             ("FLUX_PAM_SERVICE", "pam_service"),
+            ("FLUX_AUDIT_LOG", "audit_log"),
             ("FLUX_JOB_USER", "job_user"),
         ):
             if env.get(var):

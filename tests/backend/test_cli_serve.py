@@ -48,6 +48,7 @@ def test_serve_help() -> None:
         "--log-level",
         "--tls-cert",
         "--tls-key",
+        "--audit-log",
     ):
         assert option in proc.stdout
     assert "127.0.0.1" in proc.stdout

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import click
 
-from ..settings import Settings, default_state_dir
+from ..settings import Settings, SettingsError, default_state_dir
 from .passwords import PasswordError, check_password_acceptable, hash_password
 from .store import UserStore, UserStoreError, check_username
 
@@ -60,6 +60,16 @@ def _read_password(from_stdin: bool) -> str:
     return password
 
 
+def _audit(event: str, **fields: object) -> None:
+    """Record a user change in ``FLUX_AUDIT_LOG`` (if set); the change is made either way."""
+    from ..audit import audit_command
+
+    try:
+        audit_command(event, **fields)
+    except SettingsError as exc:
+        click.echo(f"Warning: not recorded in the audit log: {exc}", err=True)
+
+
 def _valid_name(ctx: click.Context, param: click.Parameter, value: str) -> str:
     try:
         return check_username(value)
@@ -78,6 +88,7 @@ def add_user(name: str, superuser: bool, password_stdin: bool, state_dir: Path) 
         if store.get(name) is not None:
             raise click.ClickException(f"User {name} already exists.")
         store.add(name, hash_password(_read_password(password_stdin)), superuser=superuser)
+    _audit("user_added", user=name, superuser=superuser)
     click.echo(f"Created {'superuser' if superuser else 'user'} {name}.")
 
 
@@ -88,6 +99,7 @@ def remove_user(name: str, state_dir: Path) -> None:
     """Delete API user NAME; their tokens stop working at once."""
     with _open_store(state_dir) as store:
         store.remove(name)
+    _audit("user_removed", user=name)
     click.echo(f"Removed user {name}.")
 
 
@@ -119,6 +131,7 @@ def set_password(name: str, password_stdin: bool, state_dir: Path) -> None:
         if store.get(name) is None:
             raise click.ClickException(f"User {name} does not exist.")
         store.set_password(name, hash_password(_read_password(password_stdin)))
+    _audit("password_changed", user=name)
     click.echo(f"Changed the password of {name}.")
 
 
@@ -138,6 +151,7 @@ def set_user(name: str, active: bool | None, superuser: bool | None, state_dir: 
             store.set_superuser(name, superuser)
         user = store.get(name)
     assert user is not None
+    _audit("user_changed", user=name, active=active, superuser=superuser)
     click.echo(
         f"{name}: superuser={'yes' if user.is_superuser else 'no'}, "
         f"active={'yes' if user.is_active else 'no'}"

@@ -61,6 +61,12 @@ async def authenticate(request: Request[Any, Any], *, allow_query_token: bool = 
         InvalidCredentials: Wrong, expired, forged or revoked credentials (401).
         Forbidden: Not allowed for this request (403).
     """
+    principal = await _resolve(request, allow_query_token)
+    request.ctx.principal = principal  # who acted, for the audit log
+    return principal
+
+
+async def _resolve(request: Request[Any, Any], allow_query_token: bool) -> Principal:
     service = auth_service(request.app)
     if not service.enabled:
         return ANONYMOUS

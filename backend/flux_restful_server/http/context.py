@@ -13,6 +13,7 @@ from ..jobs.cache import ResponseCache
 from ..settings import Settings
 
 if TYPE_CHECKING:
+    from ..audit import AuditLog
     from ..auth.service import AuthService
     from ..executors.base import Executor
     from ..metrics import Metrics
@@ -36,6 +37,8 @@ class AppContext:
     """Encoded responses of finished jobs and unchanged listings."""
     metrics: Metrics | None = None
     """This app's Prometheus registry and counters; set by ``ops.setup_ops``."""
+    audit: AuditLog | None = None
+    """Where audited actions are recorded, when ``settings.audit_log`` is set."""
 
     @property
     def jobs(self) -> Executor:
