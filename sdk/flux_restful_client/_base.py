@@ -331,7 +331,8 @@ class BaseClient(abc.ABC):
             ca: CA bundle (PEM) that signed an ``https://`` server's certificate, instead of the
                 system's trust store (else ``FLUX_RESTFUL_CA``).
             insecure: Send credentials over plain ``http://`` to a host that is not this
-                machine; refused by default (:class:`InsecureTransportError`).
+                machine; refused by default (:class:`InsecureTransportError`); else
+                ``FLUX_RESTFUL_INSECURE=true``.
 
         Raises:
             InsecureTransportError: Credentials are configured for a plain ``http://`` host that
@@ -359,8 +360,10 @@ class BaseClient(abc.ABC):
         """HTTP timeout of each request."""
         self.ca = ca or os.environ.get("FLUX_RESTFUL_CA") or None
         """CA bundle trusted for ``https://`` hosts (``None``: the system's trust store)."""
-        self.insecure = insecure
-        """Whether credentials may travel over plain HTTP to another machine."""
+        env_insecure = os.environ.get("FLUX_RESTFUL_INSECURE", "").strip().lower()
+        self.insecure = insecure or env_insecure in ("1", "true", "yes", "on")
+        """Whether credentials may travel over plain HTTP to another machine (argument, or
+        ``FLUX_RESTFUL_INSECURE=true`` for scripts that cannot change, such as upstream's)."""
         self.auth = FluxAuth(
             base_url=self.api_url,
             user=user or os.environ.get("FLUX_USER") or settings.get("flux_user"),

@@ -154,3 +154,18 @@ def test_the_sdk_trusts_the_ca_it_is_given(tls_server, pki) -> None:
     with pytest.raises(TransportError, match="is not trusted"):
         with Client(host=tls_server.url, ca=pki["other_ca"], attempts=3) as client:
             client.list_jobs()
+
+
+def test_an_unchangeable_script_opts_in_through_the_environment(monkeypatch) -> None:
+    # A script written for upstream's client cannot pass insecure=True: the variable does it.
+    from flux_restful_client.main import get_client
+
+    monkeypatch.setenv("FLUX_RESTFUL_INSECURE", "true")
+    transport = Recorder()
+    client = get_client(host="http://flux.example", user="alice", token="pw", transport=transport)
+    client.list_jobs()
+    assert [r.url.host for r in transport.requests] == ["flux.example"]
+    client.close()
+    monkeypatch.setenv("FLUX_RESTFUL_INSECURE", "no")
+    with pytest.raises(InsecureTransportError):
+        get_client(host="http://flux.example", user="alice", token="pw", transport=Recorder())

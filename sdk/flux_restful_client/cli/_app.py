@@ -62,7 +62,8 @@ class _Group(click.Group):
 @click.option(
     "--insecure",
     is_flag=True,
-    help="Allow credentials over plain http:// to another machine (refused by default).",
+    help="Allow credentials over plain http:// to another machine (refused by default) "
+    "[env FLUX_RESTFUL_INSECURE].",
 )
 @click.pass_context
 def cli(
