@@ -111,9 +111,11 @@ class AsyncClient(BaseClient):
         return self._compat(await self._submit(command, kwargs), none_on_404=True)
 
     async def _submit(self, command: CommandInput, fields: Any) -> httpx.Response:
-        needs = self._submit_needs_server(command, fields)
-        server = await self.server_info() if needs else self._server
-        return await self._send(self._submit_request(command, fields, server))
+        request = self._submit_request(command, fields)
+        if self._too_long(request):
+            server = await self.server_info()
+            request = self._long_submit_request(request, command, fields, server)
+        return await self._send(request)
 
     async def cancel(self, jobid: JobId) -> JSON:
         """Ask for a job to be cancelled: ``{"Message": ..., "id": ...}``."""

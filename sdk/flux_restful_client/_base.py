@@ -494,29 +494,36 @@ class BaseClient(abc.ABC):
     def _job_request(self, job_id: JobId) -> httpx.Request:
         return self._build("GET", _job_path(job_id))
 
-    def _submit_request(
-        self, command: CommandInput, fields: Mapping[str, Any], server: ServerInfo | None = None
-    ) -> httpx.Request:
+    def _submit_request(self, command: CommandInput, fields: Mapping[str, Any]) -> httpx.Request:
+        """The submit in the one encoding every server reads (fields in the URL)."""
         params, envars = submit_encoding(command, fields)
-        request = self._build("POST", "jobs/submit", params=params, json=envars)
-        if len(str(request.url)) <= MAX_SUBMIT_URL:
-            return request
-        if server is None or server.is_upstream:
+        return self._build("POST", "jobs/submit", params=params, json=envars)
+
+    @staticmethod
+    def _too_long(request: httpx.Request) -> bool:
+        """Whether a submit is too long as a URL, so how it is sent depends on the server."""
+        return len(str(request.url)) > MAX_SUBMIT_URL
+
+    def _long_submit_request(
+        self,
+        request: httpx.Request,
+        command: CommandInput,
+        fields: Mapping[str, Any],
+        server: ServerInfo,
+    ) -> httpx.Request:
+        """A submit too long for a URL: a JSON body to our server, refused for upstream's.
+
+        Raises:
+            InvalidRequestError: The server reads submit fields only from the URL (upstream).
+        """
+        if server.is_upstream:
             raise _invalid(
                 f"This submit is {len(str(request.url)):,} bytes as a URL, too long for "
-                f"{server or 'an upstream server'}: upstream servers read the fields only from "
-                f"the query string, whose size they cap near 8 KiB. Put a long command in a "
-                f"script and submit the script."
+                f"{server}: upstream servers read the fields only from the query string, whose "
+                "size they cap near 8 KiB. Put a long command in a script and submit the script."
             )
         # Our server also reads the whole payload from a JSON body (no size cap but its own).
         return self._build("POST", "jobs/submit", json=submit_payload(command, fields))
-
-    def _submit_needs_server(self, command: CommandInput, fields: Mapping[str, Any]) -> bool:
-        """Whether the submit is too long for a URL, so its encoding depends on the server."""
-        if self._server is not None:
-            return False
-        params, _ = submit_encoding(command, fields)
-        return len(str(self._build("POST", "jobs/submit", params=params).url)) > MAX_SUBMIT_URL
 
     def _cancel_request(self, job_id: JobId) -> httpx.Request:
         return self._build("POST", _job_path(job_id, "/cancel"))

@@ -106,9 +106,11 @@ class Client(BaseClient):
         return self._compat(self._submit(command, kwargs), none_on_404=True)
 
     def _submit(self, command: CommandInput, fields: Any) -> httpx.Response:
-        needs = self._submit_needs_server(command, fields)
-        server = self.server_info() if needs else self._server
-        return self._send(self._submit_request(command, fields, server))
+        request = self._submit_request(command, fields)
+        if self._too_long(request):
+            server = self.server_info()
+            request = self._long_submit_request(request, command, fields, server)
+        return self._send(request)
 
     def cancel(self, jobid: JobId) -> JSON:
         """Ask for a job to be cancelled: ``{"Message": ..., "id": ...}``."""

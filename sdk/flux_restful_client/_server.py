@@ -1,6 +1,6 @@
 """Knowing the server: what ``GET /v1/auth`` says it is, and stand-ins for what upstream lacks.
 
-The stand-in run on the client: job filters (resuming upstream's output stream is a reader in
+The stand-in that runs on the client: job filters (resuming upstream's output stream is a reader in
 ``_streams.py``).
 
 IO-free, like ``_base.py``: the clients send the requests and feed the answers in here.

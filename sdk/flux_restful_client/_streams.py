@@ -7,6 +7,7 @@ that only opens connections, feeds the text in and sleeps as ``Resume`` says.
 
 from __future__ import annotations
 
+import abc
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -145,7 +146,7 @@ class Poll:
         return delay
 
 
-class Reader(Generic[T]):
+class Reader(abc.ABC, Generic[T]):
     """How one stream is read and resumed (subclasses: frames, events, upstream's output)."""
 
     quiet_is_normal = False
@@ -172,9 +173,9 @@ class Reader(Generic[T]):
                 self._partial.clear()
                 yield from self.line(complete)
 
+    @abc.abstractmethod
     def line(self, line: str) -> Iterator[T]:
         """One complete line (with its newline)."""
-        raise NotImplementedError  # pragma: no cover - every reader defines it
 
     def closed(self) -> tuple[Iterator[T], str | None]:
         """The server ended the body: the last items, and why to reconnect (``None``: done)."""

@@ -174,3 +174,15 @@ async def test_nodes_carry_their_resources(runner, server):
     assert node.gpus == 0
     assert node.free_cores is not None and 0 <= node.free_cores <= 2
     await runner.close(client)
+
+
+async def test_a_submit_too_long_for_a_url_goes_as_a_json_body_to_our_server(runner, server):
+    client = runner.client(host=server.url)
+    word = "x" * 10_000  # past the 6,000 bytes the SDK sends in a URL
+    job_id = await runner.call(
+        client, "submit_job", ["sh", "-c", 'printf "%s\\n" "$0" | wc -c', word]
+    )
+    info = await runner.call(client, "wait", job_id, timeout=30)
+    assert info.returncode == 0
+    assert [line.strip() for line in await runner.call(client, "get_output", job_id)] == ["10001"]
+    await runner.close(client)
