@@ -13,11 +13,15 @@ import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
 
 from tests.upstream_shaped import UpstreamShapedServer
+
+if TYPE_CHECKING:
+    from tests import upstream_server
 
 SERVER_ENV_DROP = (
     "FLUX_REQUIRE_AUTH",
@@ -208,5 +212,19 @@ def upstream_client(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def upstream(request: pytest.FixtureRequest) -> Iterator[UpstreamShapedServer]:
     """An upstream-shaped 1.1.0 server, with auth off, then with the token handshake on."""
     server = UpstreamShapedServer(auth=request.param == "auth").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module", params=["no-auth", "shared-secret"])
+def real_upstream(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[upstream_server.UpstreamServer]:
+    """Upstream's real 1.1.0 on its own Flux, auth off then with the handshake (or a skip)."""
+    from tests.upstream_server import start_upstream  # it imports this module's helpers
+
+    server = start_upstream(
+        tmp_path_factory.mktemp("upstream"), auth=request.param == "shared-secret"
+    )
     yield server
     server.stop()

@@ -7,35 +7,24 @@ The same commands run against an upstream-shaped server everywhere (test_against
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import pytest
 
 from tests.cli.conftest import Cli
-from tests.upstream_server import UpstreamServer, start_upstream
 
 pytestmark = [pytest.mark.flux, pytest.mark.xdist_group("real-upstream")]
 
 
-@pytest.fixture(scope="module", params=["no-auth", "shared-secret"])
-def upstream(request, tmp_path_factory) -> Iterator[UpstreamServer]:
-    server = start_upstream(
-        tmp_path_factory.mktemp("upstream"), auth=request.param == "shared-secret"
-    )
-    yield server
-    server.stop()
-
-
 @pytest.fixture
-def ucli(home, upstream) -> Cli:
-    cli = Cli(home, upstream.url)
-    if upstream.auth:
-        assert upstream.user and upstream.password and upstream.secret
+def ucli(home, real_upstream) -> Cli:
+    cli = Cli(home, real_upstream.url)
+    if real_upstream.auth:
+        assert real_upstream.user and real_upstream.password and real_upstream.secret
         cli.env.update(
             {
-                "FLUX_USER": upstream.user,
-                "FLUX_TOKEN": upstream.password,
-                "FLUX_SECRET_KEY": upstream.secret,
+                "FLUX_USER": real_upstream.user,
+                "FLUX_TOKEN": real_upstream.password,
+                "FLUX_SECRET_KEY": real_upstream.secret,
             }
         )
     return cli
@@ -64,7 +53,7 @@ def test_submit_env_follow_logs_info_wait(ucli, tmp_path):
     assert (info["id"], info["state"]) == (job, "INACTIVE")
 
 
-def test_list_cancel_nodes_version(ucli, upstream):
+def test_list_cancel_nodes_version(ucli, real_upstream):
     sleeper = _submit(ucli, "sleep", "120")
     assert sleeper in [j["id"] for j in json.loads(ucli("list-jobs", "--json").stdout)["jobs"]]
     assert str(sleeper) in ucli("list-jobs", "--output", "table").stdout
@@ -75,5 +64,5 @@ def test_list_cancel_nodes_version(ucli, upstream):
     assert json.loads(waited.stdout)["result"] == "CANCELED" and waited.returncode != 0
     version = ucli("version").stdout.splitlines()
     assert version[1].startswith(
-        f"server: upstream flux-restful-api (1.1.0 or compatible) at {upstream.url}"
+        f"server: upstream flux-restful-api (1.1.0 or compatible) at {real_upstream.url}"
     )

@@ -8,13 +8,12 @@ Operator's shared-secret handshake on; every test only looks at the jobs it subm
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from flux_restful_client import AuthError, InvalidRequestError, NotFoundError, UnsupportedByServer
-from tests.upstream_server import UpstreamServer, start_upstream
+from tests.upstream_server import UpstreamServer
 
 pytestmark = [pytest.mark.flux, pytest.mark.xdist_group("real-upstream")]
 
@@ -23,26 +22,17 @@ pytestmark = [pytest.mark.flux, pytest.mark.xdist_group("real-upstream")]
 SCRIPT = "echo out $PANCAKES $WAFFLES $(pwd); echo err $FLUX_TASK_RANK >&2"
 
 
-@pytest.fixture(scope="module", params=["no-auth", "shared-secret"])
-def upstream(request, tmp_path_factory) -> Iterator[UpstreamServer]:
-    server = start_upstream(
-        tmp_path_factory.mktemp("upstream"), auth=request.param == "shared-secret"
-    )
-    yield server
-    server.stop()
-
-
-def connect(runner: Any, upstream: UpstreamServer, **kwargs: Any) -> Any:
+def connect(runner: Any, real_upstream: UpstreamServer, **kwargs: Any) -> Any:
     """A client configured the way a Flux Operator user configures one."""
-    if upstream.auth:
-        kwargs.setdefault("user", upstream.user)
-        kwargs.setdefault("token", upstream.password)
-        kwargs.setdefault("secret_key", upstream.secret)
-    return runner.client(host=upstream.url, **kwargs)
+    if real_upstream.auth:
+        kwargs.setdefault("user", real_upstream.user)
+        kwargs.setdefault("token", real_upstream.password)
+        kwargs.setdefault("secret_key", real_upstream.secret)
+    return runner.client(host=real_upstream.url, **kwargs)
 
 
-async def test_submit_with_every_field_then_read_it_back(runner, upstream, tmp_path):
-    client = connect(runner, upstream)
+async def test_submit_with_every_field_then_read_it_back(runner, real_upstream, tmp_path):
+    client = connect(runner, real_upstream)
     job_id = await runner.call(
         client,
         "submit_job",
@@ -84,8 +74,8 @@ async def test_submit_with_every_field_then_read_it_back(runner, upstream, tmp_p
     await runner.close(client)
 
 
-async def test_stream_output_follows_a_running_job(runner, upstream):
-    client = connect(runner, upstream)
+async def test_stream_output_follows_a_running_job(runner, real_upstream):
+    client = connect(runner, real_upstream)
     job_id = await runner.call(
         client, "submit_job", "sh -c 'for i in 1 2 3; do echo line $i; sleep 0.2; done'"
     )
@@ -94,8 +84,8 @@ async def test_stream_output_follows_a_running_job(runner, upstream):
     await runner.close(client)
 
 
-async def test_cancel_a_running_job(runner, upstream):
-    client = connect(runner, upstream)
+async def test_cancel_a_running_job(runner, real_upstream):
+    client = connect(runner, real_upstream)
     job_id = await runner.call(client, "submit_job", "sleep 120")
     answer = await runner.call(client, "cancel_job", job_id)
     assert answer["Message"] == "Job is requested to cancel."
@@ -106,8 +96,8 @@ async def test_cancel_a_running_job(runner, upstream):
     await runner.close(client)
 
 
-async def test_nodes_and_upstream_style_listing(runner, upstream):
-    client = connect(runner, upstream)
+async def test_nodes_and_upstream_style_listing(runner, real_upstream):
+    client = connect(runner, real_upstream)
     assert [node.name for node in await runner.call(client, "get_nodes")]
     assert (await runner.call(client, "list_nodes"))["nodes"]
     submitted = await runner.call(client, "submit", command=["true"])
@@ -118,8 +108,8 @@ async def test_nodes_and_upstream_style_listing(runner, upstream):
     await runner.close(client)
 
 
-async def test_refusals_are_errors_with_upstreams_reason(runner, upstream, capsys):
-    client = connect(runner, upstream)
+async def test_refusals_are_errors_with_upstreams_reason(runner, real_upstream, capsys):
+    client = connect(runner, real_upstream)
     with pytest.raises(InvalidRequestError, match="does not support gpus"):
         await runner.call(client, "submit_job", "true", gpus_per_task=1)
     with pytest.raises(NotFoundError):
@@ -131,10 +121,10 @@ async def test_refusals_are_errors_with_upstreams_reason(runner, upstream, capsy
     await runner.close(client)
 
 
-async def test_auth_info_and_login(runner, upstream):
-    client = connect(runner, upstream)
+async def test_auth_info_and_login(runner, real_upstream):
+    client = connect(runner, real_upstream)
     info = await runner.call(client, "auth_info")
-    if not upstream.auth:
+    if not real_upstream.auth:
         assert info == {
             "backend": "none",
             "password_login": False,
@@ -150,17 +140,17 @@ async def test_auth_info_and_login(runner, upstream):
     }
     assert await runner.call(client, "login")
     assert (await runner.call(client, "list_nodes"))["nodes"]
-    wrong = connect(runner, upstream, token="wrong-password")
+    wrong = connect(runner, real_upstream, token="wrong-password")
     with pytest.raises(AuthError, match="Incorrect user or password"):
         await runner.call(wrong, "get_nodes")
-    nobody = runner.client(host=upstream.url)
+    nobody = runner.client(host=real_upstream.url)
     with pytest.raises(AuthError):
         await runner.call(nobody, "get_nodes")
     await runner.close(client)
 
 
-async def test_knows_the_server_follows_lines_and_says_what_it_lacks(runner, upstream):
-    client = connect(runner, upstream)
+async def test_knows_the_server_follows_lines_and_says_what_it_lacks(runner, real_upstream):
+    client = connect(runner, real_upstream)
     server = await runner.call(client, "server_info")
     assert server.is_upstream and str(server).startswith("upstream flux-restful-api (1.1.0")
     job_id = await runner.call(

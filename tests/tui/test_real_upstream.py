@@ -2,36 +2,28 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from flux_restful_client import AsyncClient
 from flux_restful_tui import DashboardApp
 from flux_restful_tui.screens.log import LogScreen
-from tests.upstream_server import UpstreamServer, start_upstream
 
 from .conftest import FAST, until
 
 pytestmark = [pytest.mark.flux, pytest.mark.xdist_group("real-upstream")]
 
 
-@pytest.fixture(scope="module", params=["no-auth", "shared-secret"])
-def upstream(request, tmp_path_factory) -> Iterator[UpstreamServer]:
-    server = start_upstream(
-        tmp_path_factory.mktemp("upstream"), auth=request.param == "shared-secret"
-    )
-    yield server
-    server.stop()
-
-
-async def test_jobs_and_log_views(upstream):
+async def test_jobs_and_log_views(real_upstream):
     creds = (
-        {"user": upstream.user, "token": upstream.password, "secret_key": upstream.secret}
-        if upstream.auth
+        {
+            "user": real_upstream.user,
+            "token": real_upstream.password,
+            "secret_key": real_upstream.secret,
+        }
+        if real_upstream.auth
         else {}
     )
-    async with AsyncClient(host=upstream.url, backoff=0.1, **creds) as client:
+    async with AsyncClient(host=real_upstream.url, backoff=0.1, **creds) as client:
         app = DashboardApp(client, feed=FAST)
         async with app.run_test(size=(120, 36)) as pilot:
             await until(pilot, lambda: app.connection == "polling", timeout=20)
