@@ -98,7 +98,11 @@ class Server:
         self.log_path = self.state_dir.parent / f"server-{self.port}-{time.monotonic_ns()}.log"
         cmd = serve_command(self.port, self.state_dir, *self.args)
         with open(self.log_path, "wb") as log:
-            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=self.env)
+            # A session of its own: Sanic kills its workers' whole process group when one fails
+            # to start, which must not take pytest with it.
+            self.proc = subprocess.Popen(
+                cmd, stdout=log, stderr=subprocess.STDOUT, env=self.env, start_new_session=True
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

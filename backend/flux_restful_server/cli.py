@@ -6,13 +6,18 @@ import errno
 import logging
 import os
 import socket
+from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from ._version import __version__
 from .hardening import forbid_tracing, scrub_environment
 from .settings import Settings, SettingsError, default_state_dir
+
+if TYPE_CHECKING:
+    from .http.context import App
 
 
 def _bind_check(host: str, port: int) -> None:
@@ -55,6 +60,18 @@ def _tls_options(settings: Settings) -> dict[str, str] | None:
     server_ssl_context(settings.tls_cert, settings.tls_key)
     # Each worker loads the pair itself (a context cannot be sent to another process).
     return {"cert": str(settings.tls_cert), "key": str(settings.tls_key)}
+
+
+APP_NAME = "flux_restful"
+"""The Sanic app's name: every worker process builds its app under it."""
+
+
+def worker_app(settings: Settings) -> App:
+    """Build the app in a server process (the main one, and each worker Sanic spawns)."""
+    forbid_tracing()  # a spawned worker is a fresh exec: make it non-dumpable too
+    from .app import create_app
+
+    return create_app(settings, name=APP_NAME)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -202,14 +219,16 @@ def serve(
             os.close(lock_state_dir(settings.state_dir))  # checked here, taken again at start
         except SettingsError as exc:
             raise click.ClickException(str(exc)) from None
-    from .app import create_app
+    from sanic import Sanic
+    from sanic.worker.loader import AppLoader
 
+    loader = AppLoader(factory=partial(worker_app, settings))
     try:
-        app = create_app(settings, name="flux_restful")
+        app = loader.load()
     except SettingsError as exc:
         raise click.ClickException(str(exc)) from None
     try:
-        app.run(
+        app.prepare(
             host=host,
             port=port,
             single_process=workers == 1,
@@ -219,6 +238,12 @@ def serve(
             debug=False,
             ssl=tls,
         )
+        if workers == 1:
+            Sanic.serve_single(primary=app)
+        else:
+            # Each worker is a fresh process that builds its own app from the same settings
+            # (they travel pickled through the process manager, not through the environment).
+            Sanic.serve(primary=app, app_loader=loader)
     except SettingsError as exc:
         raise click.ClickException(str(exc)) from None
     except OSError as exc:

@@ -20,7 +20,7 @@ from .accounts import AccountRefused, AccountResolver
 from .errors import Forbidden, InvalidCredentials, LoginFailed, TokenExpiredError
 from .guard import ANONYMOUS, Principal
 from .passwords import hash_password, verify_password
-from .store import UserStore, UserStoreError, check_username
+from .store import UserExists, UserStore, UserStoreError, check_username
 from .throttle import LoginThrottle
 from .tokens import (
     SCOPES,
@@ -199,9 +199,12 @@ class AuthService:
         user = self.store.get(name)
         if password:
             if user is None:
-                self.store.add(
-                    name, await asyncio.to_thread(hash_password, password), superuser=True
-                )
+                try:
+                    self.store.add(
+                        name, await asyncio.to_thread(hash_password, password), superuser=True
+                    )
+                except UserExists:
+                    return  # another server worker, starting beside this one, just made it
                 logger.info("Created superuser %s from FLUX_USER/FLUX_TOKEN", name)
                 return
             ok, _ = await asyncio.to_thread(verify_password, password, user.password_hash)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
+import tempfile
 import time
 import warnings
 from dataclasses import dataclass
@@ -84,13 +86,17 @@ def load_signing_key(configured: str | None, state_dir: Path) -> tuple[bytes, st
     path = state_dir / SIGNING_KEY_FILE
     try:
         state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass
-        else:
-            with os.fdopen(fd, "w") as handle:
-                handle.write(secrets.token_urlsafe(48) + "\n")
+        if not path.exists():
+            # Written aside, then linked into place: server workers starting together never
+            # read a half-written key, and the first link wins.
+            fd, spare = tempfile.mkstemp(dir=state_dir, prefix=".signing-")
+            try:
+                with os.fdopen(fd, "w") as handle:
+                    handle.write(secrets.token_urlsafe(48) + "\n")
+                with contextlib.suppress(FileExistsError):
+                    os.link(spare, path)
+            finally:
+                os.unlink(spare)
         if path.stat().st_mode & 0o077:
             os.chmod(path, 0o600)
         key = path.read_text().strip()
