@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
@@ -169,3 +171,16 @@ def test_an_unchangeable_script_opts_in_through_the_environment(monkeypatch) -> 
     monkeypatch.setenv("FLUX_RESTFUL_INSECURE", "no")
     with pytest.raises(InsecureTransportError):
         get_client(host="http://flux.example", user="alice", token="pw", transport=Recorder())
+
+
+def test_the_dashboard_command_takes_ca_too(tmp_path) -> None:
+    # flux-restful-tui builds its client from --ca before any screen opens: a bundle that is not
+    # there is the same one clear error as in flux-restful-cli.
+    tui = Path(sys.executable).with_name("flux-restful-tui")
+    missing = tmp_path / "no.pem"
+    done = subprocess.run(
+        [str(tui), "--host", "https://127.0.0.1:9", "--ca", str(missing)],
+        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    assert f"CA bundle {missing} (--ca / FLUX_RESTFUL_CA): no such file" in done.stderr

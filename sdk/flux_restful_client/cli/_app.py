@@ -13,9 +13,25 @@ from .._exceptions import FluxRestfulError
 from .._version import __version__
 from ._config import CliConfig, echo_json
 
-__all__ = ["cli", "main"]
+__all__ = ["ca_option", "cli", "insecure_option", "main"]
 
 pass_config = click.make_pass_decorator(CliConfig)
+
+ca_option = click.option(
+    "--ca",
+    envvar="FLUX_RESTFUL_CA",
+    type=click.Path(dir_okay=False),
+    help="CA bundle (PEM) that signed an https:// server's certificate [env FLUX_RESTFUL_CA].",
+)
+"""``--ca``, shared by ``flux-restful-cli`` and ``flux-restful-tui``."""
+
+insecure_option = click.option(
+    "--insecure",
+    is_flag=True,
+    help="Allow credentials over plain http:// to another machine (refused by default) "
+    "[env FLUX_RESTFUL_INSECURE].",
+)
+"""``--insecure``, shared by ``flux-restful-cli`` and ``flux-restful-tui``."""
 
 
 class _Group(click.Group):
@@ -53,18 +69,8 @@ class _Group(click.Group):
     show_default=True,
     help="Tries per request when the server cannot be reached or is unavailable.",
 )
-@click.option(
-    "--ca",
-    envvar="FLUX_RESTFUL_CA",
-    type=click.Path(dir_okay=False),
-    help="CA bundle (PEM) that signed an https:// server's certificate [env FLUX_RESTFUL_CA].",
-)
-@click.option(
-    "--insecure",
-    is_flag=True,
-    help="Allow credentials over plain http:// to another machine (refused by default) "
-    "[env FLUX_RESTFUL_INSECURE].",
-)
+@ca_option
+@insecure_option
 @click.pass_context
 def cli(
     ctx: click.Context,

@@ -13,7 +13,7 @@ from collections.abc import Callable
 import click
 
 from .._exceptions import FluxRestfulError
-from ._app import cli
+from ._app import ca_option, cli, insecure_option
 from ._config import CliConfig
 
 __all__ = ["tui_main"]
@@ -81,10 +81,24 @@ def dashboard(
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @_options
+@ca_option
+@insecure_option
 def tui_main(
-    host: str | None, settings_file: str | None, params: tuple[str, ...], read_only: bool
+    host: str | None,
+    settings_file: str | None,
+    params: tuple[str, ...],
+    read_only: bool,
+    ca: str | None,
+    insecure: bool,
 ) -> None:
     """Live terminal dashboard of a Flux RESTful API server: jobs, logs, nodes."""
     host = host or os.environ.get("FLUX_RESTFUL_HOST")
-    cfg = CliConfig(settings_file=settings_file, params=params, host=host, quiet=True)
+    cfg = CliConfig(
+        settings_file=settings_file,
+        params=params,
+        host=host,
+        quiet=True,
+        ca=ca,
+        insecure=insecure,
+    )
     _run(cfg, read_only)
