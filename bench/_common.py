@@ -204,9 +204,10 @@ def _python_load(url: str, seconds: float, connections: int) -> float:
 
 def seed_jobs(state_dir: Path, count: int, *, logs: bool = True) -> list[int]:
     """Fill a fresh state dir with ``count`` finished jobs (and their logs), as the server would."""
+    from flux_restful_server.domain.ids import FluidGenerator
+    from flux_restful_server.domain.record import search_text
     from flux_restful_server.executors.local.joblog import event_record, output_record
-    from flux_restful_server.executors.local.store import Store, search_text
-    from flux_restful_server.jobs.ids import FluidGenerator
+    from flux_restful_server.executors.local.store import Store
 
     (state_dir / "jobs").mkdir(parents=True, exist_ok=True)
     store = Store(state_dir / "flux-restful.db")

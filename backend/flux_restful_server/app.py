@@ -16,7 +16,7 @@ from sanic_ext.extensions.openapi.builders import SpecificationBuilder
 from . import browser, errors
 from .executors.hub import Hub
 from .http import App, AppContext, AppRequest, dumps
-from .limits import refuse_malformed_body
+from .http.limits import refuse_malformed_body
 from .settings import Settings
 
 if TYPE_CHECKING:

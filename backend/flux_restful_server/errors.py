@@ -24,8 +24,8 @@ from sanic.exceptions import ServiceUnavailable as SanicUnavailable
 from sanic.handlers import ErrorHandler
 from sanic.response import HTTPResponse, json
 
-from .executors.base import ExecutorUnavailable
-from .jobs.ids import InvalidJobId
+from .domain.errors import ExecutorUnavailable
+from .domain.ids import InvalidJobId
 
 
 class AppError(SanicException):

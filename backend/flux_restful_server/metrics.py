@@ -16,7 +16,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from .executors.base import JobFilter, JobState
+from .domain.query import JobFilter
+from .domain.states import JobState
 
 if TYPE_CHECKING:
     from sanic import HTTPResponse, Request

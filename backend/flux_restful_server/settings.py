@@ -245,7 +245,7 @@ class Settings:
             self._validate_job_user(self.job_user)
 
     def _validate_job_user(self, name: str) -> None:
-        from .auth.accounts import system_account
+        from .domain.owner import system_account
 
         if self.auth_enabled and self.server_mode == "multi-user":
             raise SettingsError(

@@ -7,20 +7,17 @@ import os
 
 import pytest
 
-from flux_restful_server.executors.base import (
-    JobEvent,
-    JobFilter,
+from flux_restful_server.domain.errors import (
     JobInactive,
     JobNotFound,
-    JobRequest,
-    JobResult,
-    JobState,
-    OutputLine,
-    Owner,
-    Page,
     SubmitRefused,
     UnsatisfiableRequest,
 )
+from flux_restful_server.domain.events import JobEvent, OutputLine
+from flux_restful_server.domain.owner import Owner
+from flux_restful_server.domain.query import JobFilter, Page
+from flux_restful_server.domain.request import JobRequest
+from flux_restful_server.domain.states import JobResult, JobState
 from flux_restful_server.executors.flux import FluxExecutor, FluxUnavailable, flux_available
 from flux_restful_server.settings import Settings
 

@@ -26,8 +26,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from flux_restful_server.executors.base import ResourceLimits
-from flux_restful_server.jobs.ids import MAX_ID, dothex, f58, parse_job_id
+from flux_restful_server.domain.ids import MAX_ID, dothex, f58, parse_job_id
+from flux_restful_server.domain.resources import ResourceLimits
 from flux_restful_server.jobs.submit import SubmitError, SubmitPolicy, parse_submit, split_command
 from flux_restful_server.limits import MAX_INT, LimitError, bounded_int
 from tests.conftest import Server

@@ -13,12 +13,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from flux_restful_server.executors.base import (
-    JobEvent,
-    JobRequest,
-    OutputLine,
-    UnsatisfiableRequest,
-)
+from flux_restful_server.domain.errors import UnsatisfiableRequest
+from flux_restful_server.domain.events import JobEvent, OutputLine
+from flux_restful_server.domain.request import JobRequest
 from flux_restful_server.executors.local.joblog import (
     Cursor,
     event_record,
@@ -76,7 +73,7 @@ def test_exclusive_takes_whole_idle_nodes_only():
 )
 def test_requests_that_can_never_fit_are_refused_with_the_reason(fields, reason):
     with pytest.raises(UnsatisfiableRequest, match=reason.replace("(", r"\(")):
-        cluster().check(req(**fields))
+        cluster().limits().check(req(**fields))
 
 
 @settings(max_examples=300, deadline=None)
@@ -107,7 +104,7 @@ def test_allocations_never_exceed_a_node_and_release_restores_it(nodes, cores, g
             exclusive=exclusive and num_nodes is not None,
         )
         try:
-            c.check(request)
+            c.limits().check(request)
         except UnsatisfiableRequest:
             continue
         alloc = c.try_allocate(request)

@@ -121,7 +121,7 @@ def test_allocation_recorded_but_not_ingested_is_held_after_restart(
 
 
 def test_a_damaged_log_record_never_breaks_readers(tmp_path: Path) -> None:
-    from flux_restful_server.executors.base import JobEvent, OutputLine
+    from flux_restful_server.domain.events import JobEvent, OutputLine
     from flux_restful_server.executors.local.joblog import event_record, parse_record
 
     good = event_record("start", {}, 1.0).rstrip(b"\n")

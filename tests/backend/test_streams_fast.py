@@ -8,7 +8,8 @@ import json
 import httpx
 import pytest
 
-from flux_restful_server.executors.base import JobEvent, OutputLine, SubscriberLagged
+from flux_restful_server.domain.errors import SubscriberLagged
+from flux_restful_server.domain.events import JobEvent, OutputLine
 from flux_restful_server.executors.hub import Hub
 from flux_restful_server.streams.frames import (
     SSE,

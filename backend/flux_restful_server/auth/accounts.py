@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import os
-import pwd
 import time
 
-from ..executors.base import Owner
+from ..domain.owner import Owner, system_account
 
 _CACHE_SECONDS = 30.0
 
@@ -53,23 +51,3 @@ class AccountResolver:
         if owner is None or owner.uid is None or owner.uid < self.min_uid:
             return None
         return owner
-
-
-def system_account(name: str) -> Owner | None:
-    """How a job runs as system account ``name`` (uid, gid, groups, home), or ``None``."""
-    try:
-        entry = pwd.getpwnam(name)
-    except (KeyError, ValueError):
-        return None
-    try:
-        groups = tuple(sorted(set(os.getgrouplist(entry.pw_name, entry.pw_gid))))
-    except OSError:
-        groups = (entry.pw_gid,)
-    return Owner(
-        user=name,
-        uid=entry.pw_uid,
-        gid=entry.pw_gid,
-        groups=groups,
-        home=entry.pw_dir or "/",
-        login=entry.pw_name,
-    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..executors.base import Owner
+from ..domain.owner import Owner
 from .errors import Forbidden, InvalidCredentials, NotAuthenticated
 
 if TYPE_CHECKING:

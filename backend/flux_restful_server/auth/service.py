@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from ..executors.base import Owner
+from ..domain.owner import Owner
 from ..settings import Settings, SettingsError
 from . import pam as pam_backend
 from .accounts import AccountRefused, AccountResolver

@@ -17,7 +17,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Generic, TypeVar
 
-from .base import JobEvent, LogEntry, SubscriberLagged
+from ..domain.errors import SubscriberLagged
+from ..domain.events import JobEvent, LogEntry
 
 T = TypeVar("T", JobEvent, LogEntry)
 

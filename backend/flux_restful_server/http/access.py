@@ -5,14 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from ..auth.guard import Principal
+from ..domain.errors import JobNotFound
+from ..domain.query import JobFilter
+from ..domain.record import JobRecord
 from ..errors import job_not_found
-from ..executors.base import JobFilter, JobNotFound
 from .context import AppRequest
 
 __all__ = ["caller_filter", "visible_job"]
 
 
-async def visible_job(request: AppRequest, principal: Principal, job_id: int) -> dict[str, Any]:
+async def visible_job(request: AppRequest, principal: Principal, job_id: int) -> JobRecord:
     """Return a job's record if the caller may see it; 404 otherwise (never 403)."""
     try:
         record = await request.app.ctx.jobs.info(job_id)

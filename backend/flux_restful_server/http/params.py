@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from urllib.parse import unquote
 
+from ..domain.ids import parse_job_id
 from ..errors import BadRequest
-from ..jobs.ids import parse_job_id
 from ..limits import LimitError, bounded_int, compile_search
 from ..settings import SettingsError, parse_bool
 from .context import AppRequest

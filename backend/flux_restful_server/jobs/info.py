@@ -6,7 +6,8 @@ import os
 import time
 from typing import Any
 
-from ..executors.base import JobResult, JobState
+from ..domain.record import JobRecord
+from ..domain.states import JobResult, JobState
 
 PLACEHOLDER_KEYS = (
     "nnodes",
@@ -24,7 +25,7 @@ PLACEHOLDER_KEYS = (
 """Keys that upstream reports as ``""`` when Flux has no value yet."""
 
 
-def returncode(info: dict[str, Any]) -> int | str:
+def returncode(info: JobRecord) -> int | str:
     """Upstream's ``returncode``: exit code, ``-signal``, ``-128`` if cancelled before running."""
     if info["state"] != JobState.INACTIVE:
         return ""
@@ -38,7 +39,7 @@ def returncode(info: dict[str, Any]) -> int | str:
     return os.WEXITSTATUS(status)
 
 
-def runtime(info: dict[str, Any], now: float | None = None) -> float:
+def runtime(info: JobRecord, now: float | None = None) -> float:
     """Seconds the job has run: until cleanup when finished, until now while running."""
     t_run = info.get("t_run")
     if not t_run:
@@ -47,9 +48,9 @@ def runtime(info: dict[str, Any], now: float | None = None) -> float:
     return round(max(0.0, float(end) - float(t_run)), 6)
 
 
-def job_info(record: dict[str, Any], now: float | None = None) -> dict[str, Any]:
+def job_info(record: JobRecord, now: float | None = None) -> dict[str, Any]:
     """Return the full job info of API.md for one job-list record."""
-    info = dict(record)
+    info: dict[str, Any] = dict(record)
     state = JobState(info["state"])
     info["state"] = state.name
     result = info.get("result")
@@ -92,7 +93,7 @@ STATE_NAMES = {int(s): s.name for s in JobState}
 RESULT_NAMES = {int(r): r.name for r in JobResult}
 
 
-def job_summary(record: dict[str, Any]) -> dict[str, Any]:
+def job_summary(record: JobRecord) -> dict[str, Any]:
     """The short record of ``GET /v1/jobs``: id, state, result, name, submit time, user."""
     return {
         "id": record["id"],

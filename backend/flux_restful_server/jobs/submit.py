@@ -12,7 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..executors.base import JobRequest, ResourceLimits
+from ..domain.request import JobRequest
+from ..domain.resources import ResourceLimits
 from ..limits import (
     MAX_COMMAND,
     MAX_FIELD,

@@ -10,18 +10,17 @@ from sanic.response import HTTPResponse, json
 from sanic_ext import openapi
 
 from ..auth import Principal, authenticate
-from ..errors import BadRequest, job_not_found
-from ..executors.base import (
+from ..domain.errors import (
     ExecutorUnavailable,
-    JobFilter,
     JobInactive,
     JobNotFound,
-    JobResult,
-    JobState,
-    Page,
     SubmitRefused,
     UnsatisfiableRequest,
 )
+from ..domain.ids import parse_job_id
+from ..domain.query import JobFilter, Page
+from ..domain.states import JobResult, JobState
+from ..errors import BadRequest, job_not_found
 from ..http import (
     AppRequest,
     caller_filter,
@@ -48,7 +47,6 @@ from ..schemas import (
     int_param,
     json_body,
 )
-from .ids import parse_job_id
 from .info import job_info, job_summary
 from .submit import MISSING_COMMAND, SubmitError, SubmitPolicy, collect_fields, parse_submit
 

@@ -19,9 +19,11 @@ from dataclasses import dataclass
 from json.encoder import encode_basestring
 from typing import Any
 
+from ..domain.events import JobEvent, LogEntry, OutputLine
+from ..domain.ids import InvalidJobId, parse_job_id
+from ..domain.record import JobRecord
+from ..domain.states import STATE_AFTER, JobResult, JobState
 from ..errors import BadRequest
-from ..executors.base import STATE_AFTER, JobEvent, JobResult, JobState, LogEntry, OutputLine
-from ..jobs.ids import InvalidJobId, parse_job_id
 from ..jobs.info import returncode
 from ..limits import MAX_INT, LimitError, bounded_int, show
 
@@ -188,13 +190,14 @@ def event_frame(event: JobEvent, kind: str) -> dict[str, Any]:
     return frame
 
 
-def end_frame(event: JobEvent, record: dict[str, Any] | None) -> dict[str, Any]:
+def end_frame(event: JobEvent, record: JobRecord | None) -> dict[str, Any]:
     """The final frame, built from the ``clean`` event and the job's record at that moment."""
     result: str | None = None
     code: int | None = None
     if record is not None and record.get("state") == JobState.INACTIVE:
-        if record.get("result"):
-            result = JobResult(record["result"]).name
+        result_code = record.get("result")
+        if result_code:
+            result = JobResult(result_code).name
         rc = returncode(record)
         code = rc if isinstance(rc, int) else None
     return {

@@ -22,8 +22,8 @@ from sanic.server.websockets.impl import WebsocketImplProtocol
 
 from ..auth import Principal, authenticate, authenticate_token
 from ..auth.errors import NotAuthenticated
+from ..domain.errors import SubscriberLagged
 from ..errors import BadRequest
-from ..executors.base import SubscriberLagged
 from .frames import SSE, WS, Wire, encode, messages, wire
 
 T = TypeVar("T")

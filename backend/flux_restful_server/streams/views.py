@@ -16,9 +16,12 @@ from sanic.response import HTTPResponse, json
 from sanic_ext import openapi
 
 from ..auth import Principal, authenticate, recheck
-from ..executors.base import JobEvent, JobNotFound, JobState, LogEntry, OutputLine, SubscriberLagged
+from ..domain.errors import JobNotFound, SubscriberLagged
+from ..domain.events import JobEvent, LogEntry, OutputLine
+from ..domain.record import JobRecord
+from ..domain.states import JobState
 from ..http import App, AppRequest, job_id_arg, visible_job
-from ..limits import no_response_timeout
+from ..http.limits import no_response_timeout
 from ..schemas import EVENTLOG, answers
 from .frames import (
     BATCHES,
@@ -235,7 +238,7 @@ async def job_stream(request: AppRequest, job_id: str) -> HTTPResponse | None:
                 append(wire(encode(event_frame(entry, kind)), entry.seq))
         return frames
 
-    async def _record(jid: int) -> dict[str, Any] | None:
+    async def _record(jid: int) -> JobRecord | None:
         try:
             return await executor.info(jid)
         except JobNotFound:

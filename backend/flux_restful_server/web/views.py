@@ -16,10 +16,12 @@ from sanic import Blueprint
 from sanic.response import HTTPResponse, redirect
 
 from ..auth import AuthLayerError, Principal, auth_service, authenticate
+from ..domain.errors import JobInactive, JobNotFound, SubmitRefused, UnsatisfiableRequest
+from ..domain.ids import InvalidJobId
+from ..domain.query import Page
+from ..domain.record import JobRecord
 from ..errors import AppError, BadRequest
-from ..executors.base import JobInactive, JobNotFound, Page, SubmitRefused, UnsatisfiableRequest
 from ..http import AppRequest, caller_filter, job_id_arg, visible_job
-from ..jobs.ids import InvalidJobId
 from ..jobs.info import job_info
 from ..jobs.submit import MISSING_COMMAND, SubmitError, SubmitPolicy, parse_submit
 from ..limits import LimitError, bounded_int
@@ -130,7 +132,7 @@ def job_id_from_path(text: str) -> int:
         raise PageError(400, "Invalid job id", str(exc)) from None
 
 
-async def visible(request: AppRequest, principal: Principal, job_id: int) -> dict[str, Any]:
+async def visible(request: AppRequest, principal: Principal, job_id: int) -> JobRecord:
     try:
         return await visible_job(request, principal, job_id)
     except AppError as exc:

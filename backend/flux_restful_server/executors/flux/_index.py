@@ -14,8 +14,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ...domain.query import JobFilter, Page
+from ...domain.record import JobRecord
+from ...domain.states import STATE_AFTER, JobResult, JobState
 from ...limits import MAX_NAME
-from ..base import STATE_AFTER, JobFilter, JobResult, JobState, Page
 
 
 def state_after(name: str, context: Mapping[str, Any], current: JobState | None) -> JobState | None:
@@ -43,6 +45,19 @@ class Summary:
     """Wait status from ``finish``."""
     events: int = 0
     """Eventlog events seen (the next event's position in the eventlog is ``events + 1``)."""
+
+    def record(self) -> JobRecord | None:
+        """The summary record of ``query(summary=True)``; ``None`` until ``submit`` was seen."""
+        if self.t_submit is None:
+            return None
+        return {
+            "id": self.id,
+            "state": int(self.state),
+            "result": self.result and int(self.result),
+            "name": self.name,
+            "user": self.user,
+            "t_submit": self.t_submit,
+        }
 
 
 def jobspec_user(jobspec: Mapping[str, Any] | None) -> str | None:

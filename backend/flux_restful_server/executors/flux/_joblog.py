@@ -13,7 +13,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..base import JobEvent, JobState, LogEntry, OutputLine
+from ...domain.events import JobEvent, LogEntry, OutputLine
+from ...domain.states import JobState
 from ..hub import DEFAULT_LIMIT, Subscription
 from ._index import state_after
 from ._jobspec import output_lines

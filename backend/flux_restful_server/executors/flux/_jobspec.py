@@ -8,8 +8,9 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from ...jobs.environment import job_environment
-from ..base import JobRequest, Owner
+from ...domain.environment import job_environment
+from ...domain.owner import Owner
+from ...domain.request import JobRequest
 
 
 def shell_option_value(text: str) -> Any:

@@ -22,28 +22,19 @@ from collections import OrderedDict, deque
 from collections.abc import AsyncIterator
 from typing import Any
 
-from ...jobs.environment import job_environment
+from ...domain.environment import job_environment
+from ...domain.errors import JobInactive, JobNotFound, SubmitRefused
+from ...domain.events import JobEvent, LogEntry, OutputLine
+from ...domain.owner import Owner
+from ...domain.query import JobFilter, Page
+from ...domain.record import JobRecord, search_text
+from ...domain.request import JobRequest
+from ...domain.resources import NodeInfo, ResourceLimits
+from ...domain.states import JobState
 from ...limits import LimitError, compile_search
 from ...settings import Settings, SettingsError
-from ..base import (
-    JobEvent,
-    JobFilter,
-    JobInactive,
-    JobNotFound,
-    JobRequest,
-    JobState,
-    LogEntry,
-    NodeInfo,
-    OutputLine,
-    Owner,
-    Page,
-    ResourceLimits,
-    SubmitRefused,
-    UnsatisfiableRequest,
-    batch_output,
-)
+from ..base import batch_output
 from ..hub import Hub
-from ..local.store import search_text
 from ._index import JobIndex, Summary
 from ._joblog import JobLog
 from ._jobspec import build_jobspec, output_lines
@@ -223,7 +214,7 @@ class FluxExecutor:
     async def submit(self, request: JobRequest, owner: Owner) -> int:
         if self._stopping:
             raise SubmitRefused("the server is shutting down")
-        _check_fits(request, self._limits)
+        self._limits.check(request)
         try:
             jobspec = build_jobspec(
                 request, owner, server_options=self.settings.option_flags,
@@ -257,10 +248,10 @@ class FluxExecutor:
         except OSError as exc:
             raise SubmitRefused(f"Flux refused to cancel job {job_id}: {_reason(exc)}") from None
 
-    async def info(self, job_id: int) -> dict[str, Any]:
+    async def info(self, job_id: int) -> JobRecord:
         flux = self._flux
         try:
-            record: dict[str, Any] = await self._r().request(
+            record: JobRecord = await self._r().request(
                 lambda h: flux.job.job_list_id(h, job_id, attrs=["all"]), lambda f: f.get_job()
             )
         except (FileNotFoundError, ValueError, OverflowError):
@@ -274,17 +265,15 @@ class FluxExecutor:
 
     async def query(
         self, filters: JobFilter, page: Page, *, summary: bool = False
-    ) -> list[dict[str, Any]]:
+    ) -> list[JobRecord]:
         if filters.text:
             return _window(await self._search(filters), page)
         summaries = self.index.select(filters, page)
-        if summary and all(s.t_submit is not None for s in summaries):
+        if summary:
             # Everything a summary needs is in the index: no RPC at all.
-            return [
-                {"id": s.id, "state": int(s.state), "result": s.result and int(s.result),
-                 "name": s.name, "user": s.user, "t_submit": s.t_submit}
-                for s in summaries
-            ]  # fmt: skip
+            records = [r for s in summaries if (r := s.record()) is not None]
+            if len(records) == len(summaries):
+                return records
         return await self._records(summaries)
 
     def revision(self) -> int | None:
@@ -406,11 +395,11 @@ class FluxExecutor:
         self._users[job_id] = user
         return user
 
-    async def _records(self, summaries: list[Summary]) -> list[dict[str, Any]]:
+    async def _records(self, summaries: list[Summary]) -> list[JobRecord]:
         """Full job-list records for ``summaries``, in their order (jobs gone are skipped)."""
         if not summaries:
             return []
-        found: dict[int, dict[str, Any]] = {}
+        found: dict[int, JobRecord] = {}
         times = [s.t_submit for s in summaries if s.t_submit is not None]
         if len(summaries) > SMALL_PAGE and times:
             constraint = {"and": [{"t_submit": [f">={min(times)!r}"]},
@@ -431,15 +420,15 @@ class FluxExecutor:
                 out.append(full)
         return out
 
-    async def _info_or_none(self, job_id: int) -> dict[str, Any] | None:
+    async def _info_or_none(self, job_id: int) -> JobRecord | None:
         with contextlib.suppress(JobNotFound):
             return await self.info(job_id)
         return None
 
-    async def _list(self, constraint: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    async def _list(self, constraint: dict[str, Any] | None = None) -> list[JobRecord]:
         flux = self._flux
         userid = flux.constants.FLUX_USERID_UNKNOWN
-        jobs: list[dict[str, Any]] = await self._r().request(
+        jobs: list[JobRecord] = await self._r().request(
             lambda h: flux.job.job_list(
                 h, max_entries=0, attrs=["all"], userid=userid, constraint=constraint
             ),  # fmt: skip
@@ -447,7 +436,7 @@ class FluxExecutor:
         )
         return jobs
 
-    async def _search(self, filters: JobFilter) -> list[dict[str, Any]]:
+    async def _search(self, filters: JobFilter) -> list[JobRecord]:
         """Every record matching ``filters`` including its ``text``, newest first."""
         text = filters.text or ""
         if filters.regex:
@@ -661,15 +650,15 @@ def _ends(batch: list[LogEntry]) -> bool:
     return isinstance(last, JobEvent) and last.name == "clean"
 
 
-def _window(records: list[dict[str, Any]], page: Page) -> list[dict[str, Any]]:
+def _window(records: list[JobRecord], page: Page) -> list[JobRecord]:
     if page.after is not None:
         records = [r for r in records if r["id"] < page.after]
     end = None if page.limit is None else page.offset + page.limit
     return records[page.offset : end]
 
 
-def _all_jobs(future: FluxFuture) -> list[dict[str, Any]]:
-    jobs: list[dict[str, Any]] = future.get_jobs()
+def _all_jobs(future: FluxFuture) -> list[JobRecord]:
+    jobs: list[JobRecord] = future.get_jobs()
     return jobs
 
 
@@ -706,27 +695,6 @@ def _node_info(future: FluxFuture) -> list[NodeInfo]:
             )  # fmt: skip
         )
     return nodes
-
-
-def _check_fits(req: JobRequest, limits: ResourceLimits) -> None:
-    """Reject what the instance can never run, before Flux queues it forever."""
-    n, c, g = limits.nodes, limits.cores_per_node, limits.gpus_per_node
-    if req.num_nodes is not None and req.num_nodes > n:
-        raise UnsatisfiableRequest(f"The server only has {n} nodes, you requested {req.num_nodes}")
-    if req.cores_per_task > c or req.gpus_per_task > g:
-        raise UnsatisfiableRequest(
-            f"A task needs {req.cores_per_task} cores and {req.gpus_per_task} GPUs; nodes have "
-            f"{c} cores and {g} GPUs"
-        )
-    per_node = c // req.cores_per_task
-    if req.gpus_per_task:
-        per_node = min(per_node, g // req.gpus_per_task)
-    nodes = req.num_nodes or n
-    if per_node * nodes < req.num_tasks:
-        raise UnsatisfiableRequest(
-            f"{req.num_tasks} tasks of {req.cores_per_task} cores and {req.gpus_per_task} GPUs "
-            f"need more than the {nodes} nodes x {c} cores x {g} GPUs available"
-        )
 
 
 def _sign_as(uid: int, jobspec: str) -> str:

@@ -27,34 +27,23 @@ from typing import Any
 
 import orjson
 
-from ...auth.accounts import system_account
-from ...jobs.environment import job_environment
-from ...jobs.ids import FluidGenerator, f58
+from ...domain.environment import job_environment
+from ...domain.errors import ExecutorUnavailable, JobInactive, JobNotFound, SubmitRefused
+from ...domain.events import JobEvent, LogEntry, OutputLine
+from ...domain.ids import FluidGenerator, f58
+from ...domain.owner import Owner, system_account
+from ...domain.query import JobFilter, Page
+from ...domain.record import JobRecord, search_text
+from ...domain.request import JobRequest
+from ...domain.resources import NodeInfo, ResourceLimits
+from ...domain.states import STATE_AFTER, JobResult, JobState
 from ...settings import Settings, SettingsError
-from ..base import (
-    OUTPUT_BATCH_BYTES,
-    STATE_AFTER,
-    ExecutorUnavailable,
-    JobEvent,
-    JobFilter,
-    JobInactive,
-    JobNotFound,
-    JobRequest,
-    JobResult,
-    JobState,
-    LogEntry,
-    NodeInfo,
-    OutputLine,
-    Owner,
-    Page,
-    ResourceLimits,
-    SubmitRefused,
-)
+from ..base import OUTPUT_BATCH_BYTES
 from ..hub import Hub
 from .joblog import Cursor, event_record, is_event, iter_records, parse_record, read_new
 from .resources import Allocation, Cluster, hostlist, idset
 from .spares import SpareFiles
-from .store import INFO_COLUMNS, SUMMARY_COLUMNS, Store, search_text
+from .store import INFO_COLUMNS, SUMMARY_COLUMNS, Store
 from .supervisor import has_start, log_locked, socket_address, spawn_supervisor
 
 log = logging.getLogger("flux_restful.local")
@@ -441,7 +430,7 @@ class LocalExecutor:
         unready = self.readiness()
         if unready is not None:
             raise ExecutorUnavailable(f"jobs cannot be run right now: {unready}")
-        self.cluster.check(request)
+        self.cluster.limits().check(request)
         chown = owner.uid is not None  # multi-user: the job's output is that user's alone
         if owner.uid is None and self._job_account is not None:
             owner = replace(self._job_account, user=owner.user)
@@ -552,7 +541,7 @@ class LocalExecutor:
             if not self._send({"op": "cancel", "id": job_id}):
                 self._cancels.add(job_id)
 
-    async def info(self, job_id: int) -> dict[str, Any]:
+    async def info(self, job_id: int) -> JobRecord:
         assert self.store is not None
         info = self.store.info(job_id)
         if info is None:
@@ -561,7 +550,7 @@ class LocalExecutor:
 
     async def query(
         self, filters: JobFilter, page: Page, *, summary: bool = False
-    ) -> list[dict[str, Any]]:
+    ) -> list[JobRecord]:
         assert self.store is not None
         return self.store.query(filters, page, SUMMARY_COLUMNS if summary else INFO_COLUMNS)
 
@@ -887,8 +876,9 @@ class LocalExecutor:
 
     def _result(self, job_id: int, changes: dict[str, Any]) -> dict[str, Any]:
         assert self.store is not None
-        info = self.store.info(job_id) or {}
-        merged = {**info, **changes}
+        info = self.store.info(job_id)
+        merged: dict[str, Any] = dict(info or {})
+        merged.update(changes)
         waitstatus = merged.get("waitstatus")
         if merged.get("exception_occurred") and merged.get("exception_type") == "cancel":
             result = JobResult.CANCELED

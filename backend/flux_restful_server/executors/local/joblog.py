@@ -21,7 +21,7 @@ from typing import Any
 
 import orjson
 
-from ..base import JobEvent, LogEntry, OutputLine
+from ...domain.events import JobEvent, LogEntry, OutputLine
 
 _STREAMS = {
     b"o": ("stdout", True),

@@ -7,7 +7,8 @@ import re
 import socket
 from dataclasses import dataclass, field
 
-from ..base import JobRequest, NodeInfo, ResourceLimits, UnsatisfiableRequest
+from ...domain.request import JobRequest
+from ...domain.resources import NodeInfo, ResourceLimits
 
 
 @dataclass(slots=True)
@@ -66,40 +67,6 @@ class Cluster:
 
     def limits(self) -> ResourceLimits:
         return ResourceLimits(self.nodes, self.cores_per_node, self.gpus_per_node)
-
-    def check(self, req: JobRequest) -> None:
-        """Reject requests that can never fit, whatever else is running.
-
-        Raises:
-            UnsatisfiableRequest: With the reason.
-        """
-        c, g = self.cores_per_node, self.gpus_per_node
-        if req.num_nodes is not None:
-            if req.num_nodes > self.nodes:
-                raise UnsatisfiableRequest(
-                    f"The server only has {self.nodes} nodes, you requested {req.num_nodes}"
-                )
-            per_node = math.ceil(req.num_tasks / req.num_nodes)
-            if per_node * req.cores_per_task > c or per_node * req.gpus_per_task > g:
-                raise UnsatisfiableRequest(
-                    f"{per_node} tasks per node x {req.cores_per_task} cores and "
-                    f"{req.gpus_per_task} GPUs each do not fit on a node with {c} cores and "
-                    f"{g} GPUs"
-                )
-            return
-        if req.cores_per_task > c or req.gpus_per_task > g:
-            raise UnsatisfiableRequest(
-                f"A task needs {req.cores_per_task} cores and {req.gpus_per_task} GPUs; nodes "
-                f"have {c} cores and {g} GPUs"
-            )
-        per_node = c // req.cores_per_task
-        if req.gpus_per_task:
-            per_node = min(per_node, g // req.gpus_per_task)
-        if per_node * self.nodes < req.num_tasks:
-            raise UnsatisfiableRequest(
-                f"{req.num_tasks} tasks of {req.cores_per_task} cores and {req.gpus_per_task} "
-                f"GPUs need more than the {self.nodes} nodes x {c} cores x {g} GPUs of this server"
-            )
 
     def try_allocate(self, req: JobRequest) -> Allocation | None:
         """Allocate first-fit, or return ``None`` when the request does not fit right now."""

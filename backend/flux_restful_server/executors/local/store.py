@@ -11,12 +11,13 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import orjson
 
+from ...domain.query import JobFilter, Page
+from ...domain.record import JobRecord
 from ...limits import MAX_INT, compile_search
-from ..base import JobFilter, JobState, Page
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -163,7 +164,7 @@ class Store:
             return None
         return dict(zip([d[0] for d in cur.description], row, strict=True))
 
-    def info(self, job_id: int) -> dict[str, Any] | None:
+    def info(self, job_id: int) -> JobRecord | None:
         """Return the job-list record of one job, or ``None``."""
         if job_id > MAX_INT:
             return None
@@ -178,7 +179,7 @@ class Store:
 
     def query(
         self, filters: JobFilter, page: Page, columns: tuple[str, ...] = INFO_COLUMNS
-    ) -> list[dict[str, Any]]:
+    ) -> list[JobRecord]:
         """Job-list records (``columns`` of them) matching ``filters``, newest first."""
         where, args = _where(filters)
         if page.after is not None:
@@ -194,7 +195,8 @@ class Store:
             args += [-1 if page.limit is None else page.limit, page.offset]
         if columns is INFO_COLUMNS:
             return [_info(row) for row in self.db.execute(sql, args)]
-        return [dict(zip(columns, row, strict=True)) for row in self.db.execute(sql, args)]
+        rows = self.db.execute(sql, args)
+        return [cast(JobRecord, dict(zip(columns, row, strict=True))) for row in rows]
 
     def count(self, filters: JobFilter) -> int:
         """How many jobs match ``filters``."""
@@ -267,12 +269,12 @@ class _Transaction:
             self.store.db.execute("ROLLBACK" if exc_type else "COMMIT")
 
 
-def _info(row: Iterable[Any]) -> dict[str, Any]:
+def _info(row: Iterable[Any]) -> JobRecord:
     info = dict(zip(INFO_COLUMNS, row, strict=True))
     for key in _BOOLS:
         if info[key] is not None:
             info[key] = bool(info[key])
-    return info
+    return cast(JobRecord, info)
 
 
 def _where(filters: JobFilter) -> tuple[list[str], list[Any]]:
@@ -308,22 +310,3 @@ def _where(filters: JobFilter) -> tuple[list[str], list[Any]]:
             where.append("instr(search_text, ?) > 0")
             args.append(filters.text.lower())
     return where, args
-
-
-def search_text(row: Mapping[str, Any]) -> str:
-    """The lower-cased text a ``/v1/jobs/search`` filter matches against."""
-    state = JobState(row["state"]).name
-    parts = [
-        str(row["id"]),
-        row.get("name") or "",
-        state,
-        row.get("user") or "",
-        row.get("nodelist") or "",
-        row.get("cwd") or "",
-        row.get("exception_note") or "",
-    ]
-    if row.get("result"):
-        from ..base import JobResult
-
-        parts.append(JobResult(row["result"]).name)
-    return " ".join(parts).lower()

@@ -501,7 +501,7 @@ def supervisor_environment() -> dict[str, str]:
     """The whole environment of a supervisor: where to import this code from, nothing else.
 
     Never the server's environment (which may hold its secrets): each job's environment is
-    computed by the server (an allowlist, ``jobs/environment.py``) and sent with the job.
+    computed by the server (an allowlist, ``domain/environment.py``) and sent with the job.
     """
     package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
     paths = [package_root, *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Mapping
 
-from ..executors.base import Owner
+from .owner import Owner
 
 ALLOWLIST = (
     "PATH",

@@ -1,0 +1,47 @@
+"""A validated job submission, independent of how it arrived on the wire."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from ..limits import MAX_NAME
+
+
+@dataclass(frozen=True, slots=True)
+class JobRequest:
+    """A validated job submission, independent of how it arrived on the wire."""
+
+    command: tuple[str, ...]
+    """The argv to run; never passed through a shell."""
+    num_tasks: int = 1
+    """Number of task processes."""
+    cores_per_task: int = 1
+    """Cores allocated to each task."""
+    gpus_per_task: int = 0
+    """GPUs allocated to each task."""
+    num_nodes: int | None = None
+    """Nodes to spread the tasks over; ``None`` lets the scheduler choose."""
+    exclusive: bool = False
+    """Allocate whole nodes."""
+    option_flags: Mapping[str, str] = field(default_factory=dict)
+    """Job shell options (``-o key=value`` in Flux), recorded on the job."""
+    envars: Mapping[str, str] = field(default_factory=dict)
+    """Environment given by the user, added on top of the allowlisted environment."""
+    workdir: str | None = None
+    """Working directory of the tasks; ``None`` is the owner's default."""
+    runtime: float = 0.0
+    """Time limit in seconds; 0 means none."""
+    is_launcher: bool = False
+    """Run the command as a workflow launcher (still tracked as a job)."""
+    name: str | None = None
+    """Job name; defaults to the basename of the first argv element."""
+    urgency: int = 16
+    """Flux urgency, 0 (held) to 31 (expedite); 16 by default."""
+
+    @property
+    def job_name(self) -> str:
+        """The name to record: ``name``, else argv0's basename, cut to :data:`MAX_NAME`."""
+        program = self.command[0]
+        return (self.name or os.path.basename(program) or program)[:MAX_NAME]
