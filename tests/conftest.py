@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import socket
@@ -65,6 +66,20 @@ def serve_command(port: int, state_dir: Path, *args: str) -> list[str]:
     ]
 
 
+def _detach() -> None:
+    """In a server's child before exec: a session of its own, and SIGTERM when pytest dies.
+
+    The session, because Sanic kills its workers' whole process group when one fails to start,
+    which must not take pytest with it; the signal, because a pytest killed by a timeout runs no
+    fixture teardown, and its servers would otherwise live on.
+    """
+    os.setsid()
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+_PR_SET_PDEATHSIG = 1
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket() as sock:
@@ -98,10 +113,8 @@ class Server:
         self.log_path = self.state_dir.parent / f"server-{self.port}-{time.monotonic_ns()}.log"
         cmd = serve_command(self.port, self.state_dir, *self.args)
         with open(self.log_path, "wb") as log:
-            # A session of its own: Sanic kills its workers' whole process group when one fails
-            # to start, which must not take pytest with it.
             self.proc = subprocess.Popen(
-                cmd, stdout=log, stderr=subprocess.STDOUT, env=self.env, start_new_session=True
+                cmd, stdout=log, stderr=subprocess.STDOUT, env=self.env, preexec_fn=_detach
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
