@@ -204,13 +204,17 @@ async def test_200_followers_all_receive_every_line(server):
 
 
 async def test_slow_consumer_is_cut_off_with_resume_point_and_server_stays_healthy(
-    server_factory,
+    server_factory, tmp_path
 ):
     server = server_factory(env={"FLUX_STREAM_BUFFER": "100"}, args=["--cores-per-node", "2"])
-    # The job waits until the follower is attached, so its output arrives live (history is
-    # read from the file at the follower's pace and never overflows anything).
+    # The job writes only once the follower is attached (it has received its first frame), so
+    # its output arrives live. Were it written before (a slow connect on a loaded machine), it
+    # would all be history, read from the file at the follower's pace: never cut off, and the
+    # stream would end normally (1000) instead of with the lagged frame (1013).
+    gate = tmp_path / "attached"
     script = (
-        "import sys, time\ntime.sleep(1.0)\n"
+        "import os, sys, time\n"
+        f"while not os.path.exists({str(gate)!r}): time.sleep(0.01)\n"
         "for i in range(200000): sys.stdout.write(f'line {i} ' + 'x' * 100 + '\\n')\n"
     )
     async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
@@ -218,8 +222,11 @@ async def test_slow_consumer_is_cut_off_with_resume_point_and_server_stays_healt
         await wait_state(client, job, "RUN")
         url = ws_url(server.url, f"/v1/jobs/{job}/stream")
         async with websockets.connect(url, max_queue=1, max_size=None) as ws:
-            await asyncio.sleep(3.0)  # read nothing: the server's buffer for us overflows
-            frames = []
+            frames = [json.loads(await ws.recv())]  # subscribed: history comes after that
+            gate.touch()
+            # Read nothing more until the job is over: 23 MB of output overflow the socket's
+            # buffers and our 100 entries in the hub, and pacing waits for us 0.5 s at most.
+            await wait_state(client, job, "INACTIVE", timeout=60)
             with contextlib.suppress(websockets.ConnectionClosed):
                 async for message in ws:
                     frames.append(json.loads(message))
@@ -232,8 +239,7 @@ async def test_slow_consumer_is_cut_off_with_resume_point_and_server_stays_healt
         assert lagged["since"] == len(body)
         # The server stayed healthy while cutting it off.
         assert (await client.get(f"/v1/jobs/{job}")).status_code == 200
-        # Resuming from the given point delivers the rest, complete, once the job is done.
-        await wait_state(client, job, "INACTIVE", timeout=60)
+        # Resuming from the given point delivers the rest, complete.
         rest, code = await ws_frames(f"{url}?since={lagged['since']}")
         assert code == 1000
         check_complete(body + rest)

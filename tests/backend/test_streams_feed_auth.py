@@ -188,3 +188,28 @@ async def test_shutdown_closes_streams_with_a_final_frame_and_seqs_survive_resta
         check_complete(frames[:-1] + rest)
         lines = [f["data"] for f in frames[:-1] + rest if f["type"] == "output"]
         assert lines == [f"{i}\n" for i in range(30)]
+
+
+MALFORMED_AUTH_FRAMES = [
+    ("[" * 5000 + "]" * 5000, "the auth frame is not JSON"),  # nested beyond any parser's stack
+    ('{"type": "auth", "token": ', "the auth frame is not JSON"),
+    ("x" * 20_000, "the auth frame is larger than 16384 bytes"),
+    (b'{"type": "auth", "token": "12345"}', "as a text message"),
+    ('{"type": "auth", "token": 12345}', 'send {"type": "auth", "token": ...} first'),
+    ('["auth"]', 'send {"type": "auth", "token": ...} first'),
+]
+
+
+async def test_a_malformed_auth_frame_is_refused_with_4401_and_the_reason(auth_server):
+    async with httpx.AsyncClient(base_url=auth_server.url, timeout=30) as client:
+        root = await _token(client, "fluxuser", "12345")
+        job = await submit_as(client, {"Authorization": f"Bearer {root}"}, ["true"])
+    for message, reason in MALFORMED_AUTH_FRAMES:
+        for path in (f"/v1/jobs/{job}/stream", "/v1/events"):
+            async with websockets.connect(make_ws_url(auth_server.url, path)) as ws:
+                await ws.send(message)
+                with pytest.raises(websockets.ConnectionClosed):
+                    await ws.recv()
+                assert (ws.close_code, path) == (4401, path), ws.close_reason
+                assert reason in ws.close_reason, (message[:40], ws.close_reason)
+    assert "Traceback" not in auth_server.log()

@@ -4,18 +4,19 @@ Sanic cannot register a websocket route and an HTTP route on the same path, so e
 is one GET handler that upgrades when the request asks for a websocket (:func:`wants_websocket`)
 and otherwise answers ``text/event-stream``. :func:`pump` moves batches from an executor iterator
 to a :class:`Sink`, interleaving keepalive pings and ending with a ``lagged`` or ``shutdown``
-frame when the hub cuts the consumer off or the server stops.
+frame when the hub cuts the consumer off or the server stops. What touches Sanic's websocket
+internals (the upgrade, the one-write fast path, strict UTF-8) lives in :mod:`.sanic_ws`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
+import orjson
 from sanic import Blueprint, Sanic
 from sanic.exceptions import SanicException
 from sanic.server.websockets.impl import WebsocketImplProtocol
@@ -24,6 +25,7 @@ from ..auth import Principal, authenticate, authenticate_token
 from ..auth.errors import NotAuthenticated
 from ..domain.errors import SubscriberLagged
 from ..errors import BadRequest
+from . import sanic_ws
 from .frames import SSE, WS, Wire, encode, messages, wire
 
 T = TypeVar("T")
@@ -32,8 +34,8 @@ PING_INTERVAL = 15.0
 """Default seconds of silence before a ``{"type": "ping"}`` keepalive."""
 AUTH_FRAME_TIMEOUT = 10.0
 """Seconds a websocket without credentials has to send its ``{"type": "auth"}`` frame."""
-SHUTDOWN_GRACE = 2.0
-"""Seconds graceful shutdown waits for streams to send their final frame."""
+MAX_AUTH_FRAME = 16 * 1024
+"""Largest ``{"type": "auth"}`` message read (a token is a few hundred bytes)."""
 RECHECK_INTERVAL = 5.0
 """Seconds between checks that a stream's user still exists, is active and kept their tokens."""
 
@@ -51,43 +53,16 @@ CLOSE_NOT_FOUND = 4404
 
 
 class StreamsBlueprint(Blueprint):
-    """The streams blueprint; registering it turns on Sanic's websocket protocol."""
+    """The streams blueprint; registering it checks Sanic's internals and enables websockets."""
 
     def register(self, app: Sanic[Any, Any], options: dict[str, Any]) -> None:
-        """Register the routes and enable websockets (routes upgrade by hand, see module doc)."""
-        app.enable_websocket()
+        """Register the routes and enable websockets (routes upgrade by hand, see module doc).
+
+        Raises:
+            SanicInternalsChanged: The installed Sanic moved an internal the streams use.
+        """
+        sanic_ws.enable(app)
         super().register(app, options)  # type: ignore[no-untyped-call]
-
-
-@dataclass
-class Registry:
-    """The live streams of one app, so graceful shutdown can close each with a final frame."""
-
-    shutdown: asyncio.Event = field(default_factory=asyncio.Event)
-    """Set when the server starts stopping."""
-    active: set[asyncio.Task[Any]] = field(default_factory=set)
-    """Handler tasks currently streaming."""
-
-
-_registries: dict[str, Registry] = {}
-
-
-def registry(app: Sanic[Any, Any]) -> Registry:
-    """The stream registry of ``app`` (created on first use)."""
-    reg = _registries.get(app.name)
-    if reg is None:
-        reg = _registries[app.name] = Registry()
-    return reg
-
-
-async def close_streams(app: Sanic[Any, Any]) -> None:
-    """Tell every stream to send its ``shutdown`` frame, and wait (briefly) until they have."""
-    reg = registry(app)
-    reg.shutdown.set()
-    pending = [task for task in reg.active if not task.done()]
-    if pending:
-        await asyncio.wait(pending, timeout=SHUTDOWN_GRACE)
-    _registries.pop(app.name, None)
 
 
 class Sink(Protocol):
@@ -122,25 +97,18 @@ class SSESink:
 class WebSocketSink:
     """A Sanic websocket: one text message per frame, a batch written to the socket at once."""
 
-    def __init__(self, ws: Any) -> None:
+    def __init__(self, ws: WebsocketImplProtocol) -> None:
         self.ws = ws
+        self._fast = sanic_ws.can_write_frames(ws)
         self._lost: asyncio.Future[Any] | None = None
 
     async def send(self, frames: list[Wire]) -> None:
-        ws = self.ws
-        proto = getattr(ws, "ws_proto", None)
-        io = getattr(ws, "io_proto", None)
-        if proto is None or io is None or proto.extensions:
-            for frame in frames:
-                for text in messages(frame):
-                    await ws.send(text.decode())
-            return
-        # Without extensions a server's text message is the frame header plus the payload, the
-        # same bytes ws.send() produces: write the batch's pre-encoded frames in one go.
-        async with ws.conn_mutex:
-            if proto.state.name != "OPEN":
-                raise ConnectionResetError("the websocket is closed")
-            await io.send(b"".join([frame[WS] for frame in frames]))
+        if self._fast:
+            # The batch's frames were encoded once for every follower: one write sends them.
+            await sanic_ws.write_frames(self.ws, b"".join([frame[WS] for frame in frames]))
+        else:
+            texts = [text.decode() for frame in frames for text in messages(frame)]
+            await sanic_ws.send_texts(self.ws, texts)
 
     async def close(self, code: int = CLOSE_NORMAL, reason: str = "") -> None:
         with contextlib.suppress(Exception):
@@ -150,30 +118,6 @@ class WebSocketSink:
         if self._lost is None:
             self._lost = asyncio.ensure_future(self.ws.wait_for_connection_lost())
         return self._lost
-
-
-class StrictWebsocket(WebsocketImplProtocol):
-    """Sanic's websocket, failed with 1007 when a text frame is not UTF-8.
-
-    Sanic decodes incoming text frames in a task that nothing awaits: invalid UTF-8 raised there,
-    was logged as "Task exception was never retrieved" with a traceback (one per frame, by
-    anyone who can connect), and left the socket open.
-    """
-
-    async def process_events(self, events: Any) -> None:
-        """Hand frames to Sanic; a text frame that is not UTF-8 fails the connection (1007)."""
-        try:
-            await super().process_events(events)
-        except UnicodeDecodeError:
-            self.fail_connection(CLOSE_INVALID_DATA, "text frame is not valid UTF-8")
-
-
-async def accept_websocket(request: Any) -> StrictWebsocket:
-    """Complete the websocket handshake of ``request`` and return the socket."""
-    ws = await request.transport.get_protocol().websocket_handshake(request)
-    # The handshake builds a plain WebsocketImplProtocol; ours only adds process_events.
-    ws.__class__ = StrictWebsocket
-    return ws  # type: ignore[no-any-return]
 
 
 def wants_websocket(request: Any) -> bool:
@@ -230,18 +174,45 @@ async def first_frame_auth(request: Any, ws: Any) -> Principal:
         message = await asyncio.wait_for(ws.recv(), AUTH_FRAME_TIMEOUT)
     except TimeoutError:
         raise StreamRefused(CLOSE_UNAUTHORIZED, "Not authenticated: no auth frame") from None
+    obj = parse_auth_frame(message)
     try:
-        obj = json.loads(message) if message is not None else None
-    except ValueError:
-        obj = None
-    if not isinstance(obj, dict) or obj.get("type") != "auth" or not obj.get("token"):
-        raise StreamRefused(
-            CLOSE_UNAUTHORIZED, 'Not authenticated: send {"type": "auth", "token": ...} first'
-        )
-    try:
-        return authenticate_token(request.app, str(obj["token"]))
+        return authenticate_token(request.app, obj["token"])
     except SanicException as exc:
         raise StreamRefused(close_code(exc), str(exc) or "Could not validate credentials") from None
+
+
+def parse_auth_frame(message: str | bytes | None) -> dict[str, str]:
+    """Check the first message of a websocket that authenticates with a frame.
+
+    Bounded: at most :data:`MAX_AUTH_FRAME` bytes, parsed by orjson (whose nesting limit turns a
+    deeply nested frame into an ordinary parse error, not a ``RecursionError``).
+
+    Raises:
+        StreamRefused: Not a text message holding ``{"type": "auth", "token": "<string>"}``
+            (close code 4401, with what was wrong).
+    """
+    usage = 'send {"type": "auth", "token": ...} first'
+    if message is None:
+        raise StreamRefused(CLOSE_UNAUTHORIZED, f"Not authenticated: {usage}")
+    if isinstance(message, bytes):
+        raise StreamRefused(CLOSE_UNAUTHORIZED, f"Not authenticated: {usage}, as a text message")
+    if len(message) > MAX_AUTH_FRAME:
+        raise StreamRefused(
+            CLOSE_UNAUTHORIZED,
+            f"Not authenticated: the auth frame is larger than {MAX_AUTH_FRAME} bytes",
+        )
+    try:
+        obj = orjson.loads(message)
+    except orjson.JSONDecodeError as exc:
+        raise StreamRefused(
+            CLOSE_UNAUTHORIZED, f"Not authenticated: the auth frame is not JSON ({exc})"[:120]
+        ) from None
+    if not isinstance(obj, dict) or obj.get("type") != "auth":
+        raise StreamRefused(CLOSE_UNAUTHORIZED, f"Not authenticated: {usage}")
+    token = obj.get("token")
+    if not isinstance(token, str) or not token:
+        raise StreamRefused(CLOSE_UNAUTHORIZED, f"Not authenticated: {usage}")
+    return {"type": "auth", "token": token}
 
 
 async def watch(recheck: Callable[[], None]) -> str:
@@ -291,7 +262,7 @@ async def pump(
     *,
     since: int,
     ping: float,
-    shutdown: asyncio.Event,
+    shutdown: asyncio.Future[Any],
     recheck: Callable[[], None] | None = None,
 ) -> Outcome:
     """Send ``source``'s batches through ``render`` to ``sink`` until it ends.
@@ -299,12 +270,13 @@ async def pump(
     ``render(batch)`` is awaited and returns ``(frames, position, finished)``: the encoded
     frames, the seq of the batch's last entry, and whether the stream is complete.
     ``recheck()`` runs every :data:`RECHECK_INTERVAL` seconds and raises when the caller may no
-    longer read: the stream then ends with a ``revoked`` frame.
+    longer read: the stream then ends with a ``revoked`` frame. ``shutdown`` (cancelled when
+    the pump ends) is done once the server stops: the stream then ends with a ``shutdown`` frame.
     """
     position = since
     iterator = source.__aiter__()
     next_task: asyncio.Future[list[T]] = asyncio.ensure_future(iterator.__anext__())
-    stop_task = asyncio.ensure_future(shutdown.wait())
+    stop_task = shutdown
     revoked = asyncio.ensure_future(watch(recheck)) if recheck is not None else None
     gone = sink.gone()
     waits: set[asyncio.Future[Any]] = {next_task, stop_task}

@@ -20,9 +20,10 @@ from ..domain.errors import JobNotFound, SubscriberLagged
 from ..domain.events import JobEvent, LogEntry, OutputLine
 from ..domain.record import JobRecord
 from ..domain.states import JobState
-from ..http import App, AppRequest, job_id_arg, visible_job
+from ..http import AppRequest, job_id_arg, visible_job
 from ..http.limits import no_response_timeout
 from ..schemas import EVENTLOG, answers
+from . import sanic_ws
 from .frames import (
     BATCHES,
     CACHE,
@@ -52,14 +53,11 @@ from .transport import (
     StreamRefused,
     StreamsBlueprint,
     WebSocketSink,
-    accept_websocket,
     close_code,
-    close_streams,
     credentials,
     first_frame_auth,
     ping_interval,
     pump,
-    registry,
     wants_websocket,
     watch,
 )
@@ -75,11 +73,6 @@ CLOSE_CODES = {
     "shutdown": CLOSE_GOING_AWAY,
     "revoked": CLOSE_UNAUTHORIZED,
 }
-
-
-@streams_bp.before_server_stop
-async def _close_streams(app: App) -> None:
-    await close_streams(app)
 
 
 def resume_point(request: AppRequest) -> int:
@@ -104,13 +97,9 @@ async def serve_stream(
     ``principal`` is ``None`` for a websocket that authenticates with its first frame; ``check``
     raises (404) when the principal may not see what was asked for.
     """
-    reg = registry(request.app)
-    task = asyncio.current_task()
     if wants_websocket(request):
-        ws = await accept_websocket(request)
+        ws = await sanic_ws.accept(request)
         ws_sink = WebSocketSink(ws)
-        if task is not None:
-            reg.active.add(task)
         try:
             if principal is None:
                 principal = await first_frame_auth(request, ws)
@@ -126,22 +115,17 @@ async def serve_stream(
             await ws_sink.close(exc.code, exc.reason)
         except Exception:  # noqa: BLE001 - the client went away mid-send
             await ws_sink.close(CLOSE_GOING_AWAY, "")
-        finally:
-            if task is not None:
-                reg.active.discard(task)
         return None
     assert principal is not None
     response = await request.respond(content_type="text/event-stream", headers=SSE_HEADERS)
-    if task is not None:
-        reg.active.add(task)
-    try:
-        with no_response_timeout(request), contextlib.suppress(StreamRefused):
-            await run(principal, SSESink(response))
-        with contextlib.suppress(Exception):
-            await response.eof()
-    finally:
-        if task is not None:
-            reg.active.discard(task)
+    ended: Outcome | None = None
+    with no_response_timeout(request), contextlib.suppress(StreamRefused):
+        ended = await run(principal, SSESink(response))
+    with contextlib.suppress(Exception):
+        await response.eof()
+    if ended is not None and ended.reason == "shutdown":
+        # Sanic drains open connections before it stops: do not stay in keep-alive.
+        request.transport.close()
     return None
 
 
@@ -162,16 +146,9 @@ async def follow(
         sink,
         since=since,
         ping=ping,
-        shutdown=registry(request.app).shutdown,
+        shutdown=sanic_ws.shutdown_started(request.app),
         recheck=lambda: recheck(request.app, who),
     )
-
-
-# Sanic skips its "handler returned no response" check for handlers marked as websocket ones;
-# ours return nothing after an upgrade (SSE responses are sent with request.respond()).
-def _upgradable(handler: Callable[..., Any]) -> Callable[..., Any]:
-    handler.is_websocket = True  # type: ignore[attr-defined]
-    return handler
 
 
 @streams_bp.get("/jobs/<job_id:str>/stream")
@@ -189,7 +166,7 @@ def _upgradable(handler: Callable[..., Any]) -> Callable[..., Any]:
 @openapi.parameter("ping", float, "query")
 @openapi.parameter("token", str, "query")
 @openapi.secured("token")
-@_upgradable
+@sanic_ws.upgradable
 async def job_stream(request: AppRequest, job_id: str) -> HTTPResponse | None:
     principal = await credentials(request)
     jid = job_id_arg(job_id)
@@ -284,7 +261,7 @@ async def job_stream(request: AppRequest, job_id: str) -> HTTPResponse | None:
 @openapi.parameter("ping", float, "query")
 @openapi.parameter("token", str, "query")
 @openapi.secured("token")
-@_upgradable
+@sanic_ws.upgradable
 async def event_feed(request: AppRequest) -> HTTPResponse | None:
     principal = await credentials(request)
     since = resume_point(request)
