@@ -555,12 +555,22 @@ class BaseClient(abc.ABC):
         if not server.supports(feature):
             raise UnsupportedByServer(FEATURES[feature].capitalize(), str(server))
 
-    def _frames_request(
-        self, job_id: JobId, since: int | None, types: Iterable[str] | None
-    ) -> httpx.Request:
+    def _stream_params(self, since: int | None) -> dict[str, str]:
+        """The query of a stream request: ``since``, and ``batch=true`` when the server offers it.
+
+        Batched frames are fewer, larger messages; the readers unpack them into the same frames.
+        """
         params: dict[str, str] = {}
         if since is not None:
             params["since"] = str(since)
+        if self._server is not None and self._server.supports("batch"):
+            params["batch"] = "true"
+        return params
+
+    def _frames_request(
+        self, job_id: JobId, since: int | None, types: Iterable[str] | None
+    ) -> httpx.Request:
+        params = self._stream_params(since)
         if types:
             params["types"] = ",".join(types)
         return self._build(
@@ -575,7 +585,7 @@ class BaseClient(abc.ABC):
         return self._build(
             "GET",
             "events",
-            params={"since": str(since)} if since is not None else None,
+            params=self._stream_params(since),
             headers={"Accept": "text/event-stream"},
             timeout=self._stream_timeout,
         )

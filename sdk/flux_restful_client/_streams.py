@@ -194,11 +194,21 @@ class _SSEReader(Reader[T]):
 
     def line(self, line: str) -> Iterator[T]:
         for data in self._decoder.feed(line.rstrip("\r\n")):
-            if self.resume.control(data):
-                continue
-            item = self._build(data)
-            if item is not None:
-                yield item
+            if data.get("type") == "batch":
+                # batch=true: {"type": "batch", "entries": [...]} holds frames as sent one by one.
+                entries = data.get("entries")
+                for entry in entries if isinstance(entries, list) else ():
+                    if isinstance(entry, dict):
+                        yield from self._item(entry)
+            else:
+                yield from self._item(data)
+
+    def _item(self, data: dict[str, Any]) -> Iterator[T]:
+        if self.resume.control(data):
+            return
+        item = self._build(data)
+        if item is not None:
+            yield item
 
 
 class FrameReader(_SSEReader[Frame]):

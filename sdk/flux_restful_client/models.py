@@ -262,6 +262,7 @@ FEATURES: Mapping[str, str] = {
     "labels": "labelled output (/v1/jobs/{id}/output?labels=true)",
     "job_filters": "server-side job filters (/v1/jobs?state=&name=&user=)",
     "node_detail": "node detail (/v1/nodes?detail=true)",
+    "batch": "batched stream frames (batch=true on /v1/jobs/{id}/stream and /v1/events)",
     "password_login": "password login (/v1/login/access-token)",
 }
 """Features a server may offer beyond upstream's routes, by name, with what they are."""

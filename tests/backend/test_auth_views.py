@@ -126,6 +126,7 @@ async def test_auth_off_is_anonymous_superuser(tmp_path):
                     "labels",
                     "job_filters",
                     "node_detail",
+                    "batch",
                 ],
             },
         }

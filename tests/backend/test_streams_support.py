@@ -55,7 +55,8 @@ async def sse_frames(
 ) -> list[dict[str, Any]]:
     """Read SSE frames until the server ends the response (or ``limit`` frames).
 
-    Every frame carrying a ``seq`` must be labelled with ``id: <seq>``.
+    Every frame carrying a ``seq`` must be labelled with ``id: <seq>``, a ``batch`` frame with
+    its last entry's ``seq``.
     """
     frames: list[dict[str, Any]] = []
     event_id: str | None = None
@@ -77,11 +78,25 @@ async def sse_frames(
                     continue
                 if "seq" in frame:
                     assert event_id == str(frame["seq"])
+                elif frame.get("type") == "batch":
+                    assert event_id == str(frame["entries"][-1]["seq"])
                 event_id = None
                 frames.append(frame)
                 if limit is not None and len(frames) >= limit:
                     return frames
     return frames
+
+
+def flatten(frames: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The frames with every ``batch`` frame replaced by its entries."""
+    out: list[dict[str, Any]] = []
+    for frame in frames:
+        if frame.get("type") == "batch":
+            assert frame["entries"], frame  # never an empty batch
+            out.extend(frame["entries"])
+        else:
+            out.append(frame)
+    return out
 
 
 def check_complete(frames: list[dict[str, Any]], since: int = 0) -> None:

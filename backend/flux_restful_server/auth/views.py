@@ -17,7 +17,7 @@ auth_bp = Blueprint("auth", url_prefix="/v1")
 
 SERVER_NAME = "flux-restful"
 """How this server names itself to clients, which tell it from upstream's by it."""
-FEATURES = ("stream", "events", "job_events", "labels", "job_filters", "node_detail")
+FEATURES = ("stream", "events", "job_events", "labels", "job_filters", "node_detail", "batch")
 """Routes and parameters beyond upstream 1.1.0's that every one of our servers offers."""
 
 

@@ -65,7 +65,10 @@ _WS_HEADS = [bytes((0x81, n)) for n in range(126)]
 
 def wire(text: str, seq: int | None = None) -> Wire:
     """Encode a frame's JSON ``text`` for every transport (``seq`` labels the SSE event)."""
-    data = text.encode()
+    return _wire_bytes(text.encode(), seq)
+
+
+def _wire_bytes(data: bytes, seq: int | None) -> Wire:
     size = len(data)
     if size < 126:
         head = _WS_HEADS[size]
@@ -126,8 +129,45 @@ def messages(frame: Wire) -> list[bytes]:
     return out
 
 
+MAX_BATCH_BYTES = 1 << 18
+"""JSON bytes of one ``batch`` frame (256 KiB), so a batch stays under the 1 MiB message limit
+that websocket libraries default to; a single entry larger than this is a batch of its own."""
+
+_BATCH_OPEN = b'{"type":"batch","entries":['
+_ENVELOPE = len(_BATCH_OPEN) + 2
+
+
+def batch_frames(frames: list[Wire], seqs: list[int]) -> list[Wire]:
+    """Today's frames (each one frame, the ``seq`` of each in ``seqs``) as ``batch`` frames.
+
+    ``{"type": "batch", "entries": [<frame>, ...]}``: the entries are the frames' exact JSON,
+    in order, at most :data:`MAX_BATCH_BYTES` per batch; a batch's SSE ``id:`` is the ``seq``
+    of its last entry. Nothing waits for more entries: a batch holds what is ready now.
+    """
+    out: list[Wire] = []
+    start, size = 0, _ENVELOPE
+    for index, frame in enumerate(frames):
+        length = len(frame[TEXT]) + 1
+        if size + length > MAX_BATCH_BYTES and index > start:
+            out.append(_batch(frames[start:index], seqs[index - 1]))
+            start, size = index, _ENVELOPE
+        size += length
+    if start < len(frames):
+        out.append(_batch(frames[start:], seqs[-1]))
+    return out
+
+
+def _batch(frames: list[Wire], last_seq: int) -> Wire:
+    data = b"%s%s]}" % (_BATCH_OPEN, b",".join([f[TEXT] for f in frames]))
+    return _wire_bytes(data, last_seq)
+
+
+Rendering = tuple[frozenset[str] | None, bool]
+"""How a follower renders a batch: its ``types=`` filter and whether it asked for batches."""
+
+
 class BatchCache:
-    """The joined frames of recent live batches, by batch identity and ``types=`` filter.
+    """The joined frames of recent live batches, by batch identity and how they are rendered.
 
     Followers that keep up receive each live slice as the same list object (see the hub), so
     the first one renders and joins its frames and the others send the same bytes.
@@ -135,13 +175,18 @@ class BatchCache:
 
     def __init__(self, size: int = 64) -> None:
         self.size = size
-        self.items: dict[int, tuple[list[LogEntry], frozenset[str] | None, Wire]] = {}
+        self.items: dict[tuple[int, Rendering], tuple[list[LogEntry], Wire]] = {}
 
-    def put(self, batch: list[LogEntry], types: frozenset[str] | None, value: Wire) -> None:
-        """Remember the joined frames of ``batch`` rendered with ``types``."""
+    def get(self, batch: list[LogEntry], how: Rendering) -> Wire | None:
+        """The joined frames of ``batch`` rendered ``how``, if cached."""
+        hit = self.items.get((id(batch), how))
+        return hit[1] if hit is not None and hit[0] is batch else None
+
+    def put(self, batch: list[LogEntry], how: Rendering, value: Wire) -> None:
+        """Remember the joined frames of ``batch`` rendered ``how``."""
         if len(self.items) >= self.size:
             self.items.clear()
-        self.items[id(batch)] = (batch, types, value)
+        self.items[(id(batch), how)] = (batch, value)
 
 
 BATCHES = BatchCache()

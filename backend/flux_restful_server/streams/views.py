@@ -20,7 +20,7 @@ from ..domain.errors import JobNotFound, SubscriberLagged
 from ..domain.events import JobEvent, LogEntry, OutputLine
 from ..domain.record import JobRecord
 from ..domain.states import JobState
-from ..http import AppRequest, job_id_arg, visible_job
+from ..http import AppRequest, job_id_arg, query_bool, visible_job
 from ..http.limits import no_response_timeout
 from ..schemas import EVENTLOG, answers
 from . import sanic_ws
@@ -29,7 +29,9 @@ from .frames import (
     CACHE,
     JOIN_AT,
     FeedFilter,
+    Rendering,
     Wire,
+    batch_frames,
     encode,
     encode_output,
     end_frame,
@@ -162,6 +164,7 @@ async def follow(
     "first. See docs/streams.md."
 )
 @openapi.parameter("since", int, "query")
+@openapi.parameter("batch", bool, "query")
 @openapi.parameter("types", str, "query")
 @openapi.parameter("ping", float, "query")
 @openapi.parameter("token", str, "query")
@@ -173,29 +176,41 @@ async def job_stream(request: AppRequest, job_id: str) -> HTTPResponse | None:
     since = resume_point(request)
     types = parse_types(request.args.get("types"))
     ping = ping_interval(request)
+    batched = query_bool(request, "batch")
     if principal is not None:
         await visible_job(request, principal, jid)
     executor = request.app.ctx.jobs
     want_output = types is None or "output" in types
 
+    how: Rendering = (types, batched)
+
     async def render(batch: list[LogEntry]) -> tuple[Frames, int, bool]:
         # A live batch is one list shared by every follower that keeps up: its frames are
         # encoded and joined once (BATCHES); its entries are encoded once either way (CACHE).
-        hit = BATCHES.items.get(id(batch))
-        if hit is not None and hit[0] is batch and hit[1] == types:
-            return [hit[2]], batch[-1].seq, False
-        frames = await render_entries(batch)
+        hit = BATCHES.get(batch, how)
+        if hit is not None:
+            return [hit], batch[-1].seq, False
+        frames, seqs = await render_entries(batch)
         last = batch[-1]
-        if isinstance(last, JobEvent) and last.name == "clean":
+        finished = isinstance(last, JobEvent) and last.name == "clean"
+        if batched and frames:
+            # The end frame stays a frame of its own, after the last batch.
+            end = frames[-1:] if finished else []
+            body = frames[:-1] if finished else frames
+            frames = batch_frames(body, seqs[: len(body)]) + end
+        if finished:
             return frames, last.seq, True
-        if len(batch) >= JOIN_AT:
+        if len(frames) > 1 and (batched or len(batch) >= JOIN_AT):
             joined = join(frames)
-            BATCHES.put(batch, types, joined)
+            BATCHES.put(batch, how, joined)
             return [joined], last.seq, False
+        if batched and frames:
+            BATCHES.put(batch, how, frames[0])
         return frames, last.seq, False
 
-    async def render_entries(batch: list[LogEntry]) -> Frames:
+    async def render_entries(batch: list[LogEntry]) -> tuple[Frames, list[int]]:
         frames: Frames = []
+        seqs: list[int] = []
         append = frames.append
         cached = CACHE.items.get
         for entry in batch:
@@ -206,14 +221,17 @@ async def job_stream(request: AppRequest, job_id: str) -> HTTPResponse | None:
                         append(hit[1])
                     else:
                         append(CACHE.put(entry, wire(encode_output(entry), entry.seq)))
+                    seqs.append(entry.seq)
                 continue
             kind = frame_type(entry)
             if kind == "end":
                 append(wire(encode(end_frame(entry, await _record(jid))), entry.seq))
+                seqs.append(entry.seq)
                 break
             if types is None or kind in types:
                 append(wire(encode(event_frame(entry, kind)), entry.seq))
-        return frames
+                seqs.append(entry.seq)
+        return frames, seqs
 
     async def _record(jid: int) -> JobRecord | None:
         try:
@@ -252,9 +270,10 @@ async def job_stream(request: AppRequest, job_id: str) -> HTTPResponse | None:
     "Every job event the caller may see (their own jobs unless superuser), history then live: "
     '`{"seq", "id", "event", "state", "t", "user", "job_seq", "context"}`. `since=<seq>` resumes '
     "after the last feed seq seen (SSE: `Last-Event-ID`); filters: `user=`, `state=`, `ids=` "
-    "(comma-separated). See docs/streams.md."
+    "(comma-separated); `batch=true` groups events into `batch` frames. See docs/streams.md."
 )
 @openapi.parameter("since", int, "query")
+@openapi.parameter("batch", bool, "query")
 @openapi.parameter("user", str, "query")
 @openapi.parameter("state", str, "query")
 @openapi.parameter("ids", str, "query")
@@ -266,6 +285,7 @@ async def event_feed(request: AppRequest) -> HTTPResponse | None:
     principal = await credentials(request)
     since = resume_point(request)
     ping = ping_interval(request)
+    batched = query_bool(request, "batch")
     args = request.args
     FeedFilter.parse(None, args.get("user"), args.get("state"), args.get("ids"))  # 400 early
     executor = request.app.ctx.jobs
@@ -276,7 +296,10 @@ async def event_feed(request: AppRequest) -> HTTPResponse | None:
         )
 
         async def render(batch: list[JobEvent]) -> tuple[Frames, int, bool]:
-            frames: Frames = [wire(encode(feed_frame(e)), e.feed_seq) for e in wanted.select(batch)]
+            events = wanted.select(batch)
+            frames: Frames = [wire(encode(feed_frame(e)), e.feed_seq) for e in events]
+            if batched and frames:
+                frames = batch_frames(frames, [e.feed_seq for e in events])
             return frames, batch[-1].feed_seq, False
 
         source: AsyncIterator[list[JobEvent]] = executor.feed(since)

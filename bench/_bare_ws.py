@@ -1,0 +1,81 @@
+"""A bare Sanic websocket server sending pre-encoded stream frames: the streams' baseline.
+
+Run as ``python -m bench._bare_ws <port> <lines>``. It encodes ``lines`` output frames of the
+benchmark job's shape (``line <i>\\n``) once, before any client connects, then serves:
+
+* ``/send``: one ``ws.send()`` per frame (Sanic's public API);
+* ``/fast``: the frames in slices, each slice one write through the streams' adapter
+  (:func:`flux_restful_server.streams.sanic_ws.write_frames`), as the server sends them;
+* ``/batch``: the frames as ``{"type": "batch"}`` frames of the server's size, one
+  ``ws.send()`` each.
+
+Every route ends with the job's ``end`` frame and closes, like a finished job's stream. What this
+measures is Sanic and the socket with no per-line work at all: what a stream could reach.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any
+
+from sanic import Request, Sanic
+from sanic.response import text
+
+from flux_restful_server.executors.base import OutputLine
+from flux_restful_server.streams import sanic_ws
+from flux_restful_server.streams.frames import TEXT, WS, batch_frames, encode, encode_output, wire
+
+SLICE = 2048
+"""Frames per write on ``/fast`` (about what one ingested slice of short lines holds)."""
+
+
+def main() -> None:
+    """Encode the frames, then serve until stopped."""
+    port, lines = int(sys.argv[1]), int(sys.argv[2])
+    now = time.time()
+    entries = [
+        OutputLine(1, seq, now, "stdout", 0, b"line %d\n" % (seq - 1))
+        for seq in range(1, lines + 1)
+    ]
+    singles = [wire(encode_output(line), line.seq) for line in entries]
+    texts = [frame[TEXT].decode() for frame in singles]
+    slices = [
+        b"".join([f[WS] for f in singles[i : i + SLICE]]) for i in range(0, len(singles), SLICE)
+    ]
+    grouped = batch_frames(singles, [line.seq for line in entries])
+    batches = [frame[TEXT].decode() for frame in grouped]
+    end = encode({"seq": lines + 1, "type": "end", "state": "INACTIVE", "result": "COMPLETED"})
+    app = Sanic("bare_ws")
+    app.config.WEBSOCKET_MAX_SIZE = 1 << 30
+
+    @app.get("/ready")
+    async def ready(request: Request) -> Any:
+        return text("ok")
+
+    @app.websocket("/send")
+    async def send(request: Request, ws: Any) -> None:
+        for message in texts:
+            await ws.send(message)
+        await ws.send(end)
+        await ws.close()
+
+    @app.websocket("/fast")
+    async def fast(request: Request, ws: Any) -> None:
+        for data in slices:
+            await sanic_ws.write_frames(ws, data)
+        await ws.send(end)
+        await ws.close()
+
+    @app.websocket("/batch")
+    async def batch(request: Request, ws: Any) -> None:
+        for message in batches:
+            await ws.send(message)
+        await ws.send(end)
+        await ws.close()
+
+    app.run(host="127.0.0.1", port=port, single_process=True, access_log=False, motd=False)
+
+
+if __name__ == "__main__":
+    main()
