@@ -1,7 +1,8 @@
 """A bare Sanic websocket server sending pre-encoded stream frames: the streams' baseline.
 
 Run as ``python -m bench._bare_ws <port> <lines>``. It encodes ``lines`` output frames of the
-benchmark job's shape (``line <i>\\n``) once, before any client connects, then serves:
+benchmark job's shape (``line <i>\\n``) once, before any client connects, then serves (the
+first two with at most :data:`ADAPTER_LINES` of them):
 
 * ``/send``: one ``ws.send()`` per frame (Sanic's public API);
 * ``/fast``: the frames in slices, each slice one write through the streams' adapter
@@ -28,6 +29,8 @@ from flux_restful_server.streams.frames import TEXT, WS, batch_frames, encode, e
 
 SLICE = 2048
 """Frames per write on ``/fast`` (about what one ingested slice of short lines holds)."""
+ADAPTER_LINES = 200_000
+"""Lines sent one frame each by ``/send`` and ``/fast`` (at most)."""
 
 
 def main() -> None:
@@ -39,13 +42,19 @@ def main() -> None:
         for seq in range(1, lines + 1)
     ]
     singles = [wire(encode_output(line), line.seq) for line in entries]
+    grouped = batch_frames(singles, [line.seq for line in entries])
+    batches = [frame[TEXT].decode() for frame in grouped]
+    # The one-frame-per-line routes compare the adapter with ws.send(): fewer lines do.
+    singles = singles[:ADAPTER_LINES]
     texts = [frame[TEXT].decode() for frame in singles]
     slices = [
         b"".join([f[WS] for f in singles[i : i + SLICE]]) for i in range(0, len(singles), SLICE)
     ]
-    grouped = batch_frames(singles, [line.seq for line in entries])
-    batches = [frame[TEXT].decode() for frame in grouped]
+    del entries
     end = encode({"seq": lines + 1, "type": "end", "state": "INACTIVE", "result": "COMPLETED"})
+    end_single = encode(
+        {"seq": len(singles) + 1, "type": "end", "state": "INACTIVE", "result": "COMPLETED"}
+    )
     app = Sanic("bare_ws")
     app.config.WEBSOCKET_MAX_SIZE = 1 << 30
 
@@ -57,14 +66,14 @@ def main() -> None:
     async def send(request: Request, ws: Any) -> None:
         for message in texts:
             await ws.send(message)
-        await ws.send(end)
+        await ws.send(end_single)
         await ws.close()
 
     @app.websocket("/fast")
     async def fast(request: Request, ws: Any) -> None:
         for data in slices:
             await sanic_ws.write_frames(ws, data)
-        await ws.send(end)
+        await ws.send(end_single)
         await ws.close()
 
     @app.websocket("/batch")

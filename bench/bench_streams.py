@@ -8,7 +8,12 @@ Starts a real server (``flux-restful serve``, local executor, access log off) an
 * throughput: a job printing N short lines as fast as it can, delivered complete to 10 followers
   (resuming with ``since`` when the hub cuts one off), against ``cat`` of the same output to a
   pipe (target ratio >= 0.5);
-* server RSS with 1,000 idle followers of a sleeping job (target < 300 MB).
+* server RSS with 1,000 idle followers of a sleeping job (target < 300 MB);
+* the websocket adapter's one-write fast path against Sanic's public ``ws.send()``, on a bare
+  Sanic server sending pre-encoded one-line frames (``bench._bare_ws``);
+* batched throughput (``batch=true``): one follower of an N-line job (target >= 1,000,000
+  lines/s), and 10 followers each against that bare server sending the same pre-encoded batch
+  frames to 10 followers (target ratio >= 0.5); unbatched followers are the throughput line.
 
 Clients run in this process, on the same cores as the server, so the numbers include the cost of
 decoding every frame on the client side. Run: ``python -m bench.bench_streams [--full]``; the
@@ -19,17 +24,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import websockets
 
-from ._common import flux_restful
+from ._bare_ws import ADAPTER_LINES
+from ._common import flux_restful, free_port, wait_http
 
 
 def _ws(url: str, path: str) -> str:
@@ -136,6 +144,24 @@ class _Counter:
                     payload = buf[start:end]
                     self.pongs.append(bytes((0x8A, 0x80 | len(payload))) + b"\0\0\0\0" + payload)
                 continue
+            if buf.startswith(b'{"type":"batch","entries":[{"seq":', start):
+                # A batch of output frames with consecutive seqs (the job prints nothing else
+                # meanwhile, and the stream has types=output): check its first and last seq and
+                # that it holds that many output frames.
+                head = start + 34
+                first = int(buf[head : buf.find(b",", head, end)])
+                tail = buf.rfind(b'{"seq":', start, end) + 7
+                last = int(buf[tail : buf.find(b",", tail, end)])
+                if first != seq + 1 and count:
+                    raise AssertionError(f"batch from seq {first} after {seq}")
+                n = buf.count(b'"type":"output"', start, end)
+                if n != last - first + 1:
+                    raise AssertionError(f"batch {first}..{last} holds {n} output frames")
+                if not count:
+                    self.first = first
+                seq = last
+                count += n
+                continue
             # {"seq":N,"type":"output",...: find the comma after the number.
             comma = buf.find(b",", start + 7, end)
             if buf.startswith(b'"type":"output"', comma + 1):
@@ -181,14 +207,16 @@ async def _raw_follow(url: str, path: str, counter: _Counter) -> None:
         writer.close()
 
 
-async def throughput(url: str, lines: int, followers: int) -> tuple[float, float, int]:
-    """Lines/s delivered to every follower (first submit to last end), and resumes needed."""
+async def throughput(
+    url: str, lines: int, followers: int, *, batch: bool = False
+) -> tuple[float, float, int]:
+    """Lines/s delivered to every follower (job start to last end), and resumes needed."""
     script = "import sys\nsys.stdout.writelines(f'line {i}\\n' for i in range(int(sys.argv[1])))\n"
     resumes = 0
     async with httpx.AsyncClient(base_url=url, timeout=60) as client:
         blocker = await _submit(client, ["sleep", "1"], cores_per_task=4)
         job = await _submit(client, [sys.executable, "-c", script, str(lines)])
-        path = f"/v1/jobs/{job}/stream?types=output"
+        path = f"/v1/jobs/{job}/stream?types=output" + ("&batch=true" if batch else "")
 
         async def follow() -> int:
             nonlocal resumes
@@ -214,6 +242,37 @@ async def throughput(url: str, lines: int, followers: int) -> tuple[float, float
     assert all(c == lines for c in counts), counts  # and each counter checked every seq
     # The job only starts when the 1 s blocker ends; time from its start.
     return lines / max(1e-9, elapsed - 1.0), elapsed, resumes
+
+
+async def bare_rate(url: str, route: str, lines: int, followers: int) -> float:
+    """Lines/s the bare server's ``route`` delivers to each of ``followers`` at once."""
+
+    async def follow() -> None:
+        counter = _Counter(0)
+        await _raw_follow(url, route, counter)
+        assert counter.count == lines and counter.seq == lines, vars(counter)
+
+    start = time.perf_counter()
+    await asyncio.gather(*(follow() for _ in range(followers)))
+    return lines / (time.perf_counter() - start)
+
+
+@contextlib.contextmanager
+def bare_ws(lines: int) -> Iterator[str]:
+    """Run ``bench._bare_ws`` (pre-encoded frames of ``lines`` lines); yield its URL."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bench._bare_ws", str(port), str(lines)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(url + "/ready", proc, timeout=120)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(30)
 
 
 def cat_rate(lines: int) -> float:
@@ -252,8 +311,36 @@ async def idle_rss(url: str, pid: int, followers: int) -> tuple[float, float]:
 
 
 async def _run(args: argparse.Namespace) -> None:
+    lines = args.lines
+    with bare_ws(lines) as bare:
+        single = min(lines, ADAPTER_LINES)
+        send = await bare_rate(bare, "/send", single, 1)
+        fast = await bare_rate(bare, "/fast", single, 1)
+        print(
+            f"adapter  1 follower, {single} one-line frames: ws.send() {send:,.0f} lines/s, "
+            f"one write per slice (sanic_ws.write_frames) {fast:,.0f} lines/s; "
+            f"ratio {fast / send:.2f}"
+        )
+        bare1 = await bare_rate(bare, "/batch", lines, 1)
+        bare10 = await bare_rate(bare, "/batch", lines, 10)
+        print(
+            f"bare  a bare Sanic handler sending the same pre-encoded batch frames: "
+            f"{bare1:,.0f} lines/s to 1 follower, {bare10:,.0f} lines/s to each of 10"
+        )
     serve_args = ("--cores-per-node", "4")
     with flux_restful(args=serve_args, inherit_flux_env=False) as (url, proc):
+        rate, elapsed, resumes = await throughput(url, lines, 1, batch=True)
+        print(
+            f"batched  {lines} lines to 1 batched follower: {rate:,.0f} lines/s "
+            f"({elapsed:.1f} s, {resumes} lagged resumes); target >= 1,000,000; "
+            f"ratio to bare {rate / bare1:.2f}"
+        )
+        rate, elapsed, resumes = await throughput(url, lines, 10, batch=True)
+        print(
+            f"batched  {lines} lines to 10 batched followers: {rate:,.0f} lines/s each "
+            f"({elapsed:.1f} s, {resumes} lagged resumes); ratio to bare {rate / bare10:.2f} "
+            f"(target >= 0.5)"
+        )
         before, during = await idle_rss(url, proc.pid, 1000)
         print(f"memory  server RSS {before:.1f} MB idle, {during:.1f} MB with 1000 idle followers")
         for followers in (1, 100, 1000):
@@ -265,7 +352,7 @@ async def _run(args: argparse.Namespace) -> None:
         rate, elapsed, resumes = await throughput(url, args.lines, 10)
         cat = cat_rate(args.lines)
         print(
-            f"throughput  {args.lines} lines to 10 followers: {rate:,.0f} lines/s "
+            f"throughput  {args.lines} lines to 10 unbatched followers: {rate:,.0f} lines/s "
             f"({elapsed:.1f} s, {resumes} lagged resumes); cat to a pipe: {cat:,.0f} lines/s; "
             f"ratio {rate / cat:.4f}"
         )

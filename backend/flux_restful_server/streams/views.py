@@ -160,8 +160,8 @@ async def follow(
     "and a final `end` frame with state, result and returncode. Upgrade to a websocket, or "
     "send `Accept: text/event-stream`. `since=<seq>` resumes after the last seq seen (SSE: "
     "`Last-Event-ID`); `types=output,state,event,exception` filters; `ping=<s>` sets the "
-    'keepalive. Browsers may pass `?token=` or send `{"type": "auth", "token": ...}` '
-    "first. See docs/streams.md."
+    "keepalive; `batch=true` groups frames into `batch` frames. Browsers may pass `?token=` "
+    'or send `{"type": "auth", "token": ...}` first. See docs/streams.md.'
 )
 @openapi.parameter("since", int, "query")
 @openapi.parameter("batch", bool, "query")
