@@ -42,7 +42,7 @@ def main() -> None:
         for seq in range(1, lines + 1)
     ]
     singles = [wire(encode_output(line), line.seq) for line in entries]
-    grouped = batch_frames(singles, [line.seq for line in entries])
+    grouped = batch_frames([f[TEXT] for f in singles], [line.seq for line in entries])
     batches = [frame[TEXT].decode() for frame in grouped]
     # The one-frame-per-line routes compare the adapter with ws.send(): fewer lines do.
     singles = singles[:ADAPTER_LINES]

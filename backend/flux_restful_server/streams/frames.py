@@ -16,8 +16,9 @@ import base64
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from json.encoder import encode_basestring
 from typing import Any
+
+import orjson
 
 from ..domain.events import JobEvent, LogEntry, OutputLine
 from ..domain.ids import InvalidJobId, parse_job_id
@@ -31,6 +32,7 @@ JOB_FRAME_TYPES = frozenset({"output", "state", "event", "exception", "end"})
 """Values accepted by ``types=`` on the job stream (``end`` is always sent)."""
 
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_fast_dumps = orjson.dumps
 
 
 def encode(frame: dict[str, Any]) -> str:
@@ -38,15 +40,25 @@ def encode(frame: dict[str, Any]) -> str:
     return _dumps(frame)
 
 
-def encode_output(line: OutputLine) -> str:
-    """An output frame as JSON text: the same text as ``encode(output_frame(line))``, faster."""
+def encode_output(line: OutputLine) -> bytes:
+    """An output frame as JSON (UTF-8): the JSON of ``encode(output_frame(line))``, faster.
+
+    orjson writes the same text as the standard library here (same escapes, same shortest
+    float repr for times) in about half the time; output that is not UTF-8 takes the slow path.
+    """
     try:
         text = line.data.decode()
     except UnicodeDecodeError:
-        return encode(output_frame(line))
-    return (
-        f'{{"seq":{line.seq},"type":"output","stream":"{line.stream}","rank":{line.rank},'
-        f'"data":{encode_basestring(text)},"t":{line.timestamp!r}}}'
+        return encode(output_frame(line)).encode()
+    return _fast_dumps(
+        {
+            "seq": line.seq,
+            "type": "output",
+            "stream": line.stream,
+            "rank": line.rank,
+            "data": text,
+            "t": line.timestamp,
+        }
     )
 
 
@@ -63,9 +75,9 @@ TEXT, WS, SSE = 0, 1, 2
 _WS_HEADS = [bytes((0x81, n)) for n in range(126)]
 
 
-def wire(text: str, seq: int | None = None) -> Wire:
+def wire(text: str | bytes, seq: int | None = None) -> Wire:
     """Encode a frame's JSON ``text`` for every transport (``seq`` labels the SSE event)."""
-    return _wire_bytes(text.encode(), seq)
+    return _wire_bytes(text if isinstance(text, bytes) else text.encode(), seq)
 
 
 def _wire_bytes(data: bytes, seq: int | None) -> Wire:
@@ -137,29 +149,31 @@ _BATCH_OPEN = b'{"type":"batch","entries":['
 _ENVELOPE = len(_BATCH_OPEN) + 2
 
 
-def batch_frames(frames: list[Wire], seqs: list[int]) -> list[Wire]:
-    """Today's frames (each one frame, the ``seq`` of each in ``seqs``) as ``batch`` frames.
+def batch_frames(texts: list[bytes], seqs: list[int]) -> list[Wire]:
+    """Frames (their JSON ``texts``, the ``seq`` of each in ``seqs``) as ``batch`` frames.
 
     ``{"type": "batch", "entries": [<frame>, ...]}``: the entries are the frames' exact JSON,
     in order, at most :data:`MAX_BATCH_BYTES` per batch; a batch's SSE ``id:`` is the ``seq``
     of its last entry. Nothing waits for more entries: a batch holds what is ready now.
     """
+    if not texts:
+        return []
+    if sum(map(len, texts)) + len(texts) + _ENVELOPE <= MAX_BATCH_BYTES:
+        return [_batch(texts, seqs[-1])]  # the common case, without a loop in Python
     out: list[Wire] = []
     start, size = 0, _ENVELOPE
-    for index, frame in enumerate(frames):
-        length = len(frame[TEXT]) + 1
+    for index, text in enumerate(texts):
+        length = len(text) + 1
         if size + length > MAX_BATCH_BYTES and index > start:
-            out.append(_batch(frames[start:index], seqs[index - 1]))
+            out.append(_batch(texts[start:index], seqs[index - 1]))
             start, size = index, _ENVELOPE
         size += length
-    if start < len(frames):
-        out.append(_batch(frames[start:], seqs[-1]))
+    out.append(_batch(texts[start:], seqs[-1]))
     return out
 
 
-def _batch(frames: list[Wire], last_seq: int) -> Wire:
-    data = b"%s%s]}" % (_BATCH_OPEN, b",".join([f[TEXT] for f in frames]))
-    return _wire_bytes(data, last_seq)
+def _batch(texts: list[bytes], last_seq: int) -> Wire:
+    return _wire_bytes(b"%s%s]}" % (_BATCH_OPEN, b",".join(texts)), last_seq)
 
 
 Rendering = tuple[frozenset[str] | None, bool]

@@ -190,27 +190,24 @@ async def job_stream(request: AppRequest, job_id: str) -> HTTPResponse | None:
         hit = BATCHES.get(batch, how)
         if hit is not None:
             return [hit], batch[-1].seq, False
-        frames, seqs = await render_entries(batch)
-        last = batch[-1]
-        finished = isinstance(last, JobEvent) and last.name == "clean"
-        if batched and frames:
-            # The end frame stays a frame of its own, after the last batch.
-            end = frames[-1:] if finished else []
-            body = frames[:-1] if finished else frames
-            frames = batch_frames(body, seqs[: len(body)]) + end
-        if finished:
-            return frames, last.seq, True
+        if batched:
+            texts, seqs, clean = render_texts(batch)
+            frames = batch_frames(texts, seqs)
+        else:
+            frames, clean = render_entries(batch)
+        if clean is not None:
+            # The end frame is a frame of its own (after the last batch, when batched).
+            frames.append(wire(encode(end_frame(clean, await _record(jid))), clean.seq))
+            return frames, clean.seq, True
         if len(frames) > 1 and (batched or len(batch) >= JOIN_AT):
-            joined = join(frames)
-            BATCHES.put(batch, how, joined)
-            return [joined], last.seq, False
-        if batched and frames:
+            frames = [join(frames)]
+        if frames and (batched or len(batch) >= JOIN_AT):
             BATCHES.put(batch, how, frames[0])
-        return frames, last.seq, False
+        return frames, batch[-1].seq, False
 
-    async def render_entries(batch: list[LogEntry]) -> tuple[Frames, list[int]]:
+    def render_entries(batch: list[LogEntry]) -> tuple[Frames, JobEvent | None]:
+        """One frame per entry, up to the ``clean`` event (returned, not rendered)."""
         frames: Frames = []
-        seqs: list[int] = []
         append = frames.append
         cached = CACHE.items.get
         for entry in batch:
@@ -221,17 +218,35 @@ async def job_stream(request: AppRequest, job_id: str) -> HTTPResponse | None:
                         append(hit[1])
                     else:
                         append(CACHE.put(entry, wire(encode_output(entry), entry.seq)))
+                continue
+            kind = frame_type(entry)
+            if kind == "end":
+                return frames, entry
+            if types is None or kind in types:
+                append(wire(encode(event_frame(entry, kind)), entry.seq))
+        return frames, None
+
+    def render_texts(batch: list[LogEntry]) -> tuple[list[bytes], list[int], JobEvent | None]:
+        """The JSON of each entry's frame and its seq, up to the ``clean`` event (returned).
+
+        Batched followers need no per-entry websocket or SSE bytes, and no per-entry cache:
+        followers that keep up share the whole rendered batch (BATCHES).
+        """
+        texts: list[bytes] = []
+        seqs: list[int] = []
+        for entry in batch:
+            if isinstance(entry, OutputLine):
+                if want_output:
+                    texts.append(encode_output(entry))
                     seqs.append(entry.seq)
                 continue
             kind = frame_type(entry)
             if kind == "end":
-                append(wire(encode(end_frame(entry, await _record(jid))), entry.seq))
-                seqs.append(entry.seq)
-                break
+                return texts, seqs, entry
             if types is None or kind in types:
-                append(wire(encode(event_frame(entry, kind)), entry.seq))
+                texts.append(encode(event_frame(entry, kind)).encode())
                 seqs.append(entry.seq)
-        return frames, seqs
+        return texts, seqs, None
 
     async def _record(jid: int) -> JobRecord | None:
         try:
@@ -297,9 +312,11 @@ async def event_feed(request: AppRequest) -> HTTPResponse | None:
 
         async def render(batch: list[JobEvent]) -> tuple[Frames, int, bool]:
             events = wanted.select(batch)
-            frames: Frames = [wire(encode(feed_frame(e)), e.feed_seq) for e in events]
-            if batched and frames:
-                frames = batch_frames(frames, [e.feed_seq for e in events])
+            if batched:
+                texts = [encode(feed_frame(e)).encode() for e in events]
+                frames = batch_frames(texts, [e.feed_seq for e in events])
+            else:
+                frames = [wire(encode(feed_frame(e)), e.feed_seq) for e in events]
             return frames, batch[-1].feed_seq, False
 
         source: AsyncIterator[list[JobEvent]] = executor.feed(since)

@@ -14,8 +14,9 @@ records never interleave.
 
 from __future__ import annotations
 
+import dataclasses
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,6 +44,37 @@ def output_record(kind: bytes, rank: int, line: bytes, t: float) -> bytes:
     return b"%.6f %s %d %s\n" % (t, kind, rank, line)
 
 
+def _fast_constructor(cls: type[OutputLine]) -> Callable[..., OutputLine]:
+    """Build ``cls`` instances by setting their slots directly.
+
+    ``OutputLine`` is a frozen dataclass: its ``__init__`` sets each field through
+    ``object.__setattr__``, which was half the cost of parsing an output record (1.3 of 2.7 µs
+    a line, profiled). A slot's own descriptor sets it in a fraction of that; the result is an
+    ordinary, equal, immutable instance.
+    """
+    new = cls.__new__
+    names = ("job_id", "seq", "timestamp", "stream", "rank", "data")
+    slots: dict[str, Any] = {f.name: cls.__dict__.get(f.name) for f in dataclasses.fields(cls)}
+    if set(slots) != set(names) or not all(hasattr(s, "__set__") for s in slots.values()):
+        return cls  # not the class this was written for: the ordinary constructor
+    set_job, set_seq, set_t, set_stream, set_rank, set_data = (slots[n].__set__ for n in names)
+
+    def build(job_id: int, seq: int, t: float, stream: str, rank: int, data: bytes) -> OutputLine:
+        line = new(cls)
+        set_job(line, job_id)
+        set_seq(line, seq)
+        set_t(line, t)
+        set_stream(line, stream)
+        set_rank(line, rank)
+        set_data(line, data)
+        return line
+
+    return build
+
+
+_output_line = _fast_constructor(OutputLine)
+
+
 def parse_record(job_id: int, seq: int, raw: bytes) -> LogEntry:
     """Decode one record (without its trailing newline) into a log entry.
 
@@ -55,8 +87,9 @@ def parse_record(job_id: int, seq: int, raw: bytes) -> LogEntry:
             obj = orjson.loads(payload)
             return JobEvent(job_id, seq, obj["name"], float(stamp), obj.get("context") or {})
         stream, eol = _STREAMS[kind]
-        data = payload + b"\n" if eol else payload
-        return OutputLine(job_id, seq, float(stamp), stream, int(rank), data)
+        return _output_line(
+            job_id, seq, float(stamp), stream, int(rank), payload + b"\n" if eol else payload
+        )
     except (ValueError, KeyError, TypeError):
         return OutputLine(job_id, seq, 0.0, "stderr", -1, raw)
 
