@@ -23,7 +23,7 @@ from typing import Any
 from sanic import Request, Sanic
 from sanic.response import text
 
-from flux_restful_server.executors.base import OutputLine
+from flux_restful_server.domain.events import OutputLine
 from flux_restful_server.streams import sanic_ws
 from flux_restful_server.streams.frames import TEXT, WS, batch_frames, encode, encode_output, wire
 
