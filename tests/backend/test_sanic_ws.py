@@ -16,7 +16,15 @@ from flux_restful_server.settings import Settings
 from flux_restful_server.streams import sanic_ws
 from tests.conftest import Server, free_port, serve_command, server_env
 
-from .test_streams_support import PY, check_complete, submit, wait_state, ws_frames, ws_url
+from .test_streams_support import (
+    PY,
+    check_complete,
+    flatten,
+    submit,
+    wait_state,
+    ws_frames,
+    ws_url,
+)
 
 
 def test_the_pinned_sanic_has_every_internal_the_streams_use():
@@ -87,7 +95,7 @@ async def test_streams_take_the_fast_path_on_the_pinned_sanic(tmp_path):
             for path in (f"/v1/jobs/{job}/stream", f"/v1/jobs/{job}/stream?batch=true"):
                 frames, code = await ws_frames(ws_url(server.url, path))
                 assert code == 1000, server.log()
-                check_complete(frames)
+                check_complete(flatten(frames))
         assert "public ws.send() was used" not in server.log()
     finally:
         server.stop()
