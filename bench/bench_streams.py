@@ -329,6 +329,15 @@ async def _run(args: argparse.Namespace) -> None:
         )
     serve_args = ("--cores-per-node", "4")
     with flux_restful(args=serve_args, inherit_flux_env=False) as (url, proc):
+        # Memory first, on a fresh server (streaming leaves caches and freed arenas behind).
+        before, during = await idle_rss(url, proc.pid, 1000)
+        print(f"memory  server RSS {before:.1f} MB idle, {during:.1f} MB with 1000 idle followers")
+        for followers in (1, 100, 1000):
+            p50, p99, n = await latency(url, followers, args.latency_lines)
+            print(
+                f"latency  followers={followers:5d}  p50={p50:7.2f} ms  p99={p99:7.2f} ms  "
+                f"({n} samples)"
+            )
         rate, elapsed, resumes = await throughput(url, lines, 1, batch=True)
         print(
             f"batched  {lines} lines to 1 batched follower: {rate:,.0f} lines/s "
@@ -341,20 +350,21 @@ async def _run(args: argparse.Namespace) -> None:
             f"({elapsed:.1f} s, {resumes} lagged resumes); ratio to bare {rate / bare10:.2f} "
             f"(target >= 0.5)"
         )
-        before, during = await idle_rss(url, proc.pid, 1000)
-        print(f"memory  server RSS {before:.1f} MB idle, {during:.1f} MB with 1000 idle followers")
-        for followers in (1, 100, 1000):
-            p50, p99, n = await latency(url, followers, args.latency_lines)
-            print(
-                f"latency  followers={followers:5d}  p50={p50:7.2f} ms  p99={p99:7.2f} ms  "
-                f"({n} samples)"
-            )
-        rate, elapsed, resumes = await throughput(url, args.lines, 10)
-        cat = cat_rate(args.lines)
+        rate, elapsed, resumes = await throughput(url, lines, 10)
+        cat = cat_rate(lines)
         print(
-            f"throughput  {args.lines} lines to 10 unbatched followers: {rate:,.0f} lines/s "
+            f"throughput  {lines} lines to 10 unbatched followers: {rate:,.0f} lines/s "
             f"({elapsed:.1f} s, {resumes} lagged resumes); cat to a pipe: {cat:,.0f} lines/s; "
             f"ratio {rate / cat:.4f}"
+        )
+    if args.baseline:
+        # The same measurement on another checkout's server (e.g. the last release), same run.
+        env = {"PYTHONPATH": f"{args.baseline}/backend:{args.baseline}/sdk"}
+        with flux_restful(args=serve_args, env=env, inherit_flux_env=False) as (url, proc):
+            base, elapsed, resumes = await throughput(url, lines, 10)
+        print(
+            f"baseline  {lines} lines to 10 unbatched followers of {args.baseline}: "
+            f"{base:,.0f} lines/s ({elapsed:.1f} s); this tree / baseline {rate / base:.2f}"
         )
 
 
@@ -362,6 +372,9 @@ def main(argv: list[str] | None = None) -> None:
     """Run the benchmarks and print one line per measurement."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--full", action="store_true", help="the issue's sizes (1,000,000 lines)")
+    parser.add_argument(
+        "--baseline", metavar="DIR", help="also measure unbatched followers of DIR's server"
+    )
     args = parser.parse_args(argv)
     args.lines = 1_000_000 if args.full else 200_000
     args.latency_lines = 100 if args.full else 20
