@@ -14,7 +14,7 @@ from sanic.server.websockets.impl import WebsocketImplProtocol
 from flux_restful_server.app import create_app
 from flux_restful_server.settings import Settings
 from flux_restful_server.streams import sanic_ws
-from tests.conftest import Server, free_port, serve_command, server_env
+from tests.conftest import Server, _detach, free_port, serve_command, server_env
 
 from .test_streams_support import (
     PY,
@@ -79,7 +79,9 @@ async def test_streams_take_the_fast_path_on_the_pinned_sanic(tmp_path):
     log = tmp_path / "server.log"
     server = Server(state_dir=tmp_path / "state", env=server_env(), args=[], port=port)
     with open(log, "wb") as out:
-        server.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=server.env)
+        server.proc = subprocess.Popen(
+            cmd, stdout=out, stderr=subprocess.STDOUT, env=server.env, preexec_fn=_detach
+        )
     server.log_path = log
     try:
         for _ in range(400):
