@@ -5,7 +5,7 @@ AppError (SanicException)     status_code, code, body; rendered as {**body, "cod
   BadRequest                  400
   NotFound                    404 (job_not_found: also for jobs the caller may not see)
   auth.errors.AuthLayerError  401/403/400/429/503 with their challenge headers
-  web.views.PageError         any status, rendered as an HTML page by the web UI
+  web.access.PageError        any status, rendered as an HTML page by the web UI
 ```
 
 Domain errors raised below the HTTP layer (executors, job ids) are not ``AppError``s; the

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
+from flux_restful_server.domain.ids import dothex, f58
 from tests.conftest import Server, ServerFactory, wait_for
 
 AUTH_ENV = {
@@ -193,6 +195,53 @@ def test_unknown_or_malformed_job_is_an_html_error(web: httpx.Client) -> None:
     bad = web.get("/job/<x>")
     assert bad.status_code == 400
     assert "is not a valid job id" in bad.text and "<x>" not in bad.text
+
+
+def test_job_pages_take_every_id_the_api_takes(web: httpx.Client) -> None:
+    """Regression: the web UI's job routes unquote ids as the API does (``/job/ƒ...`` was a 400)."""
+    response = submit(web, command="sleep 30", name="encoded")
+    job_id = int(response.headers["location"].split("/")[2].split("?")[0])
+    for text in (str(job_id), f58(job_id), "f" + f58(job_id)[1:], hex(job_id), dothex(job_id)):
+        assert web.get(f"/v1/jobs/{text}").json()["id"] == job_id, text
+        page = web.get(f"/job/{text}")
+        assert page.status_code == 200, (text, page.text)
+        assert f"<h1>Job {job_id}" in page.text and "encoded" in page.text
+        assert f'action="/job/{job_id}/cancel"' in web.get(f"/job/{text}/cancel").text
+    token = form_token(web, f"/job/{f58(job_id)}/cancel")
+    done = web.post(f"/job/{f58(job_id)}/cancel", data={"csrf_token": token})
+    assert done.headers["location"] == f"/job/{job_id}?msg=cancel-requested"
+    wait_for(lambda: job_state(web, job_id)["state"] == "INACTIVE")
+
+
+def _page_errors(text: str) -> list[str]:
+    listed = re.search(r'<div class="errors" role="alert">.*?<ul>(.*?)</ul>', text, re.S)
+    assert listed, text
+    return [html.unescape(item) for item in re.findall(r"<li>(.*?)</li>", listed.group(1))]
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"command": "true", "cores_per_task": "3"},  # more cores than a node has
+        {"command": "true", "num_nodes": "2"},  # more nodes than the server has
+        {"command": "true", "gpus_per_task": "1"},  # no GPUs here
+        {"command": "true", "urgency": "32", "runtime": "-1"},
+        {"command": "true", "exclusive": "on"},  # exclusive needs num_nodes
+        {"command": "true", "option_flags": "-o x=1"},
+    ],
+)
+def test_the_web_form_refuses_what_the_api_refuses(
+    web: httpx.Client, fields: dict[str, str]
+) -> None:
+    """Regression: one submit policy, so the form and the API give the same reasons."""
+    api_fields = {k: ("true" if v == "on" else v) for k, v in fields.items()}
+    api = web.post("/v1/jobs/submit", params=api_fields)
+    assert api.status_code == 400, api.text
+    reasons = api.json().get("Errors") or [api.json()["Error"]]
+    page = submit(web, **fields)
+    assert page.status_code == 400
+    assert _page_errors(page.text) == reasons
+    assert web.get("/v1/jobs").json()["jobs"] == []
 
 
 def test_jobs_table_filters_server_side(web: httpx.Client) -> None:

@@ -10,6 +10,7 @@ from .access import caller_filter, visible_job
 from .context import App, AppContext, AppRequest
 from .params import check_search_regex, job_id_arg, query_bool, query_int
 from .responses import dumps, encode, raw_json
+from .submit import submit_job, submit_policy, validate_submit
 
 __all__ = [
     "App",
@@ -23,5 +24,8 @@ __all__ = [
     "query_bool",
     "query_int",
     "raw_json",
+    "submit_job",
+    "submit_policy",
+    "validate_submit",
     "visible_job",
 ]

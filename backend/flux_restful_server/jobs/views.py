@@ -30,6 +30,8 @@ from ..http import (
     query_bool,
     query_int,
     raw_json,
+    submit_job,
+    validate_submit,
     visible_job,
 )
 from ..limits import show
@@ -48,7 +50,7 @@ from ..schemas import (
     json_body,
 )
 from .info import job_info, job_summary
-from .submit import MISSING_COMMAND, SubmitError, SubmitPolicy, collect_fields, parse_submit
+from .submit import MISSING_COMMAND, SubmitError, collect_fields
 
 jobs_bp = Blueprint("jobs", url_prefix="/v1/jobs")
 
@@ -102,8 +104,6 @@ SUBMIT_FIELDS = {
 @openapi.secured("token")
 async def submit(request: AppRequest) -> HTTPResponse:
     principal = await authenticate(request)
-    settings = request.app.ctx.settings
-    executor = request.app.ctx.jobs
     query = {k: v[0] for k, v in request.args.items()}
     form = {k: v[0] for k, v in request.form.items()} if request.form else None
     body = None
@@ -118,20 +118,13 @@ async def submit(request: AppRequest) -> HTTPResponse:
                 },
                 status=400,
             )
-    policy = SubmitPolicy(
-        executor.limits(),
-        settings.has_gpus or executor.limits().gpus_per_node > 0,
-        settings.number_nodes,
-        settings.option_flags,
-    )
     try:
-        job_request = parse_submit(collect_fields(query, form, body), policy)
+        job_request = validate_submit(request, collect_fields(query, form, body))
+        job_id = await submit_job(request, principal, job_request)
     except SubmitError as exc:
         if exc.missing_command:
             return json({"Message": MISSING_COMMAND}, status=400)
         return json({"Message": "Invalid submit request", "Errors": exc.errors}, status=400)
-    try:
-        job_id = await executor.submit(job_request, principal.owner)
     except UnsatisfiableRequest as exc:
         return json({"Message": "Invalid submit request", "Errors": [str(exc)]}, status=400)
     except SubmitRefused as exc:
