@@ -213,7 +213,7 @@ def serve(
     if port:
         _bind_check(host, port)
     if settings.executor == "local":
-        from .executors.local.executor import lock_state_dir
+        from .executors.local.statedir import lock_state_dir
 
         try:
             os.close(lock_state_dir(settings.state_dir))  # checked here, taken again at start

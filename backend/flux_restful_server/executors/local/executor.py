@@ -7,18 +7,19 @@ alloc, then release, free, clean), the supervisor appends the ones it sees (star
 exception, finish), and the server *ingests* every record from the file into the store and the
 hub. Because ingestion is the only path from an event to the store, a restart just ingests what
 it missed.
+
+This module wires the pieces, each in a module of its own: the state-dir lock (``statedir``),
+the supervisor link (``link``), the state reducer (``reducer``: events to record changes), the
+scheduler (``scheduler``), pacing of followed jobs (``pacing``), the job log format
+(``joblog``), the resource model (``resources``) and the store (``store``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
-import heapq
 import logging
 import os
-import socket
-import subprocess
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
@@ -36,42 +37,27 @@ from ...domain.query import JobFilter, Page
 from ...domain.record import JobRecord, search_text
 from ...domain.request import JobRequest
 from ...domain.resources import NodeInfo, ResourceLimits
-from ...domain.states import STATE_AFTER, JobResult, JobState
+from ...domain.states import STATE_AFTER, JobState
 from ...settings import Settings, SettingsError
 from ..base import OUTPUT_BATCH_BYTES
 from ..hub import Hub
 from .joblog import Cursor, event_record, is_event, iter_records, parse_record, read_new
-from .resources import Allocation, Cluster, hostlist, idset
+from .link import SupervisorLink
+from .pacing import INGEST_CHUNK, INGEST_SLICE, Pacer
+from .reducer import Progress, apply_event
+from .resources import Allocation, Cluster
+from .scheduler import JobQueue
 from .spares import SpareFiles
+from .statedir import lock_state_dir
 from .store import INFO_COLUMNS, SUMMARY_COLUMNS, Store
-from .supervisor import has_start, log_locked, socket_address, spawn_supervisor
+from .supervisor import has_start, log_locked
 
 log = logging.getLogger("flux_restful.local")
-
-INGEST_SLICE = 1 << 18
-"""Bytes of a followed job's log ingested per turn of the event loop."""
-
-INGEST_CHUNK = 1 << 22
-"""Bytes of a job's log read at a time when nobody follows it."""
-
-INGEST_WAIT = 0.002
-"""Seconds between checks for room while the followers of a job catch up."""
-
-INGEST_GRACE = 0.5
-"""Seconds a followed job's ingestion waits for a follower that takes nothing before going on
-(which cuts that follower off with a ``lagged`` frame)."""
 
 HISTORY_BATCH = 1000
 """Entries per batch when replaying history."""
 
 SAFETY_POLL = 1.0
-"""Seconds between catch-up reads of every running job's log (a safety net for notifications)."""
-
-CONNECT_TIMEOUT = 15.0
-"""Seconds to wait for a supervisor to answer before giving up (at start-up: refusing to start)."""
-
-HANDSHAKE_TIMEOUT = 5.0
-"""Seconds a supervisor that accepted a connection has to answer ``hello``."""
 """Seconds between catch-up reads of every running job's log (a safety net for notifications)."""
 
 
@@ -89,54 +75,20 @@ def job_account(name: str) -> Owner:
     return account
 
 
-def lock_state_dir(state_dir: Path) -> int:
-    """Create ``state_dir`` if needed and take its lock; return the locked descriptor.
-
-    Raises:
-        SettingsError: The directory is unusable, or another server holds it (with its pid).
-    """
-    try:
-        # Only the server's account may look inside: it holds the signing key, the user store
-        # and every job's output. (An existing directory keeps its mode unless --job-user asks.)
-        state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        (state_dir / "jobs").mkdir(exist_ok=True, mode=0o700)
-        probe = state_dir / ".write-test"
-        probe.write_text("")
-        probe.unlink()
-    except OSError as exc:
-        raise SettingsError(f"cannot use state dir {state_dir}: {exc.strerror or exc}") from None
-    fd = os.open(state_dir / "server.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
-        os.close(fd)
-        raise SettingsError(
-            f"state dir {state_dir} is in use by another server (pid {holder}); "
-            "stop it or choose another --state-dir"
-        ) from None
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-    return fd
-
-
-@dataclass(slots=True)
-class _Active:
+@dataclass(slots=True, kw_only=True)
+class _Active(Progress):
     """What the server keeps in memory for a job that is not inactive."""
 
     cursor: Cursor
-    state: JobState
-    priority: int
+    """How far the job's log has been ingested."""
     user: str | None
-    alloc: Allocation | None = None
+    """The API user who owns the job."""
     request: JobRequest | None = None
-    finished: bool = False
+    """What the job asks for, while it is known without reading the store."""
     searchable: dict[str, Any] = field(default_factory=dict)
     """The job's fields that ``search_text`` reads, kept current as events are applied."""
     spec: dict[str, Any] | None = None
     """What the supervisor needs to run the job (argv, env, cwd, owner), while it waits."""
-    expiration: float = 0.0
-    """Absolute time limit set by the alloc event; 0 for none."""
 
 
 class LocalExecutor:
@@ -154,17 +106,16 @@ class LocalExecutor:
         self.store: Store | None = None
         self.ids: FluidGenerator | None = None
         self._lock_fd = -1
-        self._supervisor: asyncio.StreamWriter | None = None
-        self._supervisor_proc: subprocess.Popen[bytes] | None = None
-        self._reader: asyncio.Task[None] | None = None
-        self._cancels: set[int] = set()
+        self.link = SupervisorLink(
+            self.state_dir, on_named=self._ingest_named, on_reconnected=self._reattach
+        )
+        self.pacer = Pacer(self.hub, self._ingest)
         self._spares = SpareFiles(None)
         self._revision = 0
-        self._queue: list[tuple[int, int]] = []
-        """Jobs waiting for resources: a heap of (-priority, id), cleaned lazily."""
+        self.queue = JobQueue()
+        """Jobs waiting for resources."""
         self._poller: asyncio.Task[None] | None = None
         self._stopping = False
-        self._unready: str | None = "the executor has not started"
         self._server_env = job_environment(os.environ, {}, Owner(), settings.env_passthrough)
         self._job_account = job_account(settings.job_user) if settings.job_user else None
         """The system account every job runs as (``--job-user``), or ``None``."""
@@ -181,26 +132,21 @@ class LocalExecutor:
             store.set_meta("epoch", epoch)
         self.epoch = float(epoch)
         self.ids = FluidGenerator(self.epoch, store.max_job_id())
-        await self._connect_supervisor()
+        await self.link.open()
         self._recover()
         self._schedule()
         self._poller = asyncio.get_running_loop().create_task(self._poll())
 
     async def stop(self) -> None:
         self._stopping = True
+        self.link.closing = True
         if self._poller:
             self._poller.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._poller
         self.hub.close()
         self._spares.close()
-        if self._reader:
-            self._reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reader
-        if self._supervisor is not None:
-            self._supervisor.close()  # the supervisor keeps running the jobs
-            self._supervisor = None
+        await self.link.close()  # the supervisor keeps running the jobs
         if self.store:
             self.store.close()
             self.store = None
@@ -237,150 +183,11 @@ class LocalExecutor:
         """``None`` while jobs can be run; otherwise why not (for submits and readiness probes)."""
         if self._stopping:
             return "the server is shutting down"
-        return self._unready
+        return self.link.unready
 
     async def probe(self) -> str | None:
         # The supervisor link already says when it is lost (EOF on its socket) or not answering.
         return self.readiness()
-
-    async def _connect_supervisor(self) -> None:
-        """Connect to this state dir's supervisor at start-up, starting one if none is running.
-
-        Raises:
-            SettingsError: No supervisor answered within :data:`CONNECT_TIMEOUT` seconds.
-        """
-        try:
-            reader = await self._connect(time.monotonic() + CONNECT_TIMEOUT)
-        except ExecutorUnavailable as exc:
-            raise SettingsError(str(exc)) from None
-        self._reader = asyncio.get_running_loop().create_task(self._supervise(reader))
-
-    async def _connect(self, deadline: float) -> asyncio.StreamReader:
-        """Connect to a supervisor that answers, spawning one whenever none listens.
-
-        A connection is only taken once the supervisor answers a ``hello``: a supervisor that
-        is being killed can still accept a connection (its listening socket outlives its other
-        descriptors for a moment), and would reset it at once.
-
-        Raises:
-            ExecutorUnavailable: None answered before ``deadline`` (monotonic seconds).
-        """
-        address = socket_address(str(self.state_dir))
-        loop = asyncio.get_running_loop()
-        why = "no supervisor answered"
-        while True:
-            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
-            sock.setblocking(False)
-            try:
-                # Abstract addresses go through a plain socket: uvloop takes only paths.
-                await loop.sock_connect(sock, address)
-            except (ConnectionRefusedError, FileNotFoundError):
-                sock.close()
-                proc = self._supervisor_proc
-                # Start one unless the one we started is still starting (or still dying); one
-                # that found the address taken by a dying supervisor has exited: start again.
-                if proc is None or proc.poll() is not None:
-                    self._supervisor_proc = spawn_supervisor(str(self.state_dir))
-            except OSError as exc:
-                sock.close()
-                why = exc.strerror or str(exc)
-            else:
-                reader, writer = await asyncio.open_unix_connection(sock=sock)
-                try:
-                    early = await self._handshake(reader, writer)
-                except (OSError, EOFError, TimeoutError, asyncio.IncompleteReadError) as exc:
-                    writer.close()
-                    why = f"a supervisor accepted but did not answer ({exc or type(exc).__name__})"
-                else:
-                    self._supervisor = writer
-                    self._unready = None
-                    for job_id in self._cancels:
-                        self._send({"op": "cancel", "id": job_id})
-                    self._cancels.clear()
-                    self._ingest_named(early)
-                    return reader
-            if time.monotonic() > deadline:
-                raise ExecutorUnavailable(
-                    f"the job supervisor did not start ({why}); see {self.state_dir}/supervisor.log"
-                )
-            await asyncio.sleep(0.02)
-
-    @staticmethod
-    async def _handshake(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bytes:
-        """Say hello and wait for ``ready``; return the job ids named before it."""
-        writer.write(b'{"op":"hello"}\n')
-        await writer.drain()
-        early = b""
-        async with asyncio.timeout(HANDSHAKE_TIMEOUT):
-            while True:
-                line = await reader.readline()
-                if not line.endswith(b"\n"):
-                    raise EOFError("connection closed")
-                if line.startswith(b"ready"):
-                    return early
-                early += line  # a job named before our hello was read
-
-    async def _supervise(self, reader: asyncio.StreamReader) -> None:
-        """Read the supervisor's notifications; when it goes away, reconnect, for ever.
-
-        Every way a connection can end (EOF, reset, any other error) means "the supervisor is
-        gone". While none is reachable the executor is not ready: submits are refused (503).
-        """
-        while True:
-            try:
-                await self._read_supervisor(reader)
-                why = "it closed the connection"
-            except asyncio.CancelledError:
-                raise
-            except OSError as exc:
-                why = exc.strerror or type(exc).__name__
-            except Exception as exc:  # never let the reconnect path die silently
-                log.exception("reading from the job supervisor failed")
-                why = str(exc) or type(exc).__name__
-            if self._supervisor is not None:
-                self._supervisor.close()
-                self._supervisor = None
-            if self._stopping:
-                return
-            self._unready = f"the job supervisor went away ({why}); a new one is starting"
-            log.warning("the job supervisor went away (%s); starting a new one", why)
-            reader = await self._reconnect()
-            log.info("connected to a job supervisor again")
-            for job_id, job in list(self.active.items()):
-                if job.state is JobState.RUN and not job.finished:
-                    try:
-                        self._recover_running(job_id, job)
-                    except Exception:
-                        log.exception("re-attaching job %d failed", job_id)
-
-    async def _reconnect(self) -> asyncio.StreamReader:
-        """Connect again, retrying (with a growing pause) until it works."""
-        pause = 0.1
-        while True:
-            try:
-                return await self._connect(time.monotonic() + CONNECT_TIMEOUT)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                self._unready = str(exc)
-                log.error("%s; trying again in %.1f s", exc, pause)
-            await asyncio.sleep(pause)
-            pause = min(pause * 2, 5.0)
-
-    async def _read_supervisor(self, reader: asyncio.StreamReader) -> None:
-        """Ingest the logs of the jobs the supervisor names, until the connection ends."""
-        while True:
-            data = await reader.read(1 << 16)
-            if not data:
-                return
-            while not data.endswith(b"\n"):
-                more = await reader.read(1 << 16)
-                if not more:
-                    return
-                data += more
-            if self.store is None:
-                return
-            self._ingest_named(data)
 
     def _ingest_named(self, data: bytes) -> None:
         """Ingest the jobs named in ``data`` (ids, one a line), in one commit."""
@@ -393,11 +200,14 @@ class LocalExecutor:
                 except Exception:  # one job's trouble must not stop the others' ingestion
                     log.exception("ingesting job %d failed", job_id)
 
-    def _send(self, message: dict[str, Any]) -> bool:
-        if self._supervisor is None or self._supervisor.is_closing():
-            return False
-        self._supervisor.write(orjson.dumps(message) + b"\n")
-        return True
+    def _reattach(self) -> None:
+        """After a lost supervisor was replaced: re-attach, relaunch or fail the running jobs."""
+        for job_id, job in list(self.active.items()):
+            if job.state is JobState.RUN and not job.finished:
+                try:
+                    self._recover_running(job_id, job)
+                except Exception:
+                    log.exception("re-attaching job %d failed", job_id)
 
     async def _poll(self) -> None:
         while True:
@@ -409,13 +219,12 @@ class LocalExecutor:
                     self._ingest(job_id)
                     # A paced read for followers is still under way: judge the job once the
                     # log is read (reading it whole now would flood the followers).
-                    pacing = self.hub.deferred(job_id)
+                    pacing = self.pacer.pending(job_id)
                     if job_id in self.active and not job.finished and not pacing:
                         self._check_lost(job_id, job)
                 except Exception:  # one job's trouble must not stop the safety net for all
                     log.exception("checking job %d failed", job_id)
-            if self._supervisor_proc is not None:
-                self._supervisor_proc.poll()  # reap it if it exited
+            self.link.reap()
 
     # -- paths ----------------------------------------------------------------------------------
     def _log_path(self, job_id: int) -> str:
@@ -503,10 +312,10 @@ class LocalExecutor:
             os.close(fd)
         searchable = {k: row[k] for k in ("id", "name", "user", "cwd", "state")}
         self.active[job_id] = _Active(
-            Cursor(),
             JobState.NEW,
             priority,
-            owner.user,
+            cursor=Cursor(),
+            user=owner.user,
             request=request,
             searchable=searchable,
             spec=spec,
@@ -538,8 +347,7 @@ class LocalExecutor:
             # It may have been the head of the queue, holding back jobs that fit now.
             self._schedule()
         elif job.state is JobState.RUN and not job.finished:
-            if not self._send({"op": "cancel", "id": job_id}):
-                self._cancels.add(job_id)
+            self.link.cancel(job_id)
 
     async def info(self, job_id: int) -> JobRecord:
         assert self.store is not None
@@ -700,12 +508,9 @@ class LocalExecutor:
     def _ingest(self, job_id: int, *, whole: bool = False) -> None:
         """Apply a job's new log records to the store and the hub.
 
-        While someone follows the job, a fast writer's output is taken in slices of at most half
-        the hub's per-follower limit, and the next slice waits until every follower has room for
-        it (the log file is the buffer), so followers that keep up are never cut off by a burst.
-        A follower that takes nothing for :data:`INGEST_GRACE` seconds no longer holds the job
-        back (it is cut off). ``whole`` reads everything now (for decisions that need the
-        complete log).
+        While someone follows the job, its log is taken in slices paced to the followers
+        (``pacing``), so followers that keep up are never cut off by a burst. ``whole`` reads
+        everything now (for decisions that need the complete log).
         """
         job = self.active.get(job_id)
         if job is None or self.store is None:
@@ -724,17 +529,12 @@ class LocalExecutor:
                 self._apply_records(job_id, job, first_seq, records)
             return
         else:
-            if self.hub.deferred(job_id):
-                return  # the next slice is already scheduled
-            count = max(1, self.hub.limit // 2)
-            full = self.hub.room(job_id) < count
-            if full and self.hub.waited(job_id, True) < INGEST_GRACE:
-                self.hub.defer(job_id, INGEST_WAIT, self._ingest)
+            count = self.pacer.allowance(job_id)
+            if count is None:
                 return
-            self.hub.waited(job_id, False)
             records = read_new(path, job.cursor, INGEST_SLICE, count)
             if records and os.stat(path).st_size > job.cursor.offset:
-                self.hub.defer(job_id, 0, self._ingest)
+                self.pacer.read_on(job_id)
         if records:
             self._apply_records(job_id, job, first_seq, records)
 
@@ -760,7 +560,17 @@ class LocalExecutor:
                     if follow:
                         published.append(entry)
                     continue
-                self._apply(job_id, job, entry, changes, after_clean)
+                effect = apply_event(job, entry, self.cluster.names, changes)
+                if effect.queue:
+                    self.queue.push(job_id, job.priority)
+                if effect.take is not None:
+                    self.cluster.take(effect.take)
+                if effect.release is not None:
+                    self.cluster.release(effect.release)
+                if effect.cleanup:
+                    after_clean.append("cleanup")
+                if effect.schedule:
+                    after_clean.append("schedule")
                 feed_seq = self.store.add_event(
                     job_id, seq, entry.name, entry.timestamp, entry.context
                 )
@@ -795,101 +605,6 @@ class LocalExecutor:
             elif action == "schedule":
                 self._schedule()
 
-    def _apply(
-        self,
-        job_id: int,
-        job: _Active,
-        ev: JobEvent,
-        changes: dict[str, Any],
-        actions: list[str],
-    ) -> None:
-        """Apply one event to the job's record, as Flux's job manager and job-list do."""
-        name, t, ctx = ev.name, ev.timestamp, ev.context
-        if name == "submit":
-            job.state = JobState.NEW
-        elif name == "validate":
-            job.state = JobState.DEPEND
-            changes.update(state=int(job.state), t_depend=t)
-        elif name == "depend":
-            job.state = JobState.PRIORITY
-            changes["state"] = int(job.state)
-        elif name == "priority":
-            job.priority = int(ctx.get("priority", 16))
-            if job.state < JobState.SCHED:
-                job.state = JobState.SCHED
-                heapq.heappush(self._queue, (-job.priority, job_id))
-            changes.update(state=int(job.state), priority=job.priority)
-        elif name == "alloc":
-            job.state = JobState.RUN
-            alloc = Allocation.from_json(ctx["alloc"])
-            if job.alloc is None:
-                # Taken here, not where the event is written: a server that wrote the event
-                # and died before ingesting it takes the allocation when it recovers the job.
-                self.cluster.take(alloc)
-            job.alloc = alloc
-            names = [self.cluster.names[i] for i in alloc.nodes]
-            duration = float(ctx.get("duration") or 0)
-            job.expiration = t + duration if duration else 0.0
-            changes.update(
-                state=int(job.state),
-                t_run=t,
-                nnodes=len(alloc.nodes),
-                # Like Flux's job-list: once allocated, ncores counts what R holds (whole nodes
-                # for exclusive jobs), not what the jobspec asked for.
-                ncores=sum(alloc.cores.values()),
-                ranks=idset(alloc.nodes),
-                nodelist=hostlist(names),
-                alloc=orjson.dumps(alloc.to_json()).decode(),
-                expiration=t + duration if duration else None,
-            )
-        elif name == "exception":
-            severity = int(ctx.get("severity", 0))
-            if "exception_occurred" not in changes and not self._has_exception(job_id):
-                changes.update(
-                    exception_occurred=1,
-                    exception_severity=severity,
-                    exception_type=str(ctx.get("type", "")),
-                    exception_note=str(ctx.get("note", "")),
-                )
-            if severity == 0 and job.state < JobState.RUN:
-                job.state = JobState.CLEANUP
-                changes.update(state=int(job.state), t_cleanup=t)
-        elif name == "finish":
-            job.finished = True
-            job.state = JobState.CLEANUP
-            changes.update(state=int(job.state), t_cleanup=t, waitstatus=int(ctx["status"]))
-            actions.append("cleanup")
-        elif name == "clean":
-            job.state = JobState.INACTIVE
-            changes.update(state=int(job.state), t_inactive=t)
-            changes.update(self._result(job_id, changes))
-        elif name == "free":
-            if job.alloc is not None:
-                self.cluster.release(job.alloc)
-                job.alloc = None
-                actions.append("schedule")
-
-    def _has_exception(self, job_id: int) -> bool:
-        assert self.store is not None
-        info = self.store.info(job_id)
-        return bool(info and info["exception_occurred"])
-
-    def _result(self, job_id: int, changes: dict[str, Any]) -> dict[str, Any]:
-        assert self.store is not None
-        info = self.store.info(job_id)
-        merged: dict[str, Any] = dict(info or {})
-        merged.update(changes)
-        waitstatus = merged.get("waitstatus")
-        if merged.get("exception_occurred") and merged.get("exception_type") == "cancel":
-            result = JobResult.CANCELED
-        elif merged.get("exception_occurred") and merged.get("exception_type") == "timeout":
-            result = JobResult.TIMEOUT
-        elif not merged.get("exception_occurred") and waitstatus == 0:
-            result = JobResult.COMPLETED
-        else:
-            result = JobResult.FAILED
-        return {"result": int(result), "success": int(result is JobResult.COMPLETED)}
-
     def _finish_cleanup(self, job_id: int) -> None:
         """Write the events that end a job once its tasks are gone (or it never ran)."""
         job = self.active.get(job_id)
@@ -905,21 +620,15 @@ class LocalExecutor:
     def _schedule(self) -> None:
         if self._stopping:
             return
-        queue = self._queue
-        while queue:
-            job_id = queue[0][1]
-            job = self.active.get(job_id)
-            if job is None or job.state is not JobState.SCHED:
-                heapq.heappop(queue)  # cancelled, or already started
-                continue
-            if job.priority == 0:
-                break  # held (urgency 0), as in Flux; held jobs sort last
-            request = self._request(job_id)
-            alloc = self.cluster.try_allocate(request)
-            if alloc is None:
-                break  # first come, first served: nothing overtakes the head of the queue
-            heapq.heappop(queue)
-            self._start(job_id, job, request, alloc)
+        for job_id, request, alloc in self.queue.starts(self.cluster, self._waiting, self._request):
+            self._start(job_id, self.active[job_id], request, alloc)
+
+    def _waiting(self, job_id: int) -> int | None:
+        """The priority of a job that waits for resources; ``None`` for any other."""
+        job = self.active.get(job_id)
+        if job is None or job.state is not JobState.SCHED:
+            return None
+        return job.priority
 
     def _request(self, job_id: int) -> JobRequest:
         cached = self.active[job_id].request
@@ -958,7 +667,7 @@ class LocalExecutor:
             job.expiration = row["expiration"] or 0.0
         job.spec = None  # needed once: the supervisor has it now
         owner = spec["owner"]
-        self._send({"op": "run", "spec": {
+        self.link.send({"op": "run", "spec": {
             "job_id": job_id, "job_id_f58": f58(job_id), "argv": spec["argv"],
             "env": spec["env"], "cwd": spec["cwd"], "ranks_nodes": job.alloc.ranks_nodes,
             "node_names": self.cluster.names, "log_path": self._log_path(job_id),
@@ -988,17 +697,20 @@ class LocalExecutor:
         for row in self.store.active_jobs():
             job_id = row["id"]
             job = _Active(
-                Cursor(row["log_offset"], row["log_seq"]),
                 JobState(row["state"]),
                 row["priority"] if row["priority"] is not None else row["urgency"],
-                row["user"],
+                cursor=Cursor(row["log_offset"], row["log_seq"]),
+                user=row["user"],
+                exception=bool(row["exception_occurred"]),
+                exception_type=row["exception_type"] or "",
+                waitstatus=row["waitstatus"],
             )
             if row["alloc"]:
                 job.alloc = Allocation.from_json(orjson.loads(row["alloc"]))
                 self.cluster.take(job.alloc)
             self.active[job_id] = job
             if job.state is JobState.SCHED:
-                heapq.heappush(self._queue, (-job.priority, job_id))
+                self.queue.push(job_id, job.priority)
             self._ingest(job_id)
             if job_id not in self.active:
                 continue
