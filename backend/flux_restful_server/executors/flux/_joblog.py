@@ -17,7 +17,7 @@ from ...domain.events import JobEvent, LogEntry, OutputLine
 from ...domain.states import JobState
 from ..hub import DEFAULT_LIMIT, Subscription
 from ._index import state_after
-from ._jobspec import output_lines
+from ._parse import output_lines
 
 RawEntry = tuple[str, str, float, Mapping[str, Any]]
 """``(source, name, timestamp, context)`` with source ``"event"`` or ``"output"``."""

@@ -37,7 +37,8 @@ from ..base import batch_output
 from ..hub import Hub
 from ._index import JobIndex, Summary
 from ._joblog import JobLog
-from ._jobspec import build_jobspec, output_lines
+from ._jobspec import build_jobspec
+from ._parse import eventlog_entries, node_info, output_lines
 from ._reactor import FluxFuture, Handle, ReactorThread
 
 log = logging.getLogger("flux_restful.flux")
@@ -288,7 +289,7 @@ class FluxExecutor:
     async def nodes(self) -> list[NodeInfo]:
         flux = self._flux
         nodes: list[NodeInfo] = await self._r().request(
-            lambda h: flux.resource.list.resource_list(h), _node_info
+            lambda h: flux.resource.list.resource_list(h), lambda f: node_info(f.get())
         )
         if nodes:
             self._limits = ResourceLimits(
@@ -317,7 +318,7 @@ class FluxExecutor:
             return []
         text = (found or {}).get("guest.output") if isinstance(found, dict) else None
         lines: list[OutputLine] = []
-        for event in _eventlog_entries(text):
+        for event in eventlog_entries(text):
             for stream, rank, data in output_lines(event["name"], event.get("context", {})):
                 lines.append(
                     OutputLine(job_id, len(lines) + 1, event["timestamp"], stream, rank, data)
@@ -577,7 +578,7 @@ class FluxExecutor:
         except OSError:
             return 0
         text = (found or {}).get("eventlog") if isinstance(found, dict) else None
-        return len(_eventlog_entries(text))
+        return len(eventlog_entries(text))
 
     @staticmethod
     async def _until(ready: Any, timeout: float = 5.0) -> None:
@@ -660,41 +661,6 @@ def _window(records: list[JobRecord], page: Page) -> list[JobRecord]:
 def _all_jobs(future: FluxFuture) -> list[JobRecord]:
     jobs: list[JobRecord] = future.get_jobs()
     return jobs
-
-
-def _eventlog_entries(text: Any) -> list[dict[str, Any]]:
-    import json
-
-    if not isinstance(text, str):
-        return []
-    out = []
-    for line in text.splitlines():
-        with contextlib.suppress(ValueError):
-            out.append(json.loads(line))
-    return out
-
-
-def _node_info(future: FluxFuture) -> list[NodeInfo]:
-    """In the reactor: one :class:`NodeInfo` per broker rank of a ``resource_list`` answer."""
-    resources = future.get()
-    every, free, up = resources.all, resources.free, resources.up
-    up_ranks = {int(r) for r in up.ranks}
-    nodes = []
-    for rank in every.ranks:
-        mine = every.copy_ranks(str(rank))
-        spare = free.copy_ranks(str(rank))
-        hosts = list(mine.nodelist)
-        nodes.append(
-            NodeInfo(
-                name=str(hosts[0]) if hosts else f"rank{rank}",
-                cores=int(mine.ncores),
-                gpus=int(mine.ngpus),
-                cores_free=int(spare.ncores),
-                gpus_free=int(spare.ngpus),
-                up=int(rank) in up_ranks,
-            )  # fmt: skip
-        )
-    return nodes
 
 
 def _sign_as(uid: int, jobspec: str) -> str:
