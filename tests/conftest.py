@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
 import os
 import signal
@@ -11,10 +12,10 @@ import subprocess
 import sys
 import time
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import httpx
 import pytest
@@ -153,6 +154,7 @@ class Server:
 
 
 ServerFactory = Callable[..., Server]
+T = TypeVar("T")
 
 
 @pytest.fixture
@@ -194,16 +196,58 @@ def http(server: Server) -> Iterator[httpx.Client]:
         yield client
 
 
-def wait_for(predicate: Callable[[], object], timeout: float = 10.0, interval: float = 0.05):
-    """Poll ``predicate`` until it returns something truthy; fail after ``timeout`` seconds."""
+def wait_for(
+    probe: Callable[[], T],
+    timeout: float = 10.0,
+    interval: float = 0.05,
+    *,
+    until: Callable[[T], object] = bool,
+    what: str = "condition",
+) -> T:
+    """Poll ``probe`` until ``until(value)`` holds and return that value, or fail showing it.
+
+    The one way the tests wait for something to happen: on the event that proves it (a state
+    in a listing, a line in the output, an event in the eventlog), never for a fixed time. A
+    test that something did *not* happen waits for a later event that proves it would have
+    happened by then, then checks.
+
+    Args:
+        probe: What to look at (an info, a listing, a file's text); called until it passes.
+        timeout: Seconds before giving up.
+        interval: Seconds between looks.
+        until: Whether the value is the one awaited (by default: the value is truthy).
+        what: What is awaited, for the failure message.
+
+    Raises:
+        AssertionError: ``timeout`` passed; the message shows the value last seen.
+    """
     deadline = time.monotonic() + timeout
     while True:
-        value = predicate()
-        if value:
+        value = probe()
+        if until(value):
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
+            raise AssertionError(f"{what} not met within {timeout}s; last seen: {value!r}")
         time.sleep(interval)
+
+
+async def wait_for_async(
+    probe: Callable[[], Awaitable[T]],
+    timeout: float = 10.0,
+    interval: float = 0.05,
+    *,
+    until: Callable[[T], object] = bool,
+    what: str = "condition",
+) -> T:
+    """:func:`wait_for` for async tests: ``probe`` is awaited, the loop is never blocked."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = await probe()
+        if until(value):
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} not met within {timeout}s; last seen: {value!r}")
+        await asyncio.sleep(interval)
 
 
 @pytest.fixture(scope="session")

@@ -52,14 +52,12 @@ class Api:
         self, job_id: int, *states: str, timeout: float = ACTIVE_TIMEOUT
     ) -> dict[str, Any]:
         """Poll until the job's state is one of ``states``; return its info."""
-        found: dict[str, Any] = {}
-
-        def reached() -> bool:
-            found.update(self.info(job_id))
-            return found["state"] in states
-
-        wait_for(reached, timeout)
-        return found
+        return wait_for(
+            lambda: self.info(job_id),
+            timeout,
+            until=lambda info: info["state"] in states,
+            what=f"job {job_id} in state {' or '.join(states)}",
+        )
 
     def wait_done(self, job_id: int, timeout: float = ACTIVE_TIMEOUT) -> dict[str, Any]:
         """Poll until the job is inactive; return its info."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import threading
 import time
@@ -393,7 +394,11 @@ def test_cancel_queued_job_never_runs(api: Api, tmp_path: Path) -> None:
     assert info["exception"]["type"] == "cancel"
     api.client.post(f"/v1/jobs/{blocker}/cancel")
     api.wait_done(blocker)
-    time.sleep(0.3)
+    # A job submitted after it runs to the end: first come, first served, so the cancelled
+    # job would have started before this one if cancelling had not removed it from the queue.
+    later = tmp_path / "later"
+    assert api.wait_done(api.submit(command=f"touch {later}"))["result"] == "COMPLETED"
+    assert later.exists()
     assert not marker.exists()
     assert api.info(queued)["result"] == "CANCELED"
 
@@ -469,37 +474,78 @@ def test_output_message_before_output_exists(api: Api, client: httpx.Client) -> 
     assert client.get(f"/v1/jobs/{silent}/output").json() == message
 
 
-def test_output_answers_at_once_for_running_jobs(api: Api, client: httpx.Client) -> None:
-    job = api.submit(command="sh -c 'echo first; sleep 30'")
+def test_output_answers_at_once_for_running_jobs(
+    api: Api, client: httpx.Client, tmp_path: Path
+) -> None:
+    # The job never ends on its own: an output call that waited for the end (upstream's did)
+    # would time out instead of answering.
+    go = tmp_path / "go"
+    job = api.submit(command=f"sh -c 'echo first; while [ ! -e {go} ]; do sleep 0.05; done'")
     wait_for(lambda: api.output(job) == ["first\n"])
-    started = time.monotonic()
     assert client.get(f"/v1/jobs/{job}/output").json() == {"Output": ["first\n"]}
-    assert time.monotonic() - started < 2
+    assert api.info(job)["state"] == "RUN"
+    go.touch()
+    api.wait_done(job)
+
+
+def _job_followers(client: httpx.Client) -> int:
+    """Open job streams, from ``/metrics``."""
+    found = re.search(
+        r'^flux_restful_stream_followers\{kind="job"\} (\S+)$', client.get("/metrics").text, re.M
+    )
+    assert found, "the metrics count the job streams"
+    return int(float(found.group(1)))
 
 
 def test_output_stream_opened_before_start_is_live_and_ends(
-    api: Api, module_server: Server
+    api: Api, module_server: Server, tmp_path: Path
 ) -> None:
-    blocker = api.submit(command="sleep 0.6", num_tasks=2)
+    release, go = tmp_path / "release", tmp_path / "go"
+    blocker = api.submit(
+        command=f"sh -c 'while [ ! -e {release} ]; do sleep 0.05; done'", num_tasks=2
+    )
     api.wait_state(blocker, "RUN")
-    job = api.submit(command="sh -c 'echo one; echo two >&2; sleep 0.5; echo three'")
+    # The job prints two lines, then waits for the test to have read them before the third.
+    job = api.submit(
+        command=f"sh -c 'echo one; echo two >&2; while [ ! -e {go} ]; do sleep 0.05; done; "
+        "echo three'"
+    )
     assert api.info(job)["state"] == "SCHED"
-    chunks: list[tuple[float, str]] = []
-    with (
-        httpx.Client(base_url=module_server.url, timeout=20.0) as streamer,
-        streamer.stream("GET", f"/v1/jobs/{job}/output/stream") as response,
-    ):
-        assert response.status_code == 200
-        assert response.headers["content-type"] == "text/plain; charset=utf-8"
-        for text in response.iter_text():
-            if text:
-                chunks.append((time.monotonic(), text))
-    ended = time.monotonic()
-    assert "".join(t for _, t in chunks) == "one\ntwo\nthree\n"
-    # live: the first lines arrived while the job was still sleeping
-    first_at = next(at for at, text in chunks if "one" in text)
-    assert ended - first_at >= 0.3
-    assert api.info(job)["state"] == "INACTIVE"
+    before = _job_followers(api.client)
+    queued_when_followed: list[str] = []
+
+    def release_once_followed() -> None:
+        with httpx.Client(base_url=module_server.url, timeout=10.0) as watcher:
+            wait_for(
+                lambda: _job_followers(watcher),
+                until=lambda n: n > before,
+                what="the stream following the queued job",
+            )
+            queued_when_followed.append(Api(watcher).info(job)["state"])
+        release.touch()
+
+    releaser = threading.Thread(target=release_once_followed)
+    releaser.start()
+    received = ""
+    try:
+        with (
+            httpx.Client(base_url=module_server.url, timeout=20.0) as streamer,
+            streamer.stream("GET", f"/v1/jobs/{job}/output/stream") as response,
+        ):
+            assert response.status_code == 200
+            assert response.headers["content-type"] == "text/plain; charset=utf-8"
+            for text in response.iter_text():
+                received += text
+                if received == "one\ntwo\n":  # live: these arrived while the job still ran
+                    assert api.info(job)["state"] == "RUN"
+                    go.touch()
+    finally:
+        releaser.join(30)
+        release.touch()
+        go.touch()
+    assert queued_when_followed == ["SCHED"]  # the stream was opened before the job started
+    assert received == "one\ntwo\nthree\n"
+    assert api.wait_done(job)["returncode"] == 0
 
 
 def test_output_stream_of_finished_job_replays_everything(api: Api, client: httpx.Client) -> None:

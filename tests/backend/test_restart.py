@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-import time
 from pathlib import Path
 
 import httpx
@@ -46,8 +45,14 @@ def test_restart_keeps_every_job(server_factory: ServerFactory, tmp_path: Path, 
         assert server.stop() == 0
     else:
         server.kill()
-    wait_for(lambda: "short" in runs(ledger), timeout=5)
-    time.sleep(1.0)  # the short job ends while nobody watches
+    # The short job ends while nobody watches: its supervisor writes `finish` to its log.
+    short_log = server.state_dir / "jobs" / f"{short}.log"
+    wait_for(
+        lambda: short_log.read_bytes(),
+        timeout=10,
+        until=lambda log: b'"name":"finish"' in log,
+        what=f"the finish event in job {short}'s log",
+    )
     server.restart()
     with httpx.Client(base_url=server.url, timeout=10.0) as client:
         api = Api(client)

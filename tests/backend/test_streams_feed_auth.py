@@ -12,8 +12,17 @@ import websockets
 from click.testing import CliRunner
 
 from flux_restful_server.auth.commands import add_user
+from tests.conftest import wait_for_async
 
-from .test_streams_support import PY, check_complete, sse_frames, submit, wait_state, ws_frames
+from .test_streams_support import (
+    PY,
+    check_complete,
+    sse_frames,
+    stream_metrics,
+    submit,
+    wait_state,
+    ws_frames,
+)
 from .test_streams_support import ws_url as make_ws_url
 
 AUTH_ENV = {
@@ -144,11 +153,12 @@ async def submit_as(client: httpx.AsyncClient, headers: dict[str, str], command:
 
 
 async def wait_state_as(client: httpx.AsyncClient, headers: dict[str, str], job: int) -> None:
-    for _ in range(300):
-        if (await client.get(f"/v1/jobs/{job}", headers=headers)).json()["state"] == "INACTIVE":
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"job {job} did not finish")
+    async def info() -> dict:
+        return dict((await client.get(f"/v1/jobs/{job}", headers=headers)).json())
+
+    await wait_for_async(
+        info, 15, until=lambda i: i.get("state") == "INACTIVE", what=f"job {job} finished"
+    )
 
 
 async def test_shutdown_closes_streams_with_a_final_frame_and_seqs_survive_restart(server):
@@ -160,7 +170,11 @@ async def test_shutdown_closes_streams_with_a_final_frame_and_seqs_survive_resta
         ws = await websockets.connect(make_ws_url(server.url, path), max_queue=None)
         feed = await websockets.connect(make_ws_url(server.url, "/v1/events"), max_queue=None)
         sse = asyncio.create_task(sse_frames(client, path))
-        await asyncio.sleep(0.5)
+        await wait_for_async(
+            lambda: stream_metrics(client),
+            until=lambda m: m["followers_job"] == 2 and m["followers_feed"] == 1,
+            what="both job streams and the feed attached",
+        )
         await asyncio.get_running_loop().run_in_executor(None, server.stop)
         frames = []
         with contextlib.suppress(websockets.ConnectionClosed):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import sys
@@ -10,6 +9,9 @@ from typing import Any
 
 import httpx
 import websockets
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.conftest import wait_for_async
 
 PY = sys.executable
 
@@ -110,10 +112,22 @@ async def wait_state(
     client: httpx.AsyncClient, job_id: int, state: str, timeout: float = 15
 ) -> None:
     """Poll until the job is in ``state``."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        info = (await client.get(f"/v1/jobs/{job_id}")).json()
-        if info["state"] == state:
-            return
-        assert asyncio.get_running_loop().time() < deadline, info
-        await asyncio.sleep(0.05)
+
+    async def info() -> dict[str, Any]:
+        return dict((await client.get(f"/v1/jobs/{job_id}")).json())
+
+    await wait_for_async(
+        info, timeout, until=lambda i: i["state"] == state, what=f"job {job_id} in {state}"
+    )
+
+
+async def stream_metrics(client: httpx.AsyncClient) -> dict[str, float]:
+    """Open streams from ``/metrics``: ``followers_job`` and ``followers_feed``."""
+    response = await client.get("/metrics")
+    assert response.status_code == 200, response.text
+    return {
+        f"followers_{sample.labels['kind']}": sample.value
+        for family in text_string_to_metric_families(response.text)
+        for sample in family.samples
+        if sample.name == "flux_restful_stream_followers"
+    }

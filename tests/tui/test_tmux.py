@@ -6,7 +6,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -14,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from flux_restful_client import Client
-from tests.conftest import Server
+from tests.conftest import Server, wait_for
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
 
@@ -43,14 +42,18 @@ class Tmux:
         return self.run("capture-pane", "-p", "-t", self.name)
 
     def wait_for(self, check: Callable[[str], bool], what: str, timeout: float = 20.0) -> str:
-        deadline = time.monotonic() + timeout
-        text = ""
-        while time.monotonic() < deadline:
-            text = self.screen()
-            if check(text):
-                return text
-            time.sleep(0.1)
-        raise AssertionError(f"{what} not shown within {timeout}s; the screen was:\n{text}")
+        seen: list[str] = []
+
+        def screen() -> str:
+            seen[:] = [self.screen()]
+            return seen[0]
+
+        try:
+            return wait_for(screen, timeout, 0.1, until=check, what=what)
+        except AssertionError:  # show the screen as it looked, not as a repr
+            raise AssertionError(
+                f"{what} not shown within {timeout}s; the screen was:\n{seen[0]}"
+            ) from None
 
 
 @pytest.fixture
@@ -103,22 +106,23 @@ def test_submit_watch_log_cancel_and_quit_in_tmux(server: Server, tmux) -> None:
         term.keys("c")
         term.wait_for(lambda s: f"Cancel job {job.id}?" in s, "the confirmation")
         term.keys("y")
-        deadline = time.monotonic() + 20
-        while client.get_job(job.id).result != "CANCELED":
-            assert time.monotonic() < deadline, "the job was not cancelled"
-            time.sleep(0.1)
+        wait_for(
+            lambda: client.get_job(job.id),
+            20,
+            until=lambda info: info.result == "CANCELED",
+            what=f"job {job.id} cancelled",
+        )
         term.wait_for(lambda s: "CANCELED" in s, "the log view's end line")
         term.keys("Escape")
         term.wait_for(lambda s: "CANCELED" in s and "Tasks/Nodes" in s, "the jobs view")
     term.keys("q")
-    deadline = time.monotonic() + 10
-    while (
-        term.name
-        in subprocess.run(
+    wait_for(
+        lambda: subprocess.run(
             ["tmux", "-S", str(term.socket), "list-sessions", "-F", "#S"],
             capture_output=True,
             text=True,
-        ).stdout
-    ):
-        assert time.monotonic() < deadline, "the dashboard did not quit"
-        time.sleep(0.1)
+        ).stdout.split(),
+        10,
+        until=lambda sessions: term.name not in sessions,
+        what="the dashboard quit (its tmux session gone)",
+    )
