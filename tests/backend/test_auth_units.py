@@ -11,8 +11,8 @@ import jwt
 import pytest
 from passlib.hash import argon2
 
+from flux_restful_server.auth.config import check_auth_settings
 from flux_restful_server.auth.passwords import PasswordError, hash_password, verify_password
-from flux_restful_server.auth.service import check_auth_settings
 from flux_restful_server.auth.store import UserExists, UserNotFound, UserStore, UserStoreError
 from flux_restful_server.auth.tokens import (
     HandshakeError,

@@ -8,6 +8,7 @@ rendering. This package does not import the blueprint, so the other blueprints c
 
 from __future__ import annotations
 
+from .config import check_auth_settings
 from .errors import AuthLayerError, Forbidden, InvalidCredentials, LoginFailed, NotAuthenticated
 from .guard import (
     ANONYMOUS,
@@ -18,7 +19,7 @@ from .guard import (
     recheck,
     require_superuser,
 )
-from .service import AuthService, check_auth_settings
+from .service import AuthService
 
 __all__ = [
     "ANONYMOUS",

@@ -2,39 +2,25 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..domain.owner import Owner
 from .errors import Forbidden, InvalidCredentials, NotAuthenticated
+from .principal import ANONYMOUS, Principal
+from .service import AuthService
 
 if TYPE_CHECKING:
     from sanic import Request, Sanic
 
-    from .service import AuthService
-
-
-@dataclass(frozen=True, slots=True)
-class Principal:
-    """An authenticated caller (or the anonymous caller when auth is off)."""
-
-    name: str | None
-    """API user name; ``None`` when auth is off."""
-    superuser: bool
-    """Sees and touches every job; may stop the service."""
-    owner: Owner = field(default_factory=Owner)
-    """How jobs this caller submits are owned and run."""
-    version: str = ""
-    """The user's token version when authenticated (a change means removed or deactivated)."""
-
-    @property
-    def sees_all(self) -> bool:
-        """Whether listings and job reads are unrestricted."""
-        return self.superuser or self.name is None
-
-
-ANONYMOUS = Principal(name=None, superuser=True)
-"""The caller when auth is off: may do everything, owns nothing."""
+__all__ = [
+    "ANONYMOUS",
+    "Principal",
+    "auth_service",
+    "authenticate",
+    "authenticate_token",
+    "client_address",
+    "recheck",
+    "require_superuser",
+]
 
 
 def auth_service(app: Sanic[Any, Any]) -> AuthService:
@@ -46,7 +32,8 @@ def auth_service(app: Sanic[Any, Any]) -> AuthService:
     service = getattr(app.ctx, "auth", None)
     if service is None:
         raise RuntimeError("setup_auth(app) was not called: refusing to serve unauthenticated")
-    return service  # type: ignore[no-any-return]
+    assert isinstance(service, AuthService)
+    return service
 
 
 async def authenticate(request: Request[Any, Any], *, allow_query_token: bool = False) -> Principal:

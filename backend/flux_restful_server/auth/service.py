@@ -17,9 +17,10 @@ from ..domain.owner import Owner
 from ..settings import Settings, SettingsError
 from . import pam as pam_backend
 from .accounts import AccountRefused, AccountResolver
+from .config import check_auth_settings, mask
 from .errors import Forbidden, InvalidCredentials, LoginFailed, TokenExpiredError
-from .guard import ANONYMOUS, Principal
 from .passwords import hash_password, verify_password
+from .principal import ANONYMOUS, Principal
 from .store import UserExists, UserStore, UserStoreError, check_username
 from .throttle import LoginThrottle
 from .tokens import (
@@ -47,44 +48,6 @@ _BASIC_CACHE_SECONDS = 60.0
 _BASIC_CACHE_MAX = 1024
 _FAILURE_CACHE_MAX = 4096
 _TOKEN_CACHE_MAX = 4096
-
-
-def check_auth_settings(settings: Settings) -> None:
-    """Refuse auth configurations that cannot work, with the reason.
-
-    Raises:
-        SettingsError: The configuration is unusable.
-    """
-    backend = settings.auth_backend
-    if backend == "shared-secret" and not settings.secret_key:
-        raise SettingsError(
-            "FLUX_AUTH_BACKEND=shared-secret (also what FLUX_REQUIRE_AUTH=true selects) needs "
-            "FLUX_SECRET_KEY: the shared secret clients sign the /v1/token handshake with."
-        )
-    if backend == "pam":
-        try:
-            pam_backend.load_pam()
-        except pam_backend.PamUnavailable as exc:
-            raise SettingsError(str(exc)) from None
-    key = settings.token_signing_key
-    if key is not None and settings.auth_enabled:
-        if len(key.encode()) < 32:
-            raise SettingsError(
-                "FLUX_TOKEN_SIGNING_KEY must be at least 32 characters long "
-                "(unset it to have a random key generated in the state directory)."
-            )
-        if settings.secret_key is not None and hmac.compare_digest(key, settings.secret_key):
-            raise SettingsError(
-                "FLUX_TOKEN_SIGNING_KEY must differ from FLUX_SECRET_KEY: clients know the "
-                "shared secret, so they could forge access tokens."
-            )
-    if settings.access_token_expires_minutes < 1:
-        raise SettingsError("FLUX_ACCESS_TOKEN_EXPIRES_MINUTES must be >= 1")
-
-
-def mask(value: str | None) -> str:
-    """Show that a secret is set without showing it."""
-    return "********" if value else "(unset)"
 
 
 @dataclass(frozen=True, slots=True)

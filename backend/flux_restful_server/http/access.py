@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..auth.guard import Principal
+from ..auth.principal import Principal
 from ..domain.errors import JobNotFound
 from ..domain.query import JobFilter
 from ..domain.record import JobRecord
