@@ -56,6 +56,10 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 @contextmanager
+NO_LIMITS = {"FLUX_SUBMIT_RATE": "off", "FLUX_READ_RATE": "off", "FLUX_MAX_STREAMS": "0"}
+"""Environment that turns the per-caller rate limits off (docs/operations.md)."""
+
+
 def flux_restful(
     state_dir: Path | None = None,
     args: tuple[str, ...] = (),
@@ -87,6 +91,8 @@ def flux_restful(
         *args,
     ]
     base = {k: v for k, v in os.environ.items() if inherit_flux_env or not k.startswith("FLUX_")}
+    # The benchmarks measure the server at full tilt: no rate limits unless a bench sets them.
+    base = {**NO_LIMITS, **base}
     url = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryFile() as errors:
         proc = subprocess.Popen(

@@ -6,6 +6,8 @@
    ``asyncio.create_subprocess_exec("true")`` with 8 concurrent tasks (target: >= 0.5).
 3. 100,000 jobs stored: listing page rate vs 1,000 jobs (target: within 2x), filtered search p50
    (target: < 100 ms), server RSS vs 1,000 jobs (target: no growth with inactive jobs).
+4. The cost of the per-caller rate limits: ``GET /v1/jobs?limit=100`` with the read limit on
+   (set too high to refuse anything) vs off (target: >= 0.90).
 
 Run: ``python -m bench.bench_core [--quick]``.
 """
@@ -118,6 +120,26 @@ def scale(big: int, seconds: float) -> None:
     )
 
 
+def rate_limit_cost(seconds: float, rounds: int) -> None:
+    """Listing rate with every request counted by the limiter vs with the limiter off."""
+    with tempfile.TemporaryDirectory(prefix="bench-limits-") as tmp:
+        on_dir, off_dir = Path(tmp) / "on", Path(tmp) / "off"
+        for state in (on_dir, off_dir):
+            state.mkdir()
+            seed_jobs(state, 1_000, logs=False)
+        counted = {"FLUX_READ_RATE": "1000000/second;100000000/minute"}
+        with flux_restful(on_dir, env=counted) as (on_url, _):
+            with flux_restful(off_dir) as (off_url, _):
+                on = off = 0.0
+                for _ in range(rounds):  # alternate: the machine is shared
+                    on = max(on, wrk(on_url + "/v1/jobs?limit=100", seconds))
+                    off = max(off, wrk(off_url + "/v1/jobs?limit=100", seconds))
+    print(
+        f"{'listing with rate limits':28s} {on:8.0f} req/s, limits off {off:8.0f} req/s, "
+        f"ratio {on / off:.2f} (target >= 0.90)"
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="shorter runs, 20,000 jobs for scale")
@@ -126,6 +148,7 @@ def main(argv: list[str] | None = None) -> None:
     api_vs_bare(seconds, rounds)
     throughput(seconds, rounds + 1)
     scale(20_000 if args.quick else 100_000, seconds)
+    rate_limit_cost(seconds, rounds + 1)
 
 
 if __name__ == "__main__":

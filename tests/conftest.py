@@ -110,7 +110,7 @@ class Server:
         """httpx's ``verify=`` for this server."""
         return ssl.create_default_context(cafile=str(self.ca)) if self.ca else True
 
-    def start(self, timeout: float = 20.0) -> Server:
+    def start(self, timeout: float = 60.0) -> Server:
         self.log_path = self.state_dir.parent / f"server-{self.port}-{time.monotonic_ns()}.log"
         cmd = serve_command(self.port, self.state_dir, *self.args)
         with open(self.log_path, "wb") as log:

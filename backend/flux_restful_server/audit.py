@@ -12,9 +12,11 @@ from __future__ import annotations
 import base64
 import binascii
 import getpass
+import math
 import os
 import sys
 import threading
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -39,6 +41,8 @@ _EVENTS = {
     "jobs.cancel": "cancel",
     "web.cancel": "cancel",
     "service.stop_service": "service_stop",
+    "auth.create_token": "token_created",
+    "auth.revoke_token": "token_revoked",
 }
 """Route (blueprint.handler) → the event its answers record."""
 
@@ -50,6 +54,7 @@ class AuditLog:
         self._stream = stream
         self._owned = owned
         self._lock = threading.Lock()
+        self._token_seen: dict[str, float] = {}
 
     def record(self, event: str, **fields: Any) -> None:
         """Write one line: ``time`` (UTC, ISO 8601), ``event``, then the fields that are set."""
@@ -74,6 +79,11 @@ class AuditLog:
         name = route.name.partition(".")[2] if route is not None else ""
         event = _EVENTS.get(name)
         status = response.status
+        self._token_used(request)
+        if name == "auth.login_access_token" and _grant_type(request) == "refresh_token":
+            event = "token_refresh"
+            if status == 400 and _error_code(response) == "refresh_token_reused":
+                event = "refresh_token_reused"  # the family is revoked: worth an alert
         if event is None:
             if status in (401, 403) and request.headers.get("authorization"):
                 self.record(
@@ -97,14 +107,76 @@ class AuditLog:
             fields["job"] = _submitted_id(response)
         if name == "web.submit" and 300 <= status < 400:
             fields["outcome"] = "ok"
+        token = getattr(request.ctx, "audit_token", None) or _token_id(request)
+        if token is not None:
+            fields["token"] = token
         self.record(event, **fields)
 
+    def websocket(
+        self, request: Request[Any, Any], principal: Any, outcome: str, code: int | None
+    ) -> None:
+        """Record a websocket handshake: who, which stream, accepted or refused (close code)."""
+        self.record(
+            "websocket",
+            user=principal.name if principal is not None else _user(request),
+            token=principal.token_id if principal is not None else None,
+            address=_address(request),
+            path=request.path,
+            outcome=outcome,
+            close_code=code,
+        )
 
-def open_audit_log(target: str) -> AuditLog:
+    def accessed(
+        self,
+        request: Request[Any, Any],
+        status: int,
+        elapsed: float | None,
+        *,
+        websocket: str | None = None,
+    ) -> None:
+        """Write one access line (the access log): method, path, route, status, duration, who."""
+        route = request.route
+        principal = getattr(request.ctx, "principal", None)
+        self.record(
+            "request",
+            method=request.method,
+            path=request.path,
+            route=route.path if route is not None else None,
+            status=status,
+            duration_ms=round(elapsed * 1000, 3) if elapsed is not None else None,
+            user=principal.name if principal is not None else None,
+            auth=principal.via if principal is not None else None,
+            address=_address(request),
+            websocket=websocket,
+            user_agent=request.headers.get("user-agent", "")[:200] or None,
+        )
+
+    def _token_used(self, request: Request[Any, Any]) -> None:
+        """Record a personal token's use: once a minute per token, not once per request."""
+        token = _token_id(request)
+        if token is None:
+            return
+        now = time.monotonic()
+        if now - self._token_seen.get(token, -math.inf) < 60:
+            return
+        if len(self._token_seen) >= 4096:
+            self._token_seen.clear()
+        self._token_seen[token] = now
+        self.record(
+            "token_used",
+            user=_user(request),
+            token=token,
+            address=_address(request),
+            method=request.method,
+            path=request.path,
+        )
+
+
+def open_audit_log(target: str, *, flag: str = "--audit-log") -> AuditLog:
     """Open ``target`` for appending (created 0600), or stderr for ``-``.
 
     Raises:
-        SettingsError: The file cannot be opened for appending.
+        SettingsError: The file cannot be opened for appending (the message names ``flag``).
     """
     if target == STDERR:
         return AuditLog(sys.stderr, owned=False)
@@ -112,7 +184,7 @@ def open_audit_log(target: str) -> AuditLog:
     try:
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     except OSError as exc:
-        raise SettingsError(f"--audit-log {path}: cannot open it ({exc.strerror})") from None
+        raise SettingsError(f"{flag} {path}: cannot open it ({exc.strerror})") from None
     return AuditLog(os.fdopen(fd, "a", encoding="utf-8"), owned=True)
 
 
@@ -137,6 +209,34 @@ def _os_user() -> str:
         return getpass.getuser()
     except (KeyError, OSError):
         return str(os.getuid())
+
+
+def _token_id(request: Request[Any, Any]) -> str | None:
+    """The personal token that authenticated ``request``, if one did."""
+    principal = getattr(request.ctx, "principal", None)
+    return principal.token_id if principal is not None else None
+
+
+def _grant_type(request: Request[Any, Any]) -> str:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    try:
+        if content_type == "application/json":
+            body = orjson.loads(request.body or b"{}")
+            value = body.get("grant_type") if isinstance(body, dict) else None
+        else:
+            value = request.form.get("grant_type") if request.form else None
+    except (ValueError, AttributeError):
+        return ""
+    return value if isinstance(value, str) else "password"
+
+
+def _error_code(response: HTTPResponse) -> str | None:
+    try:
+        body = orjson.loads(response.body or b"")
+    except (ValueError, TypeError):
+        return None
+    code = body.get("code") if isinstance(body, dict) else None
+    return code if isinstance(code, str) else None
 
 
 def _address(request: Request[Any, Any]) -> str:

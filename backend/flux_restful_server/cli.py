@@ -161,6 +161,34 @@ def main() -> None:
     help="Append audit lines (JSON: logins, submits, cancels...) to PATH, '-' for stderr "
     "(env FLUX_AUDIT_LOG).",
 )
+@click.option(
+    "--access-log",
+    metavar="PATH",
+    default=None,
+    help="Append one JSON line per request (method, route, status, duration, user, address) "
+    "to PATH, '-' for stderr (env FLUX_ACCESS_LOG).",
+)
+@click.option(
+    "--submit-rate",
+    metavar="RATES",
+    default=None,
+    help="Submits per caller, e.g. '50/second;1000/minute', or 'off' (env FLUX_SUBMIT_RATE) "
+    "[default: 50/second;1000/minute].",
+)
+@click.option(
+    "--read-rate",
+    metavar="RATES",
+    default=None,
+    help="Listings, searches and output reads per caller, or 'off' (env FLUX_READ_RATE) "
+    "[default: 100/second;3000/minute].",
+)
+@click.option(
+    "--max-streams",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Streams one caller may hold open at once, 0 for no cap (env FLUX_MAX_STREAMS) "
+    "[default: 256].",
+)
 def serve(
     host: str,
     port: int,
@@ -175,12 +203,17 @@ def serve(
     tls_cert: Path | None,
     tls_key: Path | None,
     audit_log: str | None,
+    access_log: str | None,
+    submit_rate: str | None,
+    read_rate: str | None,
+    max_streams: int | None,
 ) -> None:
     """Run the server (the local executor by default, on 127.0.0.1:5000).
 
     Authentication and modes come from upstream's variables: FLUX_REQUIRE_AUTH,
     FLUX_AUTH_BACKEND, FLUX_SERVER_MODE, FLUX_USER, FLUX_TOKEN, FLUX_SECRET_KEY, ... (see the
-    README and docs/auth.md). HTTPS, probes, metrics and the audit log: docs/operations.md.
+    README and docs/auth.md). HTTPS, probes, metrics, rate limits and the audit and access logs:
+    docs/operations.md.
     """
     _configure_logging(log_level)
     try:
@@ -198,12 +231,20 @@ def serve(
             tls_cert=tls_cert,
             tls_key=tls_key,
             audit_log=audit_log,
+            access_log=access_log,
+            submit_rate=submit_rate,
+            read_rate=read_rate,
+            max_streams=max_streams,
         )
         tls = _tls_options(settings)
         if settings.audit_log:
             from .audit import open_audit_log
 
             open_audit_log(settings.audit_log).close()  # checked here, opened again at start
+        if settings.access_log:
+            from .audit import open_audit_log
+
+            open_audit_log(settings.access_log, flag="--access-log").close()
     except SettingsError as exc:
         raise click.ClickException(str(exc)) from None
     # The settings hold the secrets now: no process started from here on (the job supervisor,

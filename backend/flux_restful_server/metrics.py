@@ -88,6 +88,13 @@ class Metrics:
             ["outcome"],
             registry=self.registry,
         )
+        self.websockets = Counter(
+            "flux_restful_websocket_handshakes",
+            "Websocket upgrades by route and outcome: accepted, or refused after the upgrade "
+            "(first-frame auth, not found, over the stream cap).",
+            ["route", "outcome"],
+            registry=self.registry,
+        )
         self.jobs = Gauge(
             "flux_restful_jobs",
             "Jobs the executor knows, by state (read when scraped).",
@@ -105,6 +112,15 @@ class Metrics:
     def started(self, request: Request[Any, Any]) -> None:
         """Note when the request arrived (request middleware)."""
         request.ctx.metrics_started = time.perf_counter()
+
+    def elapsed(self, request: Request[Any, Any]) -> float | None:
+        """Seconds since the request arrived (``None`` if its arrival was not seen)."""
+        started = getattr(request.ctx, "metrics_started", None)
+        return None if started is None else time.perf_counter() - started
+
+    def websocket_opened(self, request: Request[Any, Any], outcome: str) -> None:
+        """Count a websocket handshake (``accepted`` or ``refused``)."""
+        self.websockets.labels(self.route(request), outcome).inc()
 
     def answered(self, request: Request[Any, Any], response: HTTPResponse) -> None:
         """Count the answer (response middleware)."""

@@ -22,7 +22,7 @@ from sanic_ext import openapi
 from sanic_ext.extensions.openapi.types import Object, String
 
 from .audit import open_audit_log
-from .auth import authenticate, require_superuser
+from .auth import Principal, authenticate, require_superuser
 from .http import App, AppRequest
 from .metrics import CONTENT_TYPE, Metrics
 from .schemas import ERROR, answers, json_body
@@ -38,7 +38,10 @@ PROBE_UNAVAILABLE = Object(
 
 
 def setup_ops(app: App) -> None:
-    """Mount the probes and ``/metrics``; count every request, and audit the actions that matter."""
+    """Mount the probes and ``/metrics``; count requests and websockets, audit and log them.
+
+    The audit log gets the actions that matter; the access log (when asked) every request.
+    """
     metrics = Metrics(app.ctx.hub)
     app.ctx.metrics = metrics
 
@@ -47,24 +50,40 @@ def setup_ops(app: App) -> None:
 
     async def count_answer(request: AppRequest, response: HTTPResponse) -> None:
         metrics.answered(request, response)
-        audit = request.app.ctx.audit
-        if audit is not None:
-            audit.answered(request, response)
+        ctx = request.app.ctx
+        if ctx.audit is not None:
+            ctx.audit.answered(request, response)
+        if ctx.access_log is not None:
+            ctx.access_log.accessed(request, response.status, metrics.elapsed(request))
 
-    async def open_audit(app: App) -> None:
-        target = app.ctx.settings.audit_log
-        if target:
-            app.ctx.audit = open_audit_log(target)
+    async def websocket_opened(
+        request: AppRequest, principal: Principal | None, outcome: str, code: int | None
+    ) -> None:
+        metrics.websocket_opened(request, outcome)
+        ctx = request.app.ctx
+        if ctx.audit is not None:
+            ctx.audit.websocket(request, principal, outcome, code)
+        if ctx.access_log is not None:
+            ctx.access_log.accessed(request, 101, metrics.elapsed(request), websocket=outcome)
 
-    async def close_audit(app: App) -> None:
-        if app.ctx.audit is not None:
-            app.ctx.audit.close()
-            app.ctx.audit = None
+    async def open_logs(app: App) -> None:
+        settings = app.ctx.settings
+        if settings.audit_log:
+            app.ctx.audit = open_audit_log(settings.audit_log)
+        if settings.access_log:
+            app.ctx.access_log = open_audit_log(settings.access_log, flag="--access-log")
+
+    async def close_logs(app: App) -> None:
+        for log in (app.ctx.audit, app.ctx.access_log):
+            if log is not None:
+                log.close()
+        app.ctx.audit = app.ctx.access_log = None
 
     app.on_request(count_arrival, priority=1000)  # first: latency includes the other middleware
     app.on_response(count_answer)
-    app.before_server_start(open_audit)
-    app.after_server_stop(close_audit)
+    app.add_signal(websocket_opened, "streams.websocket.opened")
+    app.before_server_start(open_logs)
+    app.after_server_stop(close_logs)
     app.blueprint(ops_bp)
 
 

@@ -123,19 +123,79 @@ SUBMIT_BODY = Object(
 )
 
 
+SCOPE = String(enum=["read", "submit", "admin"])
+TOKEN_FIELDS = {
+    "id": String(description="Public id (16 hex digits): what revoking names."),
+    "name": String(),
+    "user": String(description="The owner."),
+    "scopes": Array(SCOPE),
+    "created": Integer(description="Seconds since the epoch."),
+    "expires": Integer(description="Seconds since the epoch."),
+    "last_used": Schema(anyOf=[Integer(), Schema(type="null")], description="To the minute."),
+}
+_TOKEN_REQUIRED = ["id", "name", "user", "scopes", "created", "expires", "last_used"]
+TOKEN_INFO = Object(TOKEN_FIELDS, required=_TOKEN_REQUIRED)
+TOKEN_CREATED = Object(
+    {**TOKEN_FIELDS, "token": String(description="The secret: shown this once.")},
+    required=[*_TOKEN_REQUIRED, "token"],
+)
+TOKEN_LIST = Object({"tokens": Array(TOKEN_INFO)}, required=["tokens"])
+TOKEN_REVOKED = Object({"Message": String(), "id": String()}, required=["Message", "id"])
+TOKEN_REQUEST = Object(
+    {
+        "name": String(minLength=1, maxLength=64, description="What the token is for (`ci`)."),
+        "scope": Schema(
+            anyOf=[SCOPE, Array(SCOPE)],
+            description="`read` (GET only), `submit` (and read), `admin` (and both; superusers "
+            "only); a list names scopes exactly. Default `read`.",
+        ),
+        "expires_in": Integer(
+            minimum=60,
+            description="Lifetime in seconds (default 30 days; at most "
+            "FLUX_PERSONAL_TOKEN_MAX_DAYS).",
+        ),
+    },
+    required=["name"],
+)
+ME = Object(
+    {
+        "user": NULLABLE_STRING,
+        "superuser": Boolean(description="Sees and touches every job (needs the admin scope)."),
+        "scopes": Array(SCOPE),
+        "auth": String(
+            enum=["anonymous", "password", "access_token", "personal_token"],
+            description="How this request authenticated.",
+        ),
+        "backend": String(),
+        "server_mode": String(),
+        "token": Schema(
+            anyOf=[
+                Object({"id": String(), "name": String(), "expires": Integer()}),
+                Schema(type="null"),
+            ],
+            description="The personal token used, if any.",
+        ),
+    },
+    required=["user", "superuser", "scopes", "auth", "backend", "server_mode"],
+)
+
+
 def json_body(schema: Schema) -> dict[str, Any]:
     """A JSON content mapping for :func:`openapi.response` and :func:`openapi.body`."""
     return {"application/json": schema}
 
 
-def answers(ok: Schema, **more: Schema) -> Callable[[F], F]:
-    """Document a JSON route: ``ok`` for 200, ``more`` (``s400=...``) for others, else ERROR."""
+def answers(ok: Schema, *, status: int = 200, **more: Schema) -> Callable[[F], F]:
+    """Document a JSON route: ``ok`` for ``status``, ``more`` (``s400=...``) for others.
+
+    Any other status is documented as ERROR.
+    """
 
     def decorate(handler: F) -> F:
         handler = openapi.response("default", json_body(ERROR), "An error")(handler)
         for key, schema in more.items():
             handler = openapi.response(int(key[1:]), json_body(schema), "See the schema")(handler)
-        return openapi.response(200, json_body(ok), "OK")(handler)
+        return openapi.response(status, json_body(ok), "OK")(handler)
 
     return decorate
 

@@ -82,6 +82,11 @@ class Settings:
     """Server-only key that signs access tokens; generated in the state dir when unset."""
     access_token_expires_minutes: int = 600
     """Access token lifetime."""
+    refresh_token_expires_days: int = 30
+    """Lifetime of a refresh token; each use issues a new one for as long again
+    (``FLUX_REFRESH_TOKEN_EXPIRES_DAYS``)."""
+    personal_token_max_days: int = 365
+    """Longest lifetime a personal access token may be given (``FLUX_PERSONAL_TOKEN_MAX_DAYS``)."""
     admin_users: frozenset[str] = frozenset()
     """Extra superusers by name."""
     job_user: str | None = None
@@ -112,6 +117,18 @@ class Settings:
     audit_log: str | None = None
     """Where audit lines go: a file path, ``-`` for stderr, ``None`` for nowhere
     (``--audit-log``, ``FLUX_AUDIT_LOG``)."""
+    access_log: str | None = None
+    """Where access lines (one JSON line per request) go: a path, ``-`` for stderr, ``None``
+    for nowhere (``--access-log``, ``FLUX_ACCESS_LOG``)."""
+    submit_rate: str = "50/second;1000/minute"
+    """Submits one caller may make, in ``limits`` notation, or ``off`` (``--submit-rate``,
+    ``FLUX_SUBMIT_RATE``)."""
+    read_rate: str = "100/second;3000/minute"
+    """Listings, searches and output reads one caller may make, or ``off`` (``--read-rate``,
+    ``FLUX_READ_RATE``)."""
+    max_streams: int = 256
+    """Streams one caller may hold open at once; 0 for no cap (``--max-streams``,
+    ``FLUX_MAX_STREAMS``)."""
     metrics_public: bool = False
     """Serve ``/metrics`` without authentication even when auth is on (``FLUX_METRICS_PUBLIC``)."""
     tls_cert: Path | None = None
@@ -171,6 +188,9 @@ class Settings:
             ("FLUX_TOKEN_SIGNING_KEY", "token_signing_key"),
             ("FLUX_PAM_SERVICE", "pam_service"),
             ("FLUX_AUDIT_LOG", "audit_log"),
+            ("FLUX_ACCESS_LOG", "access_log"),
+            ("FLUX_SUBMIT_RATE", "submit_rate"),
+            ("FLUX_READ_RATE", "read_rate"),
             ("FLUX_JOB_USER", "job_user"),
         ):
             if env.get(var):
@@ -178,14 +198,18 @@ class Settings:
 
         for var, key in (
             ("FLUX_ACCESS_TOKEN_EXPIRES_MINUTES", "access_token_expires_minutes"),
+            ("FLUX_REFRESH_TOKEN_EXPIRES_DAYS", "refresh_token_expires_days"),
+            ("FLUX_PERSONAL_TOKEN_MAX_DAYS", "personal_token_max_days"),
             ("FLUX_MIN_UID", "min_uid"),
             ("FLUX_NUMBER_NODES", "number_nodes"),
             ("FLUX_STREAM_BUFFER", "stream_buffer"),
             ("FLUX_REQUEST_MAX_SIZE", "request_max_size"),
             ("FLUX_RESPONSE_TIMEOUT", "response_timeout"),
+            ("FLUX_MAX_STREAMS", "max_streams"),
         ):
             if env.get(var, "").strip():
-                values[key] = _parse_int(env[var], name=var, minimum=0 if key == "min_uid" else 1)
+                minimum = 0 if key in ("min_uid", "max_streams") else 1
+                values[key] = _parse_int(env[var], name=var, minimum=minimum)
 
         for var, key in (("FLUX_TLS_CERT", "tls_cert"), ("FLUX_TLS_KEY", "tls_key")):
             if env.get(var, "").strip():

@@ -14,6 +14,7 @@ from ._exceptions import (
     InsecureTransportError,
     InvalidRequestError,
     NotFoundError,
+    RateLimitedError,
     ServerError,
     StreamClosedError,
     TransportError,
@@ -22,7 +23,17 @@ from ._exceptions import (
 )
 from ._version import __version__
 from .main import FluxRestfulClient, get_client
-from .models import Event, Frame, JobEvent, JobInfo, Node, OutputLine, ServerInfo
+from .models import (
+    Event,
+    Frame,
+    Identity,
+    JobEvent,
+    JobInfo,
+    Node,
+    OutputLine,
+    PersonalToken,
+    ServerInfo,
+)
 from .settings import Settings, SettingsError
 
 __all__ = [
@@ -37,6 +48,7 @@ __all__ = [
     "FluxRestfulError",
     "ForbiddenError",
     "Frame",
+    "Identity",
     "InsecureTransportError",
     "InvalidRequestError",
     "JobEvent",
@@ -44,6 +56,8 @@ __all__ = [
     "Node",
     "NotFoundError",
     "OutputLine",
+    "PersonalToken",
+    "RateLimitedError",
     "ServerError",
     "ServerInfo",
     "Settings",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import AsyncGenerator, Generator
+from collections.abc import AsyncGenerator, Callable, Generator
 from typing import Any
 
 import httpx
@@ -47,11 +47,12 @@ class FluxAuth(httpx.Auth):
     """Authenticate API requests, serving both ``Client`` and ``AsyncClient``.
 
     Sends the cached access token as ``Authorization: Bearer``. On a 401 that carries a
-    ``WWW-Authenticate`` challenge, and when credentials are known, it logs in (the ``/v1/token``
-    shared-secret handshake when a secret key is set, else the password form at
-    ``/v1/login/access-token``), caches the new token and re-sends the original request once,
-    unchanged (same query, same body). An expired token is replaced the same way. A refused
-    login raises :class:`AuthError` with the server's reason.
+    ``WWW-Authenticate`` challenge it renews the token and re-sends the original request once,
+    unchanged (same query, same body): with the refresh token when it has one (no password
+    needed; the server rotates it, so the new one replaces it), else by logging in (the
+    ``/v1/token`` shared-secret handshake when a secret key is set, else the password form at
+    ``/v1/login/access-token``). A refused login raises :class:`AuthError` with the server's
+    reason; a refused refresh falls back to logging in when a password is known.
     """
 
     def __init__(
@@ -62,6 +63,8 @@ class FluxAuth(httpx.Auth):
         password: str | None = None,
         secret_key: str | None = None,
         access_token: str | None = None,
+        refresh_token: str | None = None,
+        on_tokens: Callable[[str, str | None], None] | None = None,
     ) -> None:
         """Create the flow.
 
@@ -71,6 +74,9 @@ class FluxAuth(httpx.Auth):
             password: The user's password (``FLUX_TOKEN``).
             secret_key: Shared secret of the handshake (``FLUX_SECRET_KEY``).
             access_token: A token obtained earlier (``login``), used until the server refuses it.
+            refresh_token: The refresh token that came with it, spent to renew it.
+            on_tokens: Called with ``(access_token, refresh_token)`` whenever they change (the
+                CLI stores them, so the next run has the rotated refresh token).
         """
         self.base_url = base_url.rstrip("/")
         """API root including the version prefix."""
@@ -82,6 +88,10 @@ class FluxAuth(httpx.Auth):
         """Shared secret of the ``/v1/token`` handshake."""
         self.access_token = access_token
         """The cached access token, if any."""
+        self.refresh_token = refresh_token
+        """The refresh token to renew it with, if the server issued one."""
+        self.on_tokens = on_tokens
+        """Called when the tokens change."""
 
     @property
     def can_login(self) -> bool:
@@ -115,21 +125,42 @@ class FluxAuth(httpx.Auth):
             "POST", login_url, data={"username": self.user, "password": self.password}
         )
 
+    def build_refresh_request(self) -> httpx.Request:
+        """The request that spends the refresh token for a new access token (and refresh token)."""
+        assert self.refresh_token
+        return httpx.Request(
+            "POST",
+            self._token_urls[1],
+            data={"grant_type": "refresh_token", "refresh_token": self.refresh_token},
+        )
+
+    def _accept_tokens(self, response: httpx.Response) -> str | None:
+        """Cache the tokens of a successful login or refresh answer; the access token or None."""
+        if response.status_code != 200:
+            return None
+        try:
+            body = response.json()
+            token = body["access_token"]
+        except (ValueError, KeyError, TypeError):
+            return None
+        if not isinstance(token, str) or not token:
+            return None
+        refresh = body.get("refresh_token")
+        self.access_token = token
+        self.refresh_token = refresh if isinstance(refresh, str) and refresh else None
+        if self.on_tokens is not None:
+            self.on_tokens(token, self.refresh_token)
+        return token
+
     def parse_login_response(self, response: httpx.Response) -> str:
         """Cache and return the access token from a login answer (its body must be read).
 
         Raises:
             AuthError: The server refused the login.
         """
-        if response.status_code == 200:
-            try:
-                body = response.json()
-                token = body["access_token"]
-            except (ValueError, KeyError, TypeError):
-                token = None
-            if isinstance(token, str) and token:
-                self.access_token = token
-                return token
+        token = self._accept_tokens(response)
+        if token is not None:
+            return token
         how = "token handshake" if response.url.path.endswith("/token") else "password login"
         raise AuthError(
             f"Login refused ({how} as {self.user!r}, HTTP {response.status_code}): "
@@ -147,15 +178,28 @@ class FluxAuth(httpx.Auth):
         if self.access_token:
             request.headers["Authorization"] = f"Bearer {self.access_token}"
         response = yield request
-        if (
-            response.status_code != 401
-            or "www-authenticate" not in response.headers
-            or not self.can_login
-        ):
+        if not (self.can_login or self.refresh_token):
+            return
+        if response.status_code != 401 or "www-authenticate" not in response.headers:
             return
         self.access_token = None
-        login_response = yield self.build_login_request()
-        token = self.parse_login_response(login_response)
+        token = None
+        if self.refresh_token:
+            refreshed = yield self.build_refresh_request()
+            token = self._accept_tokens(refreshed)
+            if token is None:
+                self.refresh_token = None  # spent, expired or revoked: only a login helps now
+                if not self.can_login:
+                    raise AuthError(
+                        "The session expired and could not be renewed "
+                        f"({_error_text(refreshed)}): log in again ('flux-restful-cli login'), "
+                        "or set FLUX_USER and FLUX_TOKEN.",
+                        status_code=401,
+                        code="refresh_refused",
+                        response=refreshed,
+                    )
+        if token is None:
+            token = self.parse_login_response((yield self.build_login_request()))
         request.headers["Authorization"] = f"Bearer {token}"
         yield request
 

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import abc
 import base64
+import email.utils
 import ipaddress
 import os
 import shlex
 import ssl
 from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
@@ -27,15 +29,32 @@ from ._exceptions import (
     InsecureTransportError,
     InvalidRequestError,
     NotFoundError,
+    RateLimitedError,
     ServerError,
     TransportError,
     UnsupportedByServer,
 )
 from ._server import describe_answer, not_the_api, parse_server_info
-from ._types import JSON, CommandInput, JobId, TimeoutInput
+from ._types import JSON, CommandInput, DurationInput, JobId, TimeoutInput
 from ._version import __version__
-from .models import FEATURES, JobEvent, JobInfo, Node, OutputLine, ServerInfo
-from .settings import DEFAULT_HOST, Settings, SettingsError, load_token
+from .models import (
+    FEATURES,
+    Identity,
+    JobEvent,
+    JobInfo,
+    Node,
+    OutputLine,
+    PersonalToken,
+    ServerInfo,
+)
+from .settings import (
+    DEFAULT_HOST,
+    Settings,
+    SettingsError,
+    load_refresh_token,
+    load_token,
+    save_token,
+)
 
 __all__ = [
     "BaseClient",
@@ -53,7 +72,11 @@ STREAM_READ_TIMEOUT = 60.0
 NO_JOB_MESSAGE = "There is no job for that identifier."
 """What the upstream client prints when a job does not exist."""
 _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
-_RETRY_STATUSES = frozenset({502, 503, 504})
+_RETRY_STATUSES = frozenset({429, 502, 503, 504})
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+"""A request carrying this header may be sent twice: the server answers the first one again."""
+MAX_RETRY_WAIT = 60.0
+"""Longest ``Retry-After`` the client waits out by default; a longer one is raised at once."""
 # Errors raised before a byte of the request left this machine: safe to retry any method.
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 _NEVER_RETRY = (httpx.UnsupportedProtocol, httpx.LocalProtocolError, httpx.ProxyError)
@@ -141,6 +164,15 @@ def raise_for_status(response: httpx.Response) -> None:
         cls = ForbiddenError
     elif status == 404:
         cls = NotFoundError
+    elif status == 429:
+        raise RateLimitedError(
+            f"{message} (HTTP {status})",
+            status_code=status,
+            code=code or "too_many_requests",
+            detail=body,
+            response=response,
+            retry_after=retry_after(response),
+        )
     elif status >= 500:
         cls = ServerError
     else:
@@ -152,6 +184,26 @@ def raise_for_status(response: httpx.Response) -> None:
         detail=body,
         response=response,
     )
+
+
+def retry_after(response: httpx.Response) -> float | None:
+    """The seconds a ``Retry-After`` header asks for (a number or an HTTP date), if any."""
+    value = response.headers.get("retry-after", "").strip()
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - datetime.now(UTC)).total_seconds()
+    if seconds != seconds:  # NaN
+        return None
+    return max(0.0, seconds)
 
 
 def _job_path(job_id: JobId, suffix: str = "") -> str:
@@ -208,6 +260,39 @@ def submit_payload(command: CommandInput, fields: Mapping[str, Any]) -> dict[str
             value = ",".join(f"{k}={v}" for k, v in value.items())
         payload[key] = value
     return payload
+
+
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def parse_duration(value: DurationInput) -> int:
+    """Seconds in ``value``: seconds, a ``timedelta``, or text like ``30d``.
+
+    Text units: ``s``, ``m``, ``h``, ``d``, ``w`` (``12h``, ``2w``, ``90m``); a bare number is
+    seconds.
+
+    Raises:
+        InvalidRequestError: Not a positive duration.
+    """
+    if isinstance(value, timedelta):
+        seconds = value.total_seconds()
+    elif isinstance(value, bool):
+        raise _invalid(f"{value!r} is not a duration")
+    elif isinstance(value, int | float):
+        seconds = float(value)
+    else:
+        text = str(value).strip().lower()
+        unit = _DURATION_UNITS.get(text[-1:]) if text else None
+        number = text[:-1] if unit else text
+        try:
+            seconds = float(number) * (unit or 1)
+        except ValueError:
+            raise _invalid(
+                f"{value!r} is not a duration: use e.g. 30d, 12h, 2w, 90m or seconds"
+            ) from None
+    if not seconds > 0 or seconds != seconds or seconds == float("inf"):
+        raise _invalid(f"{value!r} is not a positive duration")
+    return int(seconds)
 
 
 def is_loopback(host: str) -> bool:
@@ -305,6 +390,8 @@ class BaseClient(abc.ABC):
         settings: Settings | None = None,
         ca: str | os.PathLike[str] | None = None,
         insecure: bool = False,
+        refresh_token: str | None = None,
+        max_wait: float = MAX_RETRY_WAIT,
     ) -> None:
         """Resolve the configuration (arguments, then environment, then the settings file).
 
@@ -324,7 +411,9 @@ class BaseClient(abc.ABC):
             transport: httpx transport to send through (sync for ``Client``, async for
                 ``AsyncClient``), e.g. ``httpx.MockTransport`` in tests.
             headers: Extra headers sent with every request.
-            access_token: A token from ``login``; default: the one stored for this host.
+            access_token: A bearer token: a personal access token, or one from ``login`` (else
+                ``FLUX_RESTFUL_TOKEN``, else the one ``flux-restful-cli login`` stored for this
+                host).
             backoff: First sleep between retries, doubled each time.
             validate: Validate the settings file.
             settings: Already-loaded settings (wins over ``settings_file``).
@@ -333,6 +422,10 @@ class BaseClient(abc.ABC):
             insecure: Send credentials over plain ``http://`` to a host that is not this
                 machine; refused by default (:class:`InsecureTransportError`); else
                 ``FLUX_RESTFUL_INSECURE=true``.
+            refresh_token: Renews ``access_token`` when it expires, without the password
+                (servers that issue refresh tokens; stored ones come with the stored token).
+            max_wait: Longest ``Retry-After`` (seconds) a retried request waits out; past it
+                the 429 or 503 is raised at once.
 
         Raises:
             InsecureTransportError: Credentials are configured for a plain ``http://`` host that
@@ -356,6 +449,8 @@ class BaseClient(abc.ABC):
         """Tries per request for transient failures."""
         self.backoff = backoff
         """First sleep between retries."""
+        self.max_wait = max_wait
+        """Longest ``Retry-After`` waited out before re-sending."""
         self.timeout = timeout
         """HTTP timeout of each request."""
         self.ca = ca or os.environ.get("FLUX_RESTFUL_CA") or None
@@ -364,12 +459,17 @@ class BaseClient(abc.ABC):
         self.insecure = insecure or env_insecure in ("1", "true", "yes", "on")
         """Whether credentials may travel over plain HTTP to another machine (argument, or
         ``FLUX_RESTFUL_INSECURE=true`` for scripts that cannot change, such as upstream's)."""
+        given = access_token or os.environ.get("FLUX_RESTFUL_TOKEN") or None
+        stored = None if given else load_token(self.host)
         self.auth = FluxAuth(
             base_url=self.api_url,
             user=user or os.environ.get("FLUX_USER") or settings.get("flux_user"),
             password=token or os.environ.get("FLUX_TOKEN") or settings.get("flux_token"),
             secret_key=secret_key or os.environ.get("FLUX_SECRET_KEY"),
-            access_token=access_token or load_token(self.host),
+            access_token=given or stored,
+            refresh_token=refresh_token or (load_refresh_token(self.host) if stored else None),
+            # A stored sign-in is renewed in place, so the next run has the rotated refresh token.
+            on_tokens=self._store_tokens if stored else None,
         )
         """The authentication flow (holds the credentials and the cached token)."""
         self._server: ServerInfo | None = None
@@ -385,6 +485,9 @@ class BaseClient(abc.ABC):
         if headers:
             self._http.headers.update(headers)
         self._refuse_plain_http()
+
+    def _store_tokens(self, access_token: str, refresh_token: str | None) -> None:
+        save_token(self.host, access_token, refresh_token)
 
     @abc.abstractmethod
     def _open(
@@ -545,6 +648,27 @@ class BaseClient(abc.ABC):
     def _auth_info_request(self) -> httpx.Request:
         return self._build("GET", "auth")
 
+    def _me_request(self) -> httpx.Request:
+        return self._build("GET", "me")
+
+    def _create_token_request(
+        self, name: str, scope: str | Iterable[str], expires: DurationInput
+    ) -> httpx.Request:
+        body = {
+            "name": name,
+            "scope": scope if isinstance(scope, str) else list(scope),
+            "expires_in": parse_duration(expires),
+        }
+        return self._build("POST", "tokens", json=body)
+
+    def _list_tokens_request(self, user: str | None) -> httpx.Request:
+        return self._build("GET", "tokens", params={"user": user} if user else None)
+
+    def _revoke_token_request(self, token_id: str) -> httpx.Request:
+        if not token_id or "/" in token_id:
+            raise _invalid(f"{token_id!r} is not a token id")
+        return self._build("DELETE", f"tokens/{quote(token_id, safe='')}")
+
     # -- knowing the server ------------------------------------------------------------------
     def _parse_server_info(self, response: httpx.Response) -> ServerInfo:
         self._server = parse_server_info(self.host, response)
@@ -617,13 +741,16 @@ class BaseClient(abc.ABC):
     ) -> float | None:
         """Seconds to wait before re-sending ``request``, or ``None`` to stop.
 
-        A request is re-sent after connection failures (it never left), and, when its method is
-        idempotent, after other transport errors and 502/503/504. A submit that may have reached
-        the server is never sent twice.
+        A request is re-sent after connection failures (it never left), and, when it is
+        idempotent, after other transport errors and 429/502/503/504, waiting what the answer's
+        ``Retry-After`` asks (at most :attr:`max_wait`; a longer wait is not waited out but
+        raised). Idempotent means a GET, HEAD, OPTIONS, PUT or DELETE, or any request with an
+        ``Idempotency-Key`` header: a submit without one that may have reached the server is
+        never sent twice.
         """
         if attempt + 1 >= self.attempts:
             return None
-        idempotent = request.method in _IDEMPOTENT
+        idempotent = request.method in _IDEMPOTENT or IDEMPOTENCY_HEADER in request.headers
         if exc is not None:
             if isinstance(exc, _NEVER_RETRY) or _tls_failure(exc) is not None:
                 return None  # neither a refused certificate nor a bad URL mends itself
@@ -631,7 +758,11 @@ class BaseClient(abc.ABC):
                 return None
         elif response is None or response.status_code not in _RETRY_STATUSES or not idempotent:
             return None
-        return float(min(self.backoff * 2**attempt, 10.0))
+        backoff = float(min(self.backoff * 2**attempt, 10.0))
+        asked = retry_after(response) if response is not None else None
+        if asked is None:
+            return backoff
+        return asked if asked <= self.max_wait else None
 
     def _transport_error(self, request: httpx.Request, exc: httpx.TransportError) -> TransportError:
         reason = str(exc) or type(exc).__name__
@@ -741,3 +872,23 @@ class BaseClient(abc.ABC):
 
     def _parse_token(self, response: httpx.Response) -> str:
         return self.auth.parse_login_response(response)
+
+    def _parse_identity(self, response: httpx.Response) -> Identity:
+        body = self._json(response)
+        if not isinstance(body, Mapping):
+            raise not_the_api(response)
+        return Identity.from_json(body)
+
+    def _parse_personal_token(self, response: httpx.Response) -> PersonalToken:
+        body = self._json(response)
+        try:
+            return PersonalToken.from_json(body)
+        except (KeyError, TypeError, ValueError, AttributeError):
+            raise not_the_api(response) from None
+
+    def _parse_personal_tokens(self, response: httpx.Response) -> list[PersonalToken]:
+        body = self._json(response)
+        try:
+            return [PersonalToken.from_json(item) for item in body["tokens"]]
+        except (KeyError, TypeError, ValueError, AttributeError):
+            raise not_the_api(response) from None

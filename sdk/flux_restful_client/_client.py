@@ -14,8 +14,18 @@ from ._base import BaseClient, raise_for_status
 from ._exceptions import TransportError
 from ._server import filter_jobs
 from ._streams import EventReader, FrameReader, OutputReader, Poll, Reader, Resume
-from ._types import JSON, CommandInput, JobId, SubmitFields
-from .models import Event, Frame, JobEvent, JobInfo, Node, OutputLine, ServerInfo
+from ._types import JSON, CommandInput, DurationInput, JobId, SubmitFields
+from .models import (
+    Event,
+    Frame,
+    Identity,
+    JobEvent,
+    JobInfo,
+    Node,
+    OutputLine,
+    PersonalToken,
+    ServerInfo,
+)
 
 __all__ = ["Client"]
 
@@ -148,6 +158,56 @@ class Client(BaseClient):
                 self._parse_server_info(response)
         assert self._server is not None
         return self._server
+
+    def me(self) -> Identity:
+        """Who the server takes this client for: user, superuser or not, scopes (``/v1/me``).
+
+        Raises:
+            UnsupportedByServer: The server has no ``/v1/me`` (upstream's).
+        """
+        self._require(self.server_info(), "me")
+        return self._parse_identity(self._send(self._me_request()))
+
+    def create_token(
+        self, name: str, *, scope: str | Iterable[str] = "read", expires: DurationInput = "30d"
+    ) -> PersonalToken:
+        """Create a personal access token for scripts and CI; its ``token`` is shown this once.
+
+        Args:
+            name: What it is for (``ci``), unique among the caller's tokens.
+            scope: ``read`` (GET only), ``submit`` (and read) or ``admin`` (and both;
+                superusers only); a list names the scopes exactly.
+            expires: Lifetime: ``30d``, ``12h``, ``2w``, seconds or a ``timedelta``.
+
+        Raises:
+            UnsupportedByServer: The server has no personal tokens (upstream's).
+            InvalidRequestError: A bad name or lifetime, a name in use, auth off on the server.
+            ForbiddenError: The scope goes beyond the caller's own.
+        """
+        self._require(self.server_info(), "tokens")
+        request = self._create_token_request(name, scope, expires)
+        return self._parse_personal_token(self._send(request))
+
+    def list_tokens(self, *, user: str | None = None) -> list[PersonalToken]:
+        """The caller's live personal tokens, newest first, never their secrets.
+
+        A superuser lists everyone's, or ``user``'s.
+
+        Raises:
+            UnsupportedByServer: The server has no personal tokens (upstream's).
+        """
+        self._require(self.server_info(), "tokens")
+        return self._parse_personal_tokens(self._send(self._list_tokens_request(user)))
+
+    def revoke_token(self, token_id: str) -> None:
+        """Revoke a personal token by its id; it stops working at once.
+
+        Raises:
+            UnsupportedByServer: The server has no personal tokens (upstream's).
+            NotFoundError: No such live token of the caller's.
+        """
+        self._require(self.server_info(), "tokens")
+        self._json(self._send(self._revoke_token_request(token_id)))
 
     def submit_job(self, command: CommandInput, **fields: Unpack[SubmitFields]) -> int:
         """Submit a job and return its id."""

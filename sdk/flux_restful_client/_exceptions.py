@@ -8,6 +8,7 @@ FluxRestfulError
     ForbiddenError      403
     NotFoundError       404
     InvalidRequestError 400/405/409/422
+    RateLimitedError    429; .retry_after (seconds) from the server's Retry-After
     ServerError         5xx
   StreamClosedError     a stream ended unexpectedly and could not be resumed
   UnsupportedByServer   the server does not offer a feature (e.g. an upstream server and
@@ -21,7 +22,7 @@ FluxRestfulError
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import httpx
@@ -34,6 +35,7 @@ __all__ = [
     "InsecureTransportError",
     "InvalidRequestError",
     "NotFoundError",
+    "RateLimitedError",
     "ServerError",
     "StreamClosedError",
     "TransportError",
@@ -94,6 +96,21 @@ class NotFoundError(ApiError):
 
 class InvalidRequestError(ApiError):
     """The request was refused as invalid (400, 405, 409, 422)."""
+
+
+class RateLimitedError(ApiError):
+    """Too many requests (429): the server's rate limit, or its sign-in throttle.
+
+    Idempotent requests are retried after ``Retry-After`` (up to the client's ``max_wait``)
+    before this is raised; a submit only when it carries an ``Idempotency-Key``.
+
+    Attributes:
+        retry_after: Seconds the server asked to wait, if it said.
+    """
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
 
 
 class ServerError(ApiError):

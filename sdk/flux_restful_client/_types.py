@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import timedelta
 from typing import Any, TypeAlias, TypedDict
 
 import httpx
@@ -10,6 +11,7 @@ import httpx
 __all__ = [
     "JSON",
     "CommandInput",
+    "DurationInput",
     "EnvInput",
     "JobId",
     "OptionFlagsInput",
@@ -27,6 +29,8 @@ EnvInput: TypeAlias = Mapping[str, str]
 """Environment variables added to a job."""
 OptionFlagsInput: TypeAlias = str | Mapping[str, Any]
 """Flux shell options as ``"k=v,k2=v2"`` or a mapping."""
+DurationInput: TypeAlias = str | int | float | timedelta
+"""A lifetime: seconds, a ``timedelta``, or text such as ``30d``, ``12h``, ``2w``, ``90m``."""
 TimeoutInput: TypeAlias = float | httpx.Timeout | None
 """An HTTP timeout in seconds, an ``httpx.Timeout``, or ``None`` for no timeout."""
 

@@ -13,9 +13,11 @@ __all__ = [
     "Event",
     "FEATURES",
     "Frame",
+    "Identity",
     "JobInfo",
     "Node",
     "OutputLine",
+    "PersonalToken",
     "ServerInfo",
     "TERMINAL_STATE",
 ]
@@ -264,6 +266,9 @@ FEATURES: Mapping[str, str] = {
     "node_detail": "node detail (/v1/nodes?detail=true)",
     "batch": "batched stream frames (batch=true on /v1/jobs/{id}/stream and /v1/events)",
     "password_login": "password login (/v1/login/access-token)",
+    "me": "who-am-I (/v1/me)",
+    "tokens": "personal access tokens (/v1/tokens)",
+    "refresh_tokens": "refresh tokens (grant_type=refresh_token)",
 }
 """Features a server may offer beyond upstream's routes, by name, with what they are."""
 
@@ -307,3 +312,71 @@ class ServerInfo:
             return f"flux-restful {self.version or '(unknown version)'} at {self.url}"
         era = "1.1.0 or compatible" if self.auth else "before 1.1.0"
         return f"upstream flux-restful-api ({era}) at {self.url}"
+
+
+@dataclass(frozen=True)
+class PersonalToken:
+    """A personal access token as ``/v1/tokens`` lists it (``token`` only when just created)."""
+
+    id: str
+    """Public id: what ``revoke_token`` takes."""
+    name: str
+    """What its owner called it (``ci``)."""
+    user: str
+    """Its owner."""
+    scopes: tuple[str, ...]
+    """What it may do: ``read``, ``submit``, ``admin``."""
+    created: float
+    """Creation time (epoch seconds)."""
+    expires: float
+    """Expiry (epoch seconds)."""
+    last_used: float | None = None
+    """When it last authenticated a request (to the minute), if ever."""
+    token: str | None = field(default=None, repr=False)
+    """The secret, sent once by ``create_token``: store it now, it cannot be shown again."""
+    raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    """The JSON object as the server sent it."""
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> PersonalToken:
+        """Build from one item of ``GET /v1/tokens`` (or the ``POST`` answer)."""
+        return cls(
+            id=str(data["id"]),
+            name=str(data.get("name", "")),
+            user=str(data.get("user", "")),
+            scopes=tuple(str(s) for s in data.get("scopes", ())),
+            created=float(data.get("created", 0)),
+            expires=float(data.get("expires", 0)),
+            last_used=_opt_float(data.get("last_used")),
+            token=data.get("token") if isinstance(data.get("token"), str) else None,
+            raw=dict(data),
+        )
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who the server takes the caller for (``GET /v1/me``)."""
+
+    user: str | None
+    """API user name; ``None`` when the server runs without auth."""
+    superuser: bool
+    """Sees and touches every job (the dashboard offers "mine/all" only then)."""
+    scopes: tuple[str, ...]
+    """What the credentials allow: ``read``, ``submit``, ``admin``."""
+    auth: str
+    """How this client authenticated: ``anonymous``, ``password``, ``access_token``,
+    ``personal_token``."""
+    raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    """The JSON object as the server sent it."""
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Identity:
+        """Build from ``GET /v1/me``."""
+        user = data.get("user")
+        return cls(
+            user=str(user) if user is not None else None,
+            superuser=bool(data.get("superuser", False)),
+            scopes=tuple(str(s) for s in data.get("scopes", ())),
+            auth=str(data.get("auth", "")),
+            raw=dict(data),
+        )

@@ -20,6 +20,7 @@ __all__ = [
     "SettingsError",
     "default_settings_file",
     "forget_token",
+    "load_refresh_token",
     "load_token",
     "save_token",
     "tokens_file",
@@ -233,37 +234,62 @@ class Settings:
         return dict(self._data)
 
 
-def _read_tokens() -> dict[str, str]:
+def _read_tokens() -> dict[str, dict[str, str]]:
+    """Stored tokens by host: ``{"access_token": ..., "refresh_token": ...}``.
+
+    Files written before refresh tokens hold the access token alone; they still read.
+    """
     path = tokens_file()
     if not path.exists():
         return {}
-    data = _read_yaml(path)
-    return {str(k): str(v) for k, v in data.items() if v}
+    stored: dict[str, dict[str, str]] = {}
+    for host, value in _read_yaml(path).items():
+        if isinstance(value, Mapping):
+            entry = {str(k): str(v) for k, v in value.items() if v}
+        else:
+            entry = {"access_token": str(value)} if value else {}
+        if entry.get("access_token"):
+            stored[str(host)] = entry
+    return stored
 
 
-def load_token(host: str) -> str | None:
-    """The access token ``login`` stored for ``host``, if any."""
-    return _read_tokens().get(host.rstrip("/"))
-
-
-def save_token(host: str, token: str) -> Path:
-    """Store an access token for ``host`` in a file only the user can read; return the file."""
-    tokens = _read_tokens()
-    tokens[host.rstrip("/")] = token
+def _write_tokens(tokens: Mapping[str, Mapping[str, str]]) -> Path:
     path = tokens_file()
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(yaml.safe_dump(tokens))
+        handle.write(yaml.safe_dump({host: dict(entry) for host, entry in tokens.items()}))
     os.chmod(path, 0o600)
     return path
 
 
+def load_token(host: str) -> str | None:
+    """The access token ``login`` stored for ``host``, if any."""
+    return _read_tokens().get(host.rstrip("/"), {}).get("access_token")
+
+
+def load_refresh_token(host: str) -> str | None:
+    """The refresh token stored with it (servers that issue them), if any."""
+    return _read_tokens().get(host.rstrip("/"), {}).get("refresh_token")
+
+
+def save_token(host: str, token: str, refresh_token: str | None = None) -> Path:
+    """Store an access token (and its refresh token) for ``host``; return the file.
+
+    Only the user can read the file (mode 0600).
+    """
+    tokens = _read_tokens()
+    entry = {"access_token": token}
+    if refresh_token:
+        entry["refresh_token"] = refresh_token
+    tokens[host.rstrip("/")] = entry
+    return _write_tokens(tokens)
+
+
 def forget_token(host: str) -> bool:
-    """Remove the stored token for ``host``; return whether there was one."""
+    """Remove the stored tokens for ``host``; return whether there were any."""
     tokens = _read_tokens()
     if tokens.pop(host.rstrip("/"), None) is None:
         return False
-    path = tokens_file()
-    path.write_text(yaml.safe_dump(tokens), encoding="utf-8")
+    _write_tokens(tokens)
     return True

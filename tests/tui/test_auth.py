@@ -1,4 +1,7 @@
-"""The dashboard against an auth-enabled server: a superuser's "mine/all", a user's own jobs."""
+"""The dashboard against an auth-enabled server: a superuser's "mine/all", a user's own jobs.
+
+The toggle is offered according to ``GET /v1/me``: to superusers only.
+"""
 
 from __future__ import annotations
 
@@ -48,6 +51,9 @@ async def test_mine_all_for_the_superuser_and_only_their_own_jobs_for_a_user(ser
         async with app.run_test(size=SIZE) as pilot:
             table = app.jobs_screen.table
             await until(pilot, lambda: set(table.row_ids()) == {root_job, alice_job})
+            await until(pilot, lambda: app.jobs_screen.identity is not None)
+            assert app.jobs_screen.identity.superuser
+            assert app.jobs_screen.check_action("mine", ()) is True
             await pilot.press("m")  # mine
             assert table.row_ids() == [root_job]
             assert "user fluxuser" in app.jobs_screen.counts.describe
@@ -66,6 +72,10 @@ async def test_mine_all_for_the_superuser_and_only_their_own_jobs_for_a_user(ser
             table = app.jobs_screen.table
             await until(pilot, lambda: app.connection == "live" and saw(alice_job))
             assert table.row_ids() == [alice_job]
+            # /v1/me says alice is no superuser: no "mine/all" toggle (she sees hers only)
+            await until(pilot, lambda: app.jobs_screen.identity is not None)
+            assert app.jobs_screen.identity.user == "alice"
+            assert app.jobs_screen.check_action("mine", ()) is False
             # live: the superuser's new job never reaches alice's feed; her own does
             root_later = await root.submit_job("true", name="roots-later")
             alice_later = await alice.submit_job("true", name="alices-later")

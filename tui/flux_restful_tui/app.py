@@ -116,6 +116,19 @@ class DashboardApp(App[None]):
         self.set_interval(1.0, self.tick)
         if self.follow:
             self.start_feed()
+            self.identify()
+
+    @work(exclusive=True, group="identify", exit_on_error=False)
+    async def identify(self) -> None:
+        """Ask the server who we are: "mine/all" is offered to superusers only."""
+        try:
+            if not (await self.client.server_info()).supports("me"):
+                return
+            identity = await self.client.me()
+        except FluxRestfulError:
+            return  # the feed reports an unreachable server; the toggle stays offered
+        self.jobs_screen.identity = identity
+        self.jobs_screen.refresh_bindings()
 
     # -- the feed ----------------------------------------------------------------------------
     def start_feed(self) -> None:

@@ -18,6 +18,7 @@ from .guard import (
     authenticate_token,
     recheck,
     require_superuser,
+    stream_slot,
 )
 from .service import AuthService
 
@@ -36,4 +37,5 @@ __all__ = [
     "check_auth_settings",
     "recheck",
     "require_superuser",
+    "stream_slot",
 ]

@@ -10,6 +10,7 @@ import hmac
 
 from ..settings import Settings, SettingsError
 from . import pam as pam_backend
+from .ratelimit import parse_rates
 
 __all__ = ["check_auth_settings", "mask"]
 
@@ -43,8 +44,21 @@ def check_auth_settings(settings: Settings) -> None:
                 "FLUX_TOKEN_SIGNING_KEY must differ from FLUX_SECRET_KEY: clients know the "
                 "shared secret, so they could forge access tokens."
             )
-    if settings.access_token_expires_minutes < 1:
-        raise SettingsError("FLUX_ACCESS_TOKEN_EXPIRES_MINUTES must be >= 1")
+    for name, value in (
+        ("FLUX_ACCESS_TOKEN_EXPIRES_MINUTES", settings.access_token_expires_minutes),
+        ("FLUX_REFRESH_TOKEN_EXPIRES_DAYS", settings.refresh_token_expires_days),
+        ("FLUX_PERSONAL_TOKEN_MAX_DAYS", settings.personal_token_max_days),
+    ):
+        if value < 1:
+            raise SettingsError(f"{name} must be >= 1, not {value}")
+    for name, text in (
+        ("--submit-rate (FLUX_SUBMIT_RATE)", settings.submit_rate),
+        ("--read-rate (FLUX_READ_RATE)", settings.read_rate),
+    ):
+        try:
+            parse_rates(text, name)
+        except ValueError as exc:
+            raise SettingsError(str(exc)) from None
 
 
 def mask(value: str | None) -> str:

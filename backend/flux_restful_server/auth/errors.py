@@ -80,3 +80,49 @@ class LoginBusy(AuthLayerError):
     code = "busy"
     message = "The server is checking too many passwords right now; try again shortly."
     challenge_headers: ClassVar[dict[str, str]] = {"Retry-After": "1"}
+
+
+class RefreshRefused(LoginFailed):
+    """A refresh token cannot be spent: unknown, expired, revoked, or its user changed (400)."""
+
+    code = "invalid_grant"
+    message = "The refresh token is unknown, revoked or expired."
+
+
+class RefreshReuseDetected(RefreshRefused):
+    """A spent refresh token came back, so it was copied: its whole sign-in is revoked (400)."""
+
+    code = "refresh_token_reused"
+
+    def __init__(self, message: str | None = None, *, user: str = "") -> None:
+        """Create the refusal; ``user`` is whose sign-in was revoked (for the audit log)."""
+        super().__init__(message)
+        self.user = user
+        """Whose sign-in was revoked."""
+
+
+class BadTokenRequest(AuthLayerError):
+    """A personal token cannot be created as asked (bad name, lifetime or scope; too many)."""
+
+    status_code = 400
+    code = "invalid_request"
+    message = "Invalid token request"
+
+
+class TokenNotFound(AuthLayerError):
+    """No such live personal token, or not the caller's (404 either way, like jobs)."""
+
+    status_code = 404
+    code = "not_found"
+    message = "Token not found"
+
+
+class TokensUnavailable(AuthLayerError):
+    """Personal and refresh tokens need a user to own them: auth is off on this server."""
+
+    status_code = 400
+    code = "tokens_unavailable"
+    message = (
+        "This server runs without authentication (FLUX_AUTH_BACKEND=none): there are no users "
+        "to own tokens, and none are needed."
+    )

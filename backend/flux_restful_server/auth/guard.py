@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
 from .errors import Forbidden, InvalidCredentials, NotAuthenticated
@@ -19,7 +20,9 @@ __all__ = [
     "authenticate_token",
     "client_address",
     "recheck",
+    "rate_key",
     "require_superuser",
+    "stream_slot",
 ]
 
 
@@ -43,14 +46,35 @@ async def authenticate(request: Request[Any, Any], *, allow_query_token: bool = 
     ``Authorization: Basic``. With ``allow_query_token`` (streams opened by browsers, which cannot
     set headers on websockets or EventSource) a ``?token=`` access token is accepted too.
 
+    Submits and expensive reads are counted against the caller's rate limits here.
+
     Raises:
         NotAuthenticated: No credentials (401).
         InvalidCredentials: Wrong, expired, forged or revoked credentials (401).
         Forbidden: Not allowed for this request (403).
+        RateLimited: Over a rate limit (429 with ``Retry-After``).
     """
     principal = await _resolve(request, allow_query_token)
     request.ctx.principal = principal  # who acted, for the audit log
+    route = request.route.name.partition(".")[2] if request.route is not None else ""
+    auth_service(request.app).rates.admit(route, rate_key(request, principal))
     return principal
+
+
+def rate_key(request: Request[Any, Any], principal: Principal) -> str:
+    """Whose budget a request draws on: the user's, or the address's when anonymous."""
+    if principal.name is not None:
+        return f"user:{principal.name}"
+    return f"address:{client_address(request)}"
+
+
+def stream_slot(request: Request[Any, Any], principal: Principal) -> AbstractContextManager[None]:
+    """Hold one of the caller's stream slots while a stream runs.
+
+    Raises:
+        RateLimited: The caller holds too many streams already (429).
+    """
+    return auth_service(request.app).rates.stream(rate_key(request, principal))
 
 
 async def _resolve(request: Request[Any, Any], allow_query_token: bool) -> Principal:

@@ -6,7 +6,10 @@ from dataclasses import dataclass, field
 
 from ..domain.owner import Owner
 
-__all__ = ["ANONYMOUS", "Principal"]
+__all__ = ["ALL_SCOPES", "ANONYMOUS", "Principal"]
+
+ALL_SCOPES = frozenset({"read", "submit", "admin"})
+"""Every scope: what the anonymous caller (auth off) and a superuser's password have."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +24,15 @@ class Principal:
     """How jobs this caller submits are owned and run."""
     version: str = ""
     """The user's token version when authenticated (a change means removed or deactivated)."""
+    scopes: frozenset[str] = ALL_SCOPES
+    """What the credentials allow: ``read`` (GET), ``submit`` (changes), ``admin`` (superuser)."""
+    via: str = "anonymous"
+    """How the caller authenticated: ``anonymous`` (auth off), ``password`` (HTTP Basic),
+    ``access_token`` (a login's JWT) or ``personal_token``."""
+    token_id: str | None = None
+    """The personal token's id when ``via`` is ``personal_token`` (for the audit log)."""
+    family: str | None = None
+    """The sign-in (refresh token family) of an ``access_token``: revoking it ends streams."""
 
     @property
     def sees_all(self) -> bool:

@@ -18,11 +18,29 @@ from ..settings import Settings, SettingsError
 from . import pam as pam_backend
 from .accounts import AccountRefused, AccountResolver
 from .config import check_auth_settings, mask
-from .errors import Forbidden, InvalidCredentials, LoginFailed, TokenExpiredError
+from .errors import (
+    BadTokenRequest,
+    Forbidden,
+    InvalidCredentials,
+    LoginFailed,
+    RefreshRefused,
+    RefreshReuseDetected,
+    TokenExpiredError,
+    TokenNotFound,
+    TokensUnavailable,
+)
 from .passwords import hash_password, verify_password
-from .principal import ANONYMOUS, Principal
+from .principal import ALL_SCOPES, ANONYMOUS, Principal
+from .ratelimit import RateLimits, parse_rates
 from .store import UserExists, UserStore, UserStoreError, check_username
 from .throttle import LoginThrottle
+from .token_store import (
+    PERSONAL_PREFIX,
+    PersonalToken,
+    RefreshReused,
+    TokenStore,
+    TokenStoreError,
+)
 from .tokens import (
     SCOPES,
     AccessClaims,
@@ -51,6 +69,30 @@ _TOKEN_CACHE_MAX = 4096
 
 
 @dataclass(frozen=True, slots=True)
+class Grant:
+    """What a sign-in (or a refresh) answers: an access token and the refresh token after it."""
+
+    access_token: str
+    """The JWT to send as ``Authorization: Bearer``."""
+    refresh_token: str
+    """Spend it once at ``/v1/login/access-token`` (``grant_type=refresh_token``) for a new pair."""
+    expires_in: int
+    """Seconds the access token lasts."""
+    scopes: frozenset[str]
+    """What the access token allows."""
+
+    def as_json(self) -> dict[str, Any]:
+        """The login answer: upstream's keys first, then OAuth2's standard extras."""
+        return {
+            "access_token": self.access_token,
+            "token_type": "Bearer",
+            "refresh_token": self.refresh_token,
+            "expires_in": self.expires_in,
+            "scope": " ".join(sorted(self.scopes)),
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class Identity:
     """A user whose password or token checked out."""
 
@@ -75,6 +117,8 @@ class AuthService:
         self.settings = settings
         self.backend: str = settings.auth_backend
         self.store: UserStore | None = None
+        self.tokens: TokenStore | None = None
+        self._pat_touched: dict[str, float] = {}
         self.accounts = AccountResolver(settings.min_uid)
         self.signing_key = b""
         self.key_source = ""
@@ -85,6 +129,11 @@ class AuthService:
         self._basic_failures: dict[bytes, tuple[str, float]] = {}
         self._basic_checks: dict[bytes, asyncio.Task[Identity]] = {}
         self.throttle = LoginThrottle()
+        self.rates = RateLimits(
+            parse_rates(settings.submit_rate, "submit_rate"),
+            parse_rates(settings.read_rate, "read_rate"),
+            settings.max_streams,
+        )
 
     @property
     def enabled(self) -> bool:
@@ -132,6 +181,10 @@ class AuthService:
             )
         except TokenError as exc:
             raise SettingsError(str(exc)) from None
+        try:
+            self.tokens = TokenStore(self.settings.db_path)
+        except TokenStoreError as exc:
+            raise SettingsError(str(exc)) from None
         if self.backend == "pam":
             self._pam = pam_backend.load_pam()
         else:
@@ -146,6 +199,9 @@ class AuthService:
     def close(self) -> None:
         """Close the user store and the password threads."""
         self.throttle.close()
+        if self.tokens is not None:
+            self.tokens.close()
+            self.tokens = None
         if self.store is not None:
             self.store.close()
             self.store = None
@@ -265,49 +321,59 @@ class AuthService:
 
     # -- tokens -----------------------------------------------------------------------------
 
-    def issue(self, identity: Identity, requested: str | None = None) -> str:
-        """Sign an access token for ``identity`` with the scopes it may have.
+    def allowed_scopes(self, identity: Identity) -> frozenset[str]:
+        """Every scope ``identity`` may hold: ``admin`` only for superusers."""
+        return ALL_SCOPES if identity.superuser else ALL_SCOPES - {"admin"}
 
-        Args:
-            identity: Who.
-            requested: Space-separated scopes asked for (OAuth2 ``scope``); all allowed if empty.
+    def _requested_scopes(self, identity: Identity, requested: str | None) -> frozenset[str]:
+        allowed = self.allowed_scopes(identity)
+        if not requested or not requested.strip():
+            return allowed
+        asked = frozenset(requested.split())
+        unknown = asked - set(SCOPES)
+        if unknown:
+            raise LoginFailed(f"Unknown scope: {', '.join(sorted(unknown))}")
+        if asked - allowed:
+            raise LoginFailed("The user may not have the admin scope")
+        return asked
 
-        Raises:
-            LoginFailed: A requested scope is unknown or not allowed.
+    def grant(self, identity: Identity, scopes: frozenset[str], family: str | None = None) -> Grant:
+        """Sign an access token and issue the refresh token after it.
+
+        A new sign-in family starts unless ``family`` continues one.
         """
-        allowed = {"read", "submit"} | ({"admin"} if identity.superuser else set())
-        scopes = set(allowed)
-        if requested and requested.strip():
-            asked = set(requested.split())
-            unknown = asked - set(SCOPES)
-            if unknown:
-                raise LoginFailed(f"Unknown scope: {', '.join(sorted(unknown))}")
-            if asked - allowed:
-                raise LoginFailed("The user may not have the admin scope")
-            scopes = asked
-        return issue_access_token(
+        assert self.tokens is not None
+        lifetime = self.settings.refresh_token_expires_days * 86400
+        refresh, family = self.tokens.issue_refresh(
+            identity.name, scopes, identity.version, lifetime, family
+        )
+        minutes = self.settings.access_token_expires_minutes
+        access = issue_access_token(
             self.signing_key,
             user=identity.name,
-            scopes=frozenset(scopes),
+            scopes=scopes,
             version=identity.version,
             backend=self.backend,
-            expires_minutes=self.settings.access_token_expires_minutes,
+            expires_minutes=minutes,
+            family=family,
         )
+        return Grant(access, refresh, minutes * 60, scopes)
 
     async def login(
         self, name: str, password: str, requested: str | None = None, address: str = ""
-    ) -> str:
-        """Check a user name and password and return an access token.
+    ) -> Grant:
+        """Check a user name and password and return an access and a refresh token.
 
         Raises:
             LoginFailed: Any failure (always a 400).
             LoginThrottled: Too many failures from ``address`` lately (429).
             LoginBusy: Too many checks waiting (503).
         """
-        return self.issue(await self.check_password(name, password, address), requested)
+        identity = await self.check_password(name, password, address)
+        return self.grant(identity, self._requested_scopes(identity, requested))
 
-    async def handshake(self, authorization: str | None, address: str = "") -> str:
-        """Run upstream's ``/v1/token`` handshake and return an access token.
+    async def handshake(self, authorization: str | None, address: str = "") -> Grant:
+        """Run upstream's ``/v1/token`` handshake and return an access and a refresh token.
 
         Raises:
             LoginFailed: Any failure, with upstream 1.1.0's messages (always a 400).
@@ -322,10 +388,100 @@ class AuthService:
             raise LoginFailed(str(exc)) from None
         return await self.login(creds.user, creds.password, address=address)
 
+    def refresh(self, token: str) -> Grant:
+        """Spend a refresh token for a new access token and the next refresh token.
+
+        The scopes are those of the sign-in, less ``admin`` if the user is no longer a
+        superuser; a password change, removal or deactivation since the sign-in refuses it.
+
+        Raises:
+            RefreshRefused: Unknown, expired or revoked token, or its user changed (400).
+            RefreshReuseDetected: A spent token was used again; its family is revoked (400).
+        """
+        if not self.enabled or self.tokens is None:
+            raise RefreshRefused("Refresh tokens need auth on this server.")
+        try:
+            grant = self.tokens.spend_refresh(token)
+        except RefreshReused as exc:
+            raise RefreshReuseDetected(str(exc), user=exc.user) from None
+        except TokenStoreError as exc:
+            raise RefreshRefused(str(exc)) from None
+        try:
+            identity = self._current_identity(grant.user, grant.version)
+        except InvalidCredentials:
+            self.tokens.revoke_family(grant.family)
+            raise RefreshRefused(
+                "The user was removed or deactivated, or changed their password, since this "
+                "sign-in: sign in again."
+            ) from None
+        scopes = grant.scopes & self.allowed_scopes(identity)
+        return self.grant(identity, scopes, grant.family)
+
+    # -- personal access tokens ---------------------------------------------------------------
+
+    def create_personal_token(
+        self, principal: Principal, name: str, scopes: frozenset[str], expires_in: float
+    ) -> tuple[PersonalToken, str]:
+        """Create a personal access token for the caller; return it and its secret form.
+
+        Raises:
+            TokensUnavailable: Auth is off (nobody to own a token).
+            Forbidden: ``scopes`` go beyond the caller's own.
+            BadTokenRequest: Bad name or lifetime, a name already in use, too many tokens.
+        """
+        tokens = self._token_store()
+        assert principal.name is not None
+        wider = scopes - principal.scopes
+        if wider:
+            raise Forbidden(
+                f"A token cannot have more rights than the credentials that create it (these "
+                f"lack {', '.join(sorted(wider))})."
+            )
+        check_token_name(name)
+        longest = self.settings.personal_token_max_days * 86400
+        if not 60 <= expires_in <= longest:
+            raise BadTokenRequest(
+                f"expires_in must be between 60 seconds and {self.settings.personal_token_max_days}"
+                f" days ({longest} seconds), not {expires_in:g}"
+            )
+        try:
+            return tokens.create_personal(principal.name, name, scopes, time.time() + expires_in)
+        except TokenStoreError as exc:
+            raise BadTokenRequest(str(exc)) from None
+
+    def list_personal_tokens(
+        self, principal: Principal, user: str | None = None
+    ) -> list[PersonalToken]:
+        """The caller's live tokens; a superuser's listing has everyone's (or ``user``'s)."""
+        tokens = self._token_store()
+        if not principal.superuser:
+            return tokens.list_personal(principal.name)
+        return tokens.list_personal(user)
+
+    def revoke_personal_token(self, principal: Principal, token_id: str) -> PersonalToken:
+        """Revoke one of the caller's tokens (a superuser: anyone's).
+
+        Raises:
+            TokenNotFound: No such live token, or not the caller's (404 either way).
+        """
+        tokens = self._token_store()
+        token = tokens.get_personal(token_id)
+        if token is None or not (principal.superuser or token.user == principal.name):
+            raise TokenNotFound(f"Token {token_id} not found")
+        tokens.revoke_personal(token_id)
+        return token
+
+    def _token_store(self) -> TokenStore:
+        if not self.enabled or self.tokens is None:
+            raise TokensUnavailable()
+        return self.tokens
+
     # -- requests ---------------------------------------------------------------------------
 
     def principal_from_token(self, token: str, method: str = "GET") -> Principal:
-        """Resolve a bearer access token (one signature check and one indexed read).
+        """Resolve a bearer token: a login's JWT or a personal access token.
+
+        A JWT costs one signature check and one indexed read, a personal token two reads.
 
         Raises:
             InvalidCredentials: The token is invalid, expired, revoked, or its user is gone.
@@ -334,6 +490,8 @@ class AuthService:
         """
         if not self.enabled:
             return ANONYMOUS
+        if token.startswith(PERSONAL_PREFIX):
+            return self._principal_from_personal(token, method)
         claims = self._token_cache.get(token)
         if claims is None:
             try:
@@ -352,10 +510,32 @@ class AuthService:
         if claims.backend != self.backend:
             raise InvalidCredentials()
         identity = self._current_identity(claims.sub, claims.version)
-        needed = "read" if method.upper() in SAFE_METHODS else "submit"
-        if needed not in claims.scopes:
-            raise Forbidden(f"This token's scope does not allow this request (needs {needed}).")
-        return self._principal(identity, superuser=identity.superuser and "admin" in claims.scopes)
+        if claims.family is not None and self.tokens and self.tokens.family_revoked(claims.family):
+            raise InvalidCredentials()
+        _check_scope(claims.scopes, method)
+        return self._principal(
+            identity, scopes=claims.scopes, via="access_token", family=claims.family
+        )
+
+    def _principal_from_personal(self, token: str, method: str) -> Principal:
+        assert self.tokens is not None
+        found = self.tokens.find_personal(token)
+        if found is None:
+            raise InvalidCredentials()
+        now = time.time()
+        if found.expires <= now:
+            raise TokenExpiredError()
+        identity = self._live_identity(found.user)
+        _check_scope(found.scopes, method)
+        # last_used to the minute: one write per token and minute, not one per request.
+        if now - self._pat_touched.get(found.id, 0.0) >= 60:
+            if len(self._pat_touched) >= _TOKEN_CACHE_MAX:
+                self._pat_touched.clear()
+            self._pat_touched[found.id] = now
+            self.tokens.touch_personal(found.id, now)
+        return self._principal(
+            identity, scopes=found.scopes, via="personal_token", token_id=found.id
+        )
 
     async def principal_from_basic(self, encoded: str, address: str = "") -> Principal:
         """Resolve HTTP Basic credentials (password backends only; verified at most once a minute).
@@ -385,7 +565,7 @@ class AuthService:
         cached = self._basic_cache.get(key)
         if cached is not None and cached[1] > now:
             identity = self._current_identity(name, cached[0])
-            return self._principal(identity, superuser=identity.superuser)
+            return self._principal(identity, scopes=self.allowed_scopes(identity), via="password")
         failed = self._basic_failures.get(key)
         if failed is not None and failed[1] > now and failed[0] == self._password_version(name):
             raise InvalidCredentials()
@@ -398,7 +578,7 @@ class AuthService:
             identity = await asyncio.shield(check)
         except LoginFailed:
             raise InvalidCredentials() from None
-        return self._principal(identity, superuser=identity.superuser)
+        return self._principal(identity, scopes=self.allowed_scopes(identity), via="password")
 
     def _basic_checked(self, key: bytes, name: str, task: asyncio.Task[Identity]) -> None:
         """Remember the outcome of a Basic verification (success or wrong password)."""
@@ -424,16 +604,42 @@ class AuthService:
         return user.token_version if user is not None else ""
 
     def recheck(self, principal: Principal) -> None:
-        """Check that ``principal`` is still the user it was (one indexed read).
+        """Check that ``principal`` may still act (one or two indexed reads).
 
         Raises:
-            InvalidCredentials: Removed, deactivated, or their tokens were revoked since.
+            InvalidCredentials: Removed, deactivated, their tokens were revoked since (a new
+                password, a revoked personal token or sign-in).
             Forbidden: (multi-user mode) no longer an allowed system account.
         """
         if not self.enabled or principal.name is None:
             return
-        identity = self._current_identity(principal.name, principal.version)
-        self._principal(identity, superuser=principal.superuser)
+        if principal.via == "personal_token":
+            assert self.tokens is not None and principal.token_id is not None
+            if self.tokens.get_personal(principal.token_id) is None:
+                raise InvalidCredentials()
+            identity = self._live_identity(principal.name)
+        else:
+            identity = self._current_identity(principal.name, principal.version)
+        if (
+            principal.family is not None
+            and self.tokens
+            and self.tokens.family_revoked(principal.family)
+        ):
+            raise InvalidCredentials()
+        self._principal(identity, scopes=principal.scopes, via=principal.via)
+
+    def _live_identity(self, name: str) -> Identity:
+        """The user as they are now, whatever their token version.
+
+        Personal tokens outlive password changes; removal and deactivation still end them.
+        """
+        if self.backend == "pam":
+            return self._current_identity(name, "pam")
+        assert self.store is not None
+        user = self.store.get(name)
+        if user is None or not user.is_active:
+            raise InvalidCredentials()
+        return self._current_identity(name, user.token_version)
 
     def _current_identity(self, name: str, version: str) -> Identity:
         """The user as they are now, provided ``version`` still matches their tokens."""
@@ -455,7 +661,15 @@ class AuthService:
             raise InvalidCredentials()
         return Identity(name, user.is_superuser or name in self.settings.admin_users, version)
 
-    def _principal(self, identity: Identity, *, superuser: bool) -> Principal:
+    def _principal(
+        self,
+        identity: Identity,
+        *,
+        scopes: frozenset[str],
+        via: str,
+        token_id: str | None = None,
+        family: str | None = None,
+    ) -> Principal:
         if self.multi_user:
             try:
                 owner = self.accounts.owner(identity.name)
@@ -464,5 +678,38 @@ class AuthService:
         else:
             owner = Owner(user=identity.name)
         return Principal(
-            name=identity.name, superuser=superuser, owner=owner, version=identity.version
+            name=identity.name,
+            superuser=identity.superuser and "admin" in scopes,
+            owner=owner,
+            version=identity.version,
+            scopes=scopes,
+            via=via,
+            token_id=token_id,
+            family=family,
         )
+
+
+def _check_scope(scopes: frozenset[str], method: str) -> None:
+    """Refuse a request the token's scopes do not cover.
+
+    GET, HEAD and OPTIONS need ``read``, any other method ``submit``.
+
+    Raises:
+        Forbidden: The scope is too narrow (403, naming the scope needed).
+    """
+    needed = "read" if method.upper() in SAFE_METHODS else "submit"
+    if needed not in scopes:
+        raise Forbidden(f"This token's scope does not allow this request (needs {needed}).")
+
+
+def check_token_name(name: str) -> str:
+    """Return ``name`` when it can name a personal token: 1-64 printable characters.
+
+    Raises:
+        BadTokenRequest: Empty, too long, or with control characters.
+    """
+    if not 1 <= len(name) <= 64 or not name.isprintable() or name != name.strip():
+        raise BadTokenRequest(
+            "name must be 1-64 printable characters without leading or trailing spaces"
+        )
+    return name

@@ -15,6 +15,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from .token_store import purge_user_tokens
+
 _NAME_RE = re.compile(r"[A-Za-z0-9_.@+][A-Za-z0-9_.@+-]{0,63}")
 
 _SCHEMA = """
@@ -150,7 +152,7 @@ class UserStore:
         return user
 
     def remove(self, name: str) -> None:
-        """Delete a user (their tokens stop working at once).
+        """Delete a user and their personal and refresh tokens (their tokens stop working at once).
 
         Raises:
             UserNotFound: No such user.
@@ -158,6 +160,7 @@ class UserStore:
         cur = self._db.execute("DELETE FROM users WHERE name = ?", (name,))
         if cur.rowcount == 0:
             raise UserNotFound(f"User {name} does not exist.")
+        purge_user_tokens(self._db, name)
 
     def set_password(self, name: str, password_hash: str, *, revoke_tokens: bool = True) -> None:
         """Store a new password hash; unless ``revoke_tokens`` is false, old tokens stop working.

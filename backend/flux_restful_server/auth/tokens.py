@@ -57,6 +57,8 @@ class AccessClaims:
     """Auth backend that issued it."""
     exp: int
     """Expiry, seconds since the epoch."""
+    family: str | None = None
+    """The sign-in (refresh token family) that issued it; revoking the family refuses it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,8 +118,9 @@ def issue_access_token(
     backend: str,
     expires_minutes: int,
     now: float | None = None,
+    family: str | None = None,
 ) -> str:
-    """Sign an access token for ``user``."""
+    """Sign an access token for ``user`` (``family``: the sign-in it belongs to, if any)."""
     issued = int(time.time() if now is None else now)
     claims: dict[str, Any] = {
         "sub": user,
@@ -128,6 +131,8 @@ def issue_access_token(
         "ver": version,
         "backend": backend,
     }
+    if family is not None:
+        claims["fam"] = family
     return jwt.encode(claims, key, algorithm="HS256")
 
 
@@ -155,12 +160,16 @@ def decode_access_token(key: bytes, token: str) -> AccessClaims:
         raise InvalidToken("Invalid token")
     assert isinstance(sub, str) and isinstance(scope, str)
     assert isinstance(ver, str) and isinstance(backend, str)
+    family = claims.get("fam")
+    if family is not None and not isinstance(family, str):
+        raise InvalidToken("Invalid token")
     return AccessClaims(
         sub=sub,
         scopes=frozenset(scope.split()) & frozenset(SCOPES),
         version=ver,
         backend=backend,
         exp=int(claims["exp"]),
+        family=family,
     )
 
 

@@ -39,6 +39,8 @@ class AppContext:
     """This app's Prometheus registry and counters; set by ``ops.setup_ops``."""
     audit: AuditLog | None = None
     """Where audited actions are recorded, when ``settings.audit_log`` is set."""
+    access_log: AuditLog | None = None
+    """Where every request is logged (JSON lines), when ``settings.access_log`` is set."""
 
     @property
     def jobs(self) -> Executor:

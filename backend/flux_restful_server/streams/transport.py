@@ -236,9 +236,13 @@ class StreamRefused(Exception):
 
 def close_code(exc: SanicException) -> int:
     """The websocket close code matching an HTTP error."""
-    return {400: CLOSE_BAD_REQUEST, 401: CLOSE_UNAUTHORIZED, 403: CLOSE_FORBIDDEN}.get(
-        int(getattr(exc, "status_code", 400)), CLOSE_NOT_FOUND
-    )
+    codes = {
+        400: CLOSE_BAD_REQUEST,
+        401: CLOSE_UNAUTHORIZED,
+        403: CLOSE_FORBIDDEN,
+        429: CLOSE_TRY_AGAIN,
+    }
+    return codes.get(int(getattr(exc, "status_code", 400)), CLOSE_NOT_FOUND)
 
 
 @dataclass

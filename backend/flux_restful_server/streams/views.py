@@ -15,7 +15,7 @@ from sanic.exceptions import SanicException
 from sanic.response import HTTPResponse, json
 from sanic_ext import openapi
 
-from ..auth import Principal, authenticate, recheck
+from ..auth import Principal, authenticate, recheck, stream_slot
 from ..domain.errors import JobNotFound, SubscriberLagged
 from ..domain.events import JobEvent, LogEntry, OutputLine
 from ..domain.record import JobRecord
@@ -88,6 +88,19 @@ def resume_point(request: AppRequest) -> int:
     return parse_since(request.headers.get("last-event-id"), "Last-Event-ID")
 
 
+async def handshake(
+    request: AppRequest, principal: Principal | None, outcome: str, code: int | None = None
+) -> None:
+    """Tell the operations side (metrics, audit log) that a websocket was accepted or refused.
+
+    Response middleware never sees an upgraded connection, so the stream says it by signal.
+    """
+    context = {"request": request, "principal": principal, "outcome": outcome, "code": code}
+    await request.app.dispatch(
+        "streams.websocket.opened", context=context, inline=True, fail_not_found=False
+    )
+
+
 async def serve_stream(
     request: AppRequest,
     principal: Principal | None,
@@ -97,34 +110,48 @@ async def serve_stream(
     """Serve one stream over a websocket (upgrade) or SSE, with the final frame and close.
 
     ``principal`` is ``None`` for a websocket that authenticates with its first frame; ``check``
-    raises (404) when the principal may not see what was asked for.
+    raises (404) when the principal may not see what was asked for. The stream holds one of the
+    caller's stream slots while it runs (over the cap: 429 before the upgrade, or close 1013).
     """
+    slots = contextlib.ExitStack()
+    if principal is not None:
+        slots.enter_context(stream_slot(request, principal))  # over the cap: 429, no upgrade
     if wants_websocket(request):
-        ws = await sanic_ws.accept(request)
+        try:
+            ws = await sanic_ws.accept(request)
+        except BaseException:
+            slots.close()
+            raise
         ws_sink = WebSocketSink(ws)
         try:
             if principal is None:
                 principal = await first_frame_auth(request, ws)
                 try:
                     await check(principal)
+                    slots.enter_context(stream_slot(request, principal))
                 except SanicException as exc:
                     raise StreamRefused(close_code(exc), str(exc)) from None
+            await handshake(request, principal, "accepted")
             outcome = await run(principal, ws_sink)
             if outcome.reason != "gone":
                 code = CLOSE_CODES.get(outcome.reason, CLOSE_NORMAL)
                 await ws_sink.close(code, outcome.detail or outcome.reason)
         except StreamRefused as exc:
+            await handshake(request, principal, "refused", exc.code)
             await ws_sink.close(exc.code, exc.reason)
         except Exception:  # noqa: BLE001 - the client went away mid-send
             await ws_sink.close(CLOSE_GOING_AWAY, "")
+        finally:
+            slots.close()
         return None
     assert principal is not None
-    response = await request.respond(content_type="text/event-stream", headers=SSE_HEADERS)
-    ended: Outcome | None = None
-    with no_response_timeout(request), contextlib.suppress(StreamRefused):
-        ended = await run(principal, SSESink(response))
-    with contextlib.suppress(Exception):
-        await response.eof()
+    with slots:
+        response = await request.respond(content_type="text/event-stream", headers=SSE_HEADERS)
+        ended: Outcome | None = None
+        with no_response_timeout(request), contextlib.suppress(StreamRefused):
+            ended = await run(principal, SSESink(response))
+        with contextlib.suppress(Exception):
+            await response.eof()
     if ended is not None and ended.reason == "shutdown":
         # Sanic drains open connections before it stops: do not stay in keep-alive.
         request.transport.close()
@@ -343,6 +370,12 @@ async def output_stream(request: AppRequest, job_id: str) -> HTTPResponse | None
     principal = await authenticate(request)
     jid = job_id_arg(job_id)
     await visible_job(request, principal, jid)
+    with stream_slot(request, principal):
+        await _copy_output(request, principal, jid)
+    return None
+
+
+async def _copy_output(request: AppRequest, principal: Principal, jid: int) -> None:
     executor = request.app.ctx.jobs
     response = await request.respond(content_type="text/plain; charset=utf-8")
 

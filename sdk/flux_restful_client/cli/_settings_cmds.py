@@ -82,7 +82,11 @@ def _config(cfg: CliConfig, central: bool, params: tuple[str, ...]) -> None:
 )
 @pass_config
 def login(cfg: CliConfig, user: str | None, password: str | None, password_stdin: bool) -> None:
-    """Log in and store an access token (never the password) for this host."""
+    """Log in and store an access token (never the password) for this host.
+
+    Servers that issue refresh tokens get one stored too: the client renews the access token
+    with it when it expires, without asking for the password again.
+    """
     if password_stdin:
         password = sys.stdin.readline().rstrip("\n")
         if not password:
@@ -92,14 +96,14 @@ def login(cfg: CliConfig, user: str | None, password: str | None, password_stdin
         if not password:
             password = click.prompt("Password", hide_input=True)
         token = client.login(user, password)
-        path = save_token(client.host, token)
+        path = save_token(client.host, token, client.auth.refresh_token)
     click.echo(f"Logged in to {client.host} as {user}; token stored in {path}")
 
 
 @cli.command()
 @pass_config
 def logout(cfg: CliConfig) -> None:
-    """Forget the access token stored for this host."""
+    """Forget the access and refresh tokens stored for this host."""
     with cfg.client() as client:
         host = client.host
     click.echo(f"Logged out of {host}" if forget_token(host) else f"No token stored for {host}")

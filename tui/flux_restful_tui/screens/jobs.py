@@ -12,7 +12,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Input
 
-from flux_restful_client import JobInfo
+from flux_restful_client import Identity, JobInfo
 
 from ..context import DashContext
 from ..messages import (
@@ -67,6 +67,9 @@ class JobsScreen(Screen[None]):
         self.status = StatusBar(id="status")
         """Server, user and connection."""
         self.connection = "connecting"
+        self.identity: Identity | None = None
+        """Who the server takes the client for (``/v1/me``), once known; ``None`` before, and
+        against servers without ``/v1/me``."""
         """The link to the server, as the app last told it (shown in the status bar)."""
 
     def compose(self) -> ComposeResult:
@@ -91,6 +94,8 @@ class JobsScreen(Screen[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in ("submit", "cancel") and self.ctx.read_only:
             return False
+        if action == "mine" and self.identity is not None and not self.identity.superuser:
+            return False  # a user sees only their own jobs: "all" would show the same
         return True
 
     # -- content -----------------------------------------------------------------------------
@@ -157,7 +162,8 @@ class JobsScreen(Screen[None]):
 
     def action_mine(self) -> None:
         f = self.ctx.store.filter
-        self.set_filter(replace(f, user=None if f.user else (self.ctx.user or None)))
+        me = self.identity.user if self.identity is not None else None
+        self.set_filter(replace(f, user=None if f.user else (me or self.ctx.user or None)))
 
     def action_sort(self, column: str | None = None) -> None:
         store = self.ctx.store
