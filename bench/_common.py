@@ -55,11 +55,11 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
         proc.wait()
 
 
-@contextmanager
 NO_LIMITS = {"FLUX_SUBMIT_RATE": "off", "FLUX_READ_RATE": "off", "FLUX_MAX_STREAMS": "0"}
 """Environment that turns the per-caller rate limits off (docs/operations.md)."""
 
 
+@contextmanager
 def flux_restful(
     state_dir: Path | None = None,
     args: tuple[str, ...] = (),
