@@ -11,7 +11,7 @@ import websockets
 
 from flux_restful_client import Client, RateLimitedError
 from tests.backend.test_auth_server import AUTH_ENV, add
-from tests.conftest import ServerFactory
+from tests.conftest import ServerFactory, wait_for
 
 
 def test_submits_and_reads_over_the_limit_get_429_with_retry_after(server_factory: ServerFactory):
@@ -64,7 +64,7 @@ def test_concurrent_streams_are_capped_per_caller(server_factory: ServerFactory)
     async def scenario() -> tuple[int, int, int]:
         async with httpx.AsyncClient(base_url=url, timeout=30) as client:
             async with client.stream(
-                "GET", "/v1/events", headers={"Accept": "text/event-stream"}
+                "GET", "/v1/events?ping=1", headers={"Accept": "text/event-stream"}
             ) as first:
                 assert first.status_code == 200
                 second = await client.get("/v1/events", headers={"Accept": "text/event-stream"})
@@ -81,9 +81,15 @@ def test_concurrent_streams_are_capped_per_caller(server_factory: ServerFactory)
 
     first, second, ws_status = asyncio.run(scenario())
     assert (first, second, ws_status) == (200, 429, 429)
-    # the slot is released when the stream ends
-    with httpx.stream("GET", f"{url}/v1/events", headers={"Accept": "text/event-stream"}) as r:
-        assert r.status_code == 200
+
+    # the slot is released when the server sees the stream end (at its next ping, 1 s here)
+    def reopened() -> bool:
+        with httpx.stream(
+            "GET", f"{url}/v1/events", headers={"Accept": "text/event-stream"}, timeout=30
+        ) as r:
+            return r.status_code == 200
+
+    wait_for(reopened, timeout=30)
 
 
 def test_bad_rate_settings_stop_the_server_with_the_reason(server_factory: ServerFactory):

@@ -63,6 +63,8 @@ async def caller(request: AppRequest) -> Principal:
         return await authenticate(request)
     except AuthLayerError as exc:
         service = auth_service(request.app)
+        if exc.status_code == 429:
+            raise PageError(429, "Too many requests", str(exc), dict(exc.headers)) from None
         if exc.status_code != 401:
             raise PageError(exc.status_code, "Not allowed", str(exc)) from None
         if not service.password_login:

@@ -41,11 +41,10 @@ def _check_expires(ctx: click.Context, param: click.Parameter, value: str) -> st
 
 @cli.group()
 def token() -> None:
-    r"""Personal access tokens: create (shown once), list, revoke.
+    """Personal access tokens: create (shown once), list, revoke.
 
-    \b
-    A personal token replaces a password in scripts and CI: send it as the bearer token,
-    e.g. FLUX_RESTFUL_TOKEN=frp_... flux-restful-cli submit ...
+    A personal token replaces a password in scripts and CI: set FLUX_RESTFUL_TOKEN=frp_... and
+    every command sends it as the bearer token.
     """
 
 
