@@ -215,7 +215,7 @@ async def test_login_rehashes_outdated_hashes_without_revoking_tokens(tmp_path):
     service = AuthService(Settings(state_dir=tmp_path, auth_backend="database"))
     await service.open()
     try:
-        token = await service.login("olduser", "pw")
+        token = (await service.login("olduser", "pw")).access_token
         assert service.principal_from_token(token).name == "olduser"
         assert service.store is not None
         user = service.store.get("olduser")

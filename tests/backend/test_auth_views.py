@@ -127,6 +127,9 @@ async def test_auth_off_is_anonymous_superuser(tmp_path):
                     "job_filters",
                     "node_detail",
                     "batch",
+                    "me",
+                    "tokens",
+                    "refresh_tokens",
                 ],
             },
         }

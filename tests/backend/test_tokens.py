@@ -69,7 +69,7 @@ def test_personal_token_lifecycle(token_server: Server):
     # stored hashed: the secret is nowhere in the database file
     db = (token_server.state_dir / "flux-restful.db").read_bytes()
     wal = token_server.state_dir / "flux-restful.db-wal"
-    assert secret.split("_")[2].encode() not in db + (wal.read_bytes() if wal.exists() else b"")
+    assert secret.split("_", 2)[2].encode() not in db + (wal.read_bytes() if wal.exists() else b"")
 
     # usable wherever a bearer token is: submit, read, and /v1/me says who and how
     job = httpx.post(f"{url}/v1/jobs/submit", params={"command": "true"}, headers=bearer(secret))

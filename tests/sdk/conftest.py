@@ -21,7 +21,17 @@ OUR_AUTH = {
     "server": {
         "name": "flux-restful",
         "version": "0.1.0",
-        "features": ["stream", "events", "job_events", "labels", "job_filters", "node_detail"],
+        "features": [
+            "stream",
+            "events",
+            "job_events",
+            "labels",
+            "job_filters",
+            "node_detail",
+            "me",
+            "tokens",
+            "refresh_tokens",
+        ],
     },
 }
 """What our server answers on ``GET /v1/auth`` with auth off (mock transports answer it)."""

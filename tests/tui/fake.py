@@ -123,6 +123,9 @@ class StaticApi:
             return httpx.Response(200, json=NODES)
         if path == "auth":
             return httpx.Response(200, json=OUR_AUTH)
+        if path == "me":
+            me = {"user": None, "superuser": True, "scopes": ["admin", "read", "submit"]}
+            return httpx.Response(200, json={**me, "auth": "anonymous"})
         if path == "events":
             return httpx.Response(404, json={"detail": "Not found"})
         if path == "jobs/submit":

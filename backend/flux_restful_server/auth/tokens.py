@@ -130,6 +130,7 @@ def issue_access_token(
         "iss": ISSUER,
         "ver": version,
         "backend": backend,
+        "jti": secrets.token_hex(8),  # two tokens issued in the same second still differ
     }
     if family is not None:
         claims["fam"] = family
