@@ -2,15 +2,17 @@
 
 Each authenticated user (each client address when anonymous: auth off, or before a login) has:
 
-- a budget of submits and one of expensive reads (listings, searches, output), each a burst and a
-  sustained rate (``50/second;1000/minute``) counted by the ``limits`` package in moving windows:
-  together they behave like a token bucket that holds the burst and refills at the sustained
-  rate;
+- a token bucket of submits and one of expensive reads (listings, searches, output). A rate is
+  written in the ``limits`` package's notation, ``50/second;1000/minute``: the shortest window
+  gives the bucket's size (a burst of 50), the longest its refill rate (1000 a minute). ``limits``
+  parses it; its strategies (fixed, sliding and moving windows) are not used for the counting, as
+  they cost tens of microseconds per request on this machine where a bucket costs one (see
+  ``bench/bench_core.py``, "listing with rate limits");
 - a cap on the streams (websocket or SSE) it may hold open at once.
 
-Past a limit the request is answered 429 with ``Retry-After`` (seconds until the window lets the
-next one through) and a JSON reason; nothing is queued. The defaults are far above what a person,
-the dashboard or a CI job does; they stop a runaway script from taking the server for itself. The
+Past a limit the request is answered 429 with ``Retry-After`` (seconds until the bucket holds a
+token again) and a JSON reason; nothing is queued. The defaults are far above what a person, the
+dashboard or a CI job does; they stop a runaway script from taking the server for itself. The
 counts live in this process (with ``--workers N`` each worker counts its own share).
 """
 
@@ -20,10 +22,9 @@ import contextlib
 import math
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 
 from limits import RateLimitItem, parse_many
-from limits.storage import MemoryStorage
-from limits.strategies import MovingWindowRateLimiter
 
 from .errors import AuthLayerError
 
@@ -72,8 +73,36 @@ def parse_rates(text: str, name: str) -> tuple[RateLimitItem, ...]:
         ) from None
 
 
+def _describe(items: Sequence[RateLimitItem]) -> str:
+    """``50 per 1 second and 1000 per 1 minute``."""
+    return " and ".join(str(item) for item in items)
+
+
+@dataclass(frozen=True, slots=True)
+class Bucket:
+    """A token bucket's shape: how many requests at once, and how fast they come back."""
+
+    size: float
+    """Tokens it holds when full: the burst."""
+    rate: float
+    """Tokens added per second: the sustained rate."""
+
+    @classmethod
+    def from_items(cls, items: Sequence[RateLimitItem]) -> Bucket | None:
+        """The bucket of ``50/second;1000/minute`` (``None`` for no limit)."""
+        if not items:
+            return None
+        by_window = sorted(items, key=lambda item: item.get_expiry())
+        burst, sustained = by_window[0], by_window[-1]
+        return cls(float(burst.amount), sustained.amount / sustained.get_expiry())
+
+
+_MAX_CALLERS = 100_000
+"""Buckets kept before full ones are forgotten (a full bucket is the same as none)."""
+
+
 class RateLimits:
-    """The budgets of every caller, and their open streams."""
+    """The buckets of every caller, and their open streams."""
 
     def __init__(
         self,
@@ -82,34 +111,46 @@ class RateLimits:
         max_streams: int,
     ) -> None:
         """Set the limits; empty rates and ``max_streams=0`` mean no limit."""
-        self._limiter = MovingWindowRateLimiter(MemoryStorage())
-        self._rates = {"submit": tuple(submit), "read": tuple(read)}
+        self._shapes = {"submit": Bucket.from_items(submit), "read": Bucket.from_items(read)}
+        self._specs = {"submit": _describe(submit), "read": _describe(read)}
+        self._buckets: dict[tuple[str, str], tuple[float, float]] = {}
         self.max_streams = max_streams
         """Streams one caller may hold open at once (0: no cap)."""
         self._streams: dict[str, int] = {}
 
     def admit(self, route: str, key: str) -> None:
-        """Count a request to ``route`` by ``key`` against its budget (if the route has one).
+        """Take a token from ``key``'s bucket for ``route`` (if the route has a budget).
 
         Raises:
-            RateLimited: Over a limit (429 with ``Retry-After``); the request was not counted.
+            RateLimited: The bucket is empty (429 with ``Retry-After``).
         """
         kind = ROUTE_KINDS.get(route)
         if kind is None:
             return
-        items = self._rates[kind]
-        for item in items:
-            if not self._limiter.test(item, kind, key):
-                reset = self._limiter.get_window_stats(item, kind, key).reset_time
-                wait = max(1, math.ceil(reset - time.time()))
-                what = "submits" if kind == "submit" else "listings, searches and output reads"
-                raise RateLimited(
-                    f"Too many {what}: at most {item} per caller; try again in {wait} s.",
-                    reason=kind,
-                    retry_after=wait,
-                )
-        for item in items:
-            self._limiter.hit(item, kind, key)
+        shape = self._shapes[kind]
+        if shape is None:
+            return
+        now = time.monotonic()
+        tokens, then = self._buckets.get((kind, key), (shape.size, now))
+        tokens = min(shape.size, tokens + (now - then) * shape.rate)
+        if tokens < 1.0:
+            self._buckets[(kind, key)] = (tokens, now)
+            wait = max(1, math.ceil((1.0 - tokens) / shape.rate))
+            what = "submits" if kind == "submit" else "listings, searches and output reads"
+            raise RateLimited(
+                f"Too many {what}: at most {self._specs[kind]} per caller; try again in {wait} s.",
+                reason=kind,
+                retry_after=wait,
+            )
+        if len(self._buckets) >= _MAX_CALLERS:
+            self._forget_full(now)
+        self._buckets[(kind, key)] = (tokens - 1.0, now)
+
+    def _forget_full(self, now: float) -> None:
+        for bucket_key, (tokens, then) in list(self._buckets.items()):
+            shape = self._shapes[bucket_key[0]]
+            if shape is None or tokens + (now - then) * shape.rate >= shape.size:
+                del self._buckets[bucket_key]
 
     @contextlib.contextmanager
     def stream(self, key: str) -> Iterator[None]:
