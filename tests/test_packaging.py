@@ -27,7 +27,7 @@ SERVER_ONLY = {
     "limits",
     "swagger-ui-bundle",
 }
-CLIENT_ONLY = {"httpx", "anyio", "pyyaml", "rich", "textual", "ipython"}
+CLIENT_ONLY = {"anyio", "pyyaml", "rich", "textual", "ipython"}
 
 
 def _project(path: str) -> dict:

@@ -67,12 +67,14 @@ def create_app(settings: Settings | None = None, *, name: str | None = None) -> 
     from .service import service_bp
     from .streams.views import streams_bp
     from .web import apidocs, web_bp
+    from .webhooks import setup_webhooks
 
     app.blueprint(jobs_bp)
     setup_ops(app)
     app.blueprint(service_bp)
     app.blueprint(streams_bp)
     app.blueprint(web_bp)
+    setup_webhooks(app)
     apidocs.install(app)
     setup_auth(app)
 
@@ -131,10 +133,17 @@ async def start_executor(app: App) -> None:
     """Open the job store and re-attach jobs before the first request."""
     ctx = app.ctx
     ctx.executor = make_executor(ctx.settings, ctx.hub)
+    if ctx.webhooks is not None:
+        # Before the executor ingests anything: events recovered at start-up make deliveries.
+        ctx.webhooks.open(ctx.executor)
     await ctx.executor.start()
+    if ctx.webhooks is not None:
+        await ctx.webhooks.start(ctx.executor)
 
 
 async def stop_executor(app: App) -> None:
     """Close every stream with a final frame and release the store; jobs keep running."""
+    if app.ctx.webhooks is not None:
+        await app.ctx.webhooks.stop()
     if app.ctx.executor is not None:
         await app.ctx.executor.stop()

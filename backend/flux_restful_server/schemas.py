@@ -118,6 +118,7 @@ SUBMIT_BODY = Object(
         "is_launcher": Boolean(),
         "name": String(),
         "urgency": Integer(),
+        "webhook_url": String(),
     },
     description="The submit fields as JSON (any of them may come from the query string instead).",
 )

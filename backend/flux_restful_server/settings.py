@@ -11,6 +11,7 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from .limits import MAX_BODY
+from .webhooks.config import WebhookSettings, WebhookSettingsError
 
 AuthBackend = Literal["none", "database", "shared-secret", "pam"]
 ServerMode = Literal["single-user", "multi-user"]
@@ -135,6 +136,8 @@ class Settings:
     """PEM certificate chain served over HTTPS (``--tls-cert``, ``FLUX_TLS_CERT``)."""
     tls_key: Path | None = None
     """PEM private key of ``tls_cert`` (``--tls-key``, ``FLUX_TLS_KEY``)."""
+    webhooks: WebhookSettings = field(default_factory=WebhookSettings)
+    """Where webhooks may go and how they are retried (``FLUX_WEBHOOK_*``, docs/webhooks.md)."""
 
     @property
     def auth_enabled(self) -> bool:
@@ -226,6 +229,10 @@ class Settings:
         if env.get("FLUX_OPTION_FLAGS", "").strip():
             values["option_flags"] = parse_server_option_flags(env["FLUX_OPTION_FLAGS"])
         values["trusted_origins"] = parse_trusted_origins(env.get("FLUX_TRUSTED_ORIGINS", ""))
+        try:
+            values["webhooks"] = WebhookSettings.from_env(env)
+        except WebhookSettingsError as exc:
+            raise SettingsError(str(exc)) from None
 
         settings = cls(**values).with_overrides(**overrides)
         settings.validate()

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from ..auth.service import AuthService
     from ..executors.base import Executor
     from ..metrics import Metrics
+    from ..webhooks.service import WebhookService
 
 __all__ = ["App", "AppContext", "AppRequest"]
 
@@ -41,6 +42,8 @@ class AppContext:
     """Where audited actions are recorded, when ``settings.audit_log`` is set."""
     access_log: AuditLog | None = None
     """Where every request is logged (JSON lines), when ``settings.access_log`` is set."""
+    webhooks: WebhookService | None = None
+    """Webhook subscriptions and deliveries; set by ``setup_webhooks``."""
 
     @property
     def jobs(self) -> Executor:

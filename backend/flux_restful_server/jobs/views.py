@@ -49,6 +49,7 @@ from ..schemas import (
     int_param,
     json_body,
 )
+from ..webhooks.subscribe import attach_submit_hook, submit_hook
 from .info import job_info, job_summary
 from .submit import MISSING_COMMAND, SubmitError, collect_fields
 
@@ -76,6 +77,7 @@ SUBMIT_FIELDS = {
     "is_launcher": "Run a workflow launcher (tracked as a job).",
     "name": "Job name (default: the program's name).",
     "urgency": "Urgency 0-31, default 16; 0 holds the job.",
+    "webhook_url": "Our extension: POST this job's events here, signed (docs/webhooks.md).",
 }
 
 
@@ -99,6 +101,7 @@ SUBMIT_FIELDS = {
 @openapi.parameter("is_launcher", bool, "query")
 @openapi.parameter("name", str, "query")
 @openapi.parameter("urgency", int, "query")
+@openapi.parameter("webhook_url", str, "query")
 @openapi.body(json_body(SUBMIT_BODY))
 @answers(SUBMIT_OK, s400=SUBMIT_REFUSED)
 @openapi.secured("token")
@@ -119,12 +122,16 @@ async def submit(request: AppRequest) -> HTTPResponse:
                 status=400,
             )
     try:
-        job_request = validate_submit(request, collect_fields(query, form, body))
+        fields = collect_fields(query, form, body)
+        job_request = validate_submit(request, fields)
+        hook = await submit_hook(request, principal, fields.get("webhook_url"))
         job_id = await submit_job(request, principal, job_request)
     except SubmitError as exc:
         if exc.missing_command:
             return json({"Message": MISSING_COMMAND}, status=400)
         return json({"Message": "Invalid submit request", "Errors": exc.errors}, status=400)
+    except BadRequest as exc:  # webhook_url refused
+        return json({"Message": "Invalid submit request", "Errors": [str(exc)]}, status=400)
     except UnsatisfiableRequest as exc:
         return json({"Message": "Invalid submit request", "Errors": [str(exc)]}, status=400)
     except SubmitRefused as exc:
@@ -137,6 +144,7 @@ async def submit(request: AppRequest) -> HTTPResponse:
             status=503,
             headers={"Retry-After": "1"},
         )
+    await attach_submit_hook(request, hook, job_id)
     message = (
         "Job submit, see jobs table for spawned jobs." if job_request.is_launcher else "Job submit."
     )

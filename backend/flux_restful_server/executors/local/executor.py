@@ -49,7 +49,7 @@ from .resources import Allocation, Cluster
 from .scheduler import JobQueue
 from .spares import SpareFiles
 from .statedir import lock_state_dir
-from .store import INFO_COLUMNS, SUMMARY_COLUMNS, Store
+from .store import INFO_COLUMNS, SUMMARY_COLUMNS, EventHook, Store
 from .supervisor import has_start, log_locked
 
 log = logging.getLogger("flux_restful.local")
@@ -119,6 +119,9 @@ class LocalExecutor:
         self._server_env = job_environment(os.environ, {}, Owner(), settings.env_passthrough)
         self._job_account = job_account(settings.job_user) if settings.job_user else None
         """The system account every job runs as (``--job-user``), or ``None``."""
+        self.event_hook: EventHook | None = None
+        """Run inside the transaction that records each batch of a job's events (webhooks'
+        outbox); set before :meth:`start`."""
 
     # -- lifecycle ------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -545,6 +548,7 @@ class LocalExecutor:
         assert self.store is not None
         follow = self.hub.has_job_subscribers(job_id)
         published: list[LogEntry] = []
+        events: list[JobEvent] = []
         changes: dict[str, Any] = {}
         after_clean: list[str] = []
         with self.store.transaction():
@@ -574,18 +578,18 @@ class LocalExecutor:
                 feed_seq = self.store.add_event(
                     job_id, seq, entry.name, entry.timestamp, entry.context
                 )
-                published.append(
-                    JobEvent(
-                        job_id,
-                        seq,
-                        entry.name,
-                        entry.timestamp,
-                        entry.context,
-                        feed_seq,
-                        job.user,
-                        STATE_AFTER.get(entry.name),
-                    )
+                event = JobEvent(
+                    job_id,
+                    seq,
+                    entry.name,
+                    entry.timestamp,
+                    entry.context,
+                    feed_seq,
+                    job.user,
+                    STATE_AFTER.get(entry.name),
                 )
+                published.append(event)
+                events.append(event)
             if changes:
                 self._revision += 1
             changes["log_offset"] = job.cursor.offset
@@ -596,6 +600,9 @@ class LocalExecutor:
                     job.searchable = dict(self.store.job_row(job_id) or {})
                 job.searchable.update(changes)
                 self.store.update_job(job_id, {"search_text": search_text(job.searchable)})
+            if self.event_hook is not None and events:
+                store = self.store
+                self.event_hook(store.db, events, lambda: store.info(job_id))
         self.hub.publish_many(published)
         if job.state is JobState.INACTIVE:
             del self.active[job_id]

@@ -9,15 +9,23 @@ indexes without rebuilding job info.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeAlias, cast
 
 import orjson
 
+from ...domain.events import JobEvent
 from ...domain.query import JobFilter, Page
 from ...domain.record import JobRecord
 from ...limits import MAX_INT, compile_search
+
+EventHook: TypeAlias = Callable[
+    [sqlite3.Connection, list[JobEvent], Callable[[], Mapping[str, Any] | None]], None
+]
+"""Called with the connection, a batch of one job's events and a reader of the job's record,
+inside the transaction that records the events (an outbox writer: webhooks), so what it writes
+commits with them or not at all. It must not raise for the events' sake."""
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);

@@ -1,0 +1,477 @@
+"""Subscriptions, the outbox of due deliveries, and the delivery log, in the state dir's SQLite.
+
+The tables live in the server's database file (``flux-restful.db``), beside the local executor's
+jobs and events, so :func:`write_outbox` can add a job event's deliveries inside the very
+transaction that records the event: a committed event always has its deliveries, and a
+``kill -9`` loses none (WAL, ``synchronous=NORMAL``). Every statement is short and indexed, and
+runs on the event loop like the executor's.
+"""
+
+from __future__ import annotations
+
+import secrets
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+__all__ = ["Attempt", "Delivery", "Hook", "WebhookStore", "new_hook_id"]
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS webhooks (
+    id TEXT PRIMARY KEY,
+    owner TEXT,
+    sees_all INTEGER NOT NULL,
+    url TEXT NOT NULL,
+    events TEXT NOT NULL,
+    job_name TEXT,
+    job_ids TEXT,
+    description TEXT NOT NULL DEFAULT '',
+    secret TEXT NOT NULL,
+    old_secret TEXT,
+    old_secret_until REAL,
+    paused INTEGER NOT NULL DEFAULT 0,
+    pause_reason TEXT,
+    failing_since REAL,
+    per_job INTEGER NOT NULL DEFAULT 0,
+    created REAL NOT NULL,
+    updated REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS webhooks_owner ON webhooks (owner);
+CREATE TABLE IF NOT EXISTS webhook_deliveries (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    hook_id TEXT NOT NULL,
+    job_id INTEGER NOT NULL,
+    job_seq INTEGER NOT NULL,
+    feed_seq INTEGER NOT NULL,
+    type TEXT NOT NULL,
+    msg_id TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    status TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    created REAL NOT NULL,
+    next_at REAL,
+    last_at REAL,
+    last_status INTEGER,
+    last_error TEXT,
+    last_latency REAL,
+    done_at REAL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS webhook_deliveries_event
+    ON webhook_deliveries (hook_id, job_id, job_seq);
+CREATE INDEX IF NOT EXISTS webhook_deliveries_pending
+    ON webhook_deliveries (status, hook_id, feed_seq);
+CREATE INDEX IF NOT EXISTS webhook_deliveries_job ON webhook_deliveries (job_id);
+CREATE TABLE IF NOT EXISTS webhook_attempts (
+    delivery_id INTEGER NOT NULL,
+    n INTEGER NOT NULL,
+    t REAL NOT NULL,
+    status INTEGER,
+    error TEXT,
+    latency REAL NOT NULL,
+    PRIMARY KEY (delivery_id, n)
+);
+CREATE TABLE IF NOT EXISTS webhook_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
+"""Delivery statuses: waiting for (another) attempt; answered 2xx; given up."""
+
+_HOOK_COLUMNS = (
+    "id, owner, sees_all, url, events, job_name, job_ids, description, secret, old_secret, "
+    "old_secret_until, paused, pause_reason, failing_since, per_job, created, updated"
+)
+_DELIVERY_COLUMNS = (
+    "id, hook_id, job_id, job_seq, feed_seq, type, msg_id, status, attempts, created, next_at, "
+    "last_at, last_status, last_error, last_latency, done_at"
+)
+
+
+def new_hook_id() -> str:
+    """A fresh subscription id (``wh_`` and 16 hex digits)."""
+    return "wh_" + secrets.token_hex(8)
+
+
+@dataclass(frozen=True, slots=True)
+class Hook:
+    """A subscription."""
+
+    id: str
+    """``wh_...``."""
+    owner: str | None
+    """The API user who made it (``None`` when auth is off)."""
+    sees_all: bool
+    """Its owner sees every job (a superuser, or auth off): events of all jobs may match."""
+    url: str
+    """Where deliveries go."""
+    events: frozenset[str]
+    """What it wants (``events.EVENT_NAMES``)."""
+    job_name: str | None
+    """Only jobs whose name contains this (case-insensitive)."""
+    job_ids: frozenset[int] | None
+    """Only these jobs."""
+    description: str
+    """Free text for people."""
+    secret: str
+    """Current signing secret."""
+    old_secret: str | None
+    """The secret before the last rotation, still signing until ``old_secret_until``."""
+    old_secret_until: float | None
+    """When the old secret stops signing."""
+    paused: bool
+    """Deliveries wait while paused."""
+    pause_reason: str | None
+    """Why it was paused (by its owner, or after failing for too long)."""
+    failing_since: float | None
+    """When its deliveries started failing (``None`` while they succeed)."""
+    per_job: bool
+    """Made by ``webhook_url`` on a submit, for that one job."""
+    created: float
+    """When it was made."""
+    updated: float
+    """When it last changed."""
+
+    def signing_secrets(self, now: float) -> list[str]:
+        """The secrets that sign a delivery now (the old one too during its grace period)."""
+        if self.old_secret and self.old_secret_until and now < self.old_secret_until:
+            return [self.secret, self.old_secret]
+        return [self.secret]
+
+    def wants_job(self, record: Mapping[str, Any]) -> bool:
+        """Whether this subscription may and wants to hear about the job of ``record``."""
+        if not self.sees_all and record.get("user") != self.owner:
+            return False
+        if self.job_ids is not None and record.get("id") not in self.job_ids:
+            return False
+        if self.job_name:
+            return self.job_name.lower() in str(record.get("name") or "").lower()
+        return True
+
+    def public(self) -> dict[str, Any]:
+        """What the API shows (never the secret)."""
+        return {
+            "id": self.id,
+            "url": self.url,
+            "events": sorted(self.events),
+            "job_name": self.job_name,
+            "job_ids": sorted(self.job_ids) if self.job_ids is not None else None,
+            "description": self.description,
+            "user": self.owner,
+            "paused": self.paused,
+            "pause_reason": self.pause_reason,
+            "failing_since": self.failing_since,
+            "per_job": self.per_job,
+            "old_secret_expires": self.old_secret_until
+            if self.old_secret and self.old_secret_until and self.old_secret_until > time.time()
+            else None,
+            "created": self.created,
+            "updated": self.updated,
+        }
+
+
+def _hook(row: tuple[Any, ...]) -> Hook:
+    ids = orjson.loads(row[6]) if row[6] is not None else None
+    return Hook(
+        id=row[0],
+        owner=row[1],
+        sees_all=bool(row[2]),
+        url=row[3],
+        events=frozenset(orjson.loads(row[4])),
+        job_name=row[5],
+        job_ids=frozenset(ids) if ids is not None else None,
+        description=row[7],
+        secret=row[8],
+        old_secret=row[9],
+        old_secret_until=row[10],
+        paused=bool(row[11]),
+        pause_reason=row[12],
+        failing_since=row[13],
+        per_job=bool(row[14]),
+        created=row[15],
+        updated=row[16],
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One try at a delivery."""
+
+    n: int
+    t: float
+    status: int | None
+    error: str | None
+    latency: float
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One event for one subscription, and where its delivery stands."""
+
+    id: int
+    hook_id: str
+    job_id: int
+    job_seq: int
+    feed_seq: int
+    type: str
+    msg_id: str
+    status: str
+    attempts: int
+    created: float
+    next_at: float | None
+    last_at: float | None
+    last_status: int | None
+    last_error: str | None
+    last_latency: float | None
+    done_at: float | None
+
+    def public(self, attempts: list[Attempt] | None = None) -> dict[str, Any]:
+        """What the delivery log shows."""
+        body: dict[str, Any] = {
+            "id": self.id,
+            "webhook": self.hook_id,
+            "job_id": self.job_id,
+            "type": self.type,
+            "msg_id": self.msg_id,
+            "status": self.status,
+            "attempts": self.attempts,
+            "created": self.created,
+            "next_attempt": self.next_at if self.status == PENDING else None,
+            "last_attempt": self.last_at,
+            "last_status_code": self.last_status,
+            "last_error": self.last_error,
+            "last_latency": self.last_latency,
+            "done": self.done_at,
+        }
+        if attempts is not None:
+            body["log"] = [
+                {"n": a.n, "t": a.t, "status_code": a.status, "error": a.error,
+                 "latency": a.latency}
+                for a in attempts
+            ]  # fmt: skip
+        return body
+
+
+def _delivery(row: tuple[Any, ...]) -> Delivery:
+    return Delivery(*row)
+
+
+class WebhookStore:
+    """The webhook tables of one state dir's database, on a connection of their own."""
+
+    def __init__(self, path: Path) -> None:
+        self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.execute("PRAGMA busy_timeout=5000")
+        self.db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self.db.close()
+
+    # -- meta -----------------------------------------------------------------------------------
+    def meta(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM webhook_meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    # -- subscriptions --------------------------------------------------------------------------
+    def hooks(self) -> list[Hook]:
+        """Every subscription, oldest first."""
+        rows = self.db.execute(f"SELECT {_HOOK_COLUMNS} FROM webhooks ORDER BY created, id")
+        return [_hook(row) for row in rows]
+
+    def hook(self, hook_id: str) -> Hook | None:
+        row = self.db.execute(
+            f"SELECT {_HOOK_COLUMNS} FROM webhooks WHERE id = ?", (hook_id,)
+        ).fetchone()
+        return None if row is None else _hook(row)
+
+    def save(self, hook: Hook) -> None:
+        """Insert or replace a subscription."""
+        self.db.execute(
+            f"INSERT OR REPLACE INTO webhooks ({_HOOK_COLUMNS}) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                hook.id,
+                hook.owner,
+                int(hook.sees_all),
+                hook.url,
+                orjson.dumps(sorted(hook.events)).decode(),
+                hook.job_name,
+                orjson.dumps(sorted(hook.job_ids)).decode() if hook.job_ids is not None else None,
+                hook.description,
+                hook.secret,
+                hook.old_secret,
+                hook.old_secret_until,
+                int(hook.paused),
+                hook.pause_reason,
+                hook.failing_since,
+                int(hook.per_job),
+                hook.created,
+                hook.updated,
+            ),
+        )
+
+    def delete(self, hook_id: str) -> None:
+        """Remove a subscription with its deliveries and their log."""
+        with transaction(self.db):
+            self.db.execute(
+                "DELETE FROM webhook_attempts WHERE delivery_id IN "
+                "(SELECT id FROM webhook_deliveries WHERE hook_id = ?)",
+                (hook_id,),
+            )
+            self.db.execute("DELETE FROM webhook_deliveries WHERE hook_id = ?", (hook_id,))
+            self.db.execute("DELETE FROM webhooks WHERE id = ?", (hook_id,))
+
+    # -- deliveries -----------------------------------------------------------------------------
+    def deliveries(
+        self, *, hook_id: str | None = None, job_id: int | None = None, limit: int = 100,
+        before: int | None = None,
+    ) -> list[Delivery]:  # fmt: skip
+        """Deliveries, newest first, of one subscription and/or one job."""
+        where: list[str] = []
+        args: list[Any] = []
+        if hook_id is not None:
+            where.append("hook_id = ?")
+            args.append(hook_id)
+        if job_id is not None:
+            where.append("job_id = ?")
+            args.append(job_id)
+        if before is not None:
+            where.append("id < ?")
+            args.append(before)
+        sql = f"SELECT {_DELIVERY_COLUMNS} FROM webhook_deliveries"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY id DESC LIMIT ?"
+        return [_delivery(row) for row in self.db.execute(sql, [*args, limit])]
+
+    def delivery(self, delivery_id: int) -> Delivery | None:
+        row = self.db.execute(
+            f"SELECT {_DELIVERY_COLUMNS} FROM webhook_deliveries WHERE id = ?", (delivery_id,)
+        ).fetchone()
+        return None if row is None else _delivery(row)
+
+    def payload(self, delivery_id: int) -> bytes:
+        row = self.db.execute(
+            "SELECT payload FROM webhook_deliveries WHERE id = ?", (delivery_id,)
+        ).fetchone()
+        return bytes(row[0]) if row else b""
+
+    def attempts(self, delivery_ids: Iterable[int]) -> dict[int, list[Attempt]]:
+        """The attempt log of some deliveries."""
+        ids = list(delivery_ids)
+        found: dict[int, list[Attempt]] = {i: [] for i in ids}
+        if not ids:
+            return found
+        rows = self.db.execute(
+            "SELECT delivery_id, n, t, status, error, latency FROM webhook_attempts "
+            f"WHERE delivery_id IN ({', '.join('?' * len(ids))}) ORDER BY delivery_id, n",
+            ids,
+        )
+        for row in rows:
+            found[row[0]].append(Attempt(*row[1:]))
+        return found
+
+    def heads(self) -> list[tuple[int, str, float | None]]:
+        """The oldest pending delivery of every unpaused subscription: ``(id, hook, next_at)``.
+
+        Deliveries of one subscription go out one at a time in event order, so only these may
+        be sent now.
+        """
+        rows = self.db.execute(
+            "SELECT d.id, d.hook_id, d.next_at FROM webhook_deliveries d "
+            "JOIN webhooks h ON h.id = d.hook_id AND h.paused = 0 "
+            "WHERE d.status = 'pending' AND d.feed_seq = (SELECT min(e.feed_seq) "
+            "FROM webhook_deliveries e WHERE e.status = 'pending' AND e.hook_id = d.hook_id)"
+        )
+        return [(int(r[0]), str(r[1]), r[2]) for r in rows]
+
+    def pending_count(self) -> int:
+        return int(
+            self.db.execute(
+                "SELECT count(*) FROM webhook_deliveries WHERE status = 'pending'"
+            ).fetchone()[0]
+        )
+
+    def record_attempt(
+        self,
+        delivery: Delivery,
+        *,
+        t: float,
+        status: int | None,
+        error: str | None,
+        latency: float,
+        outcome: str,
+        next_at: float | None,
+    ) -> None:
+        """Log one attempt and move the delivery to ``outcome`` (due again at ``next_at``)."""
+        n = delivery.attempts + 1
+        with transaction(self.db):
+            self.db.execute(
+                "INSERT OR REPLACE INTO webhook_attempts (delivery_id, n, t, status, error, "
+                "latency) VALUES (?, ?, ?, ?, ?, ?)",
+                (delivery.id, n, t, status, error, latency),
+            )
+            self.db.execute(
+                "UPDATE webhook_deliveries SET attempts = ?, status = ?, next_at = ?, "
+                "last_at = ?, last_status = ?, last_error = ?, last_latency = ?, done_at = ? "
+                "WHERE id = ?",
+                (n, outcome, next_at, t, status, error, latency,
+                 None if outcome == PENDING else t, delivery.id),
+            )  # fmt: skip
+
+    def redeliver(self, delivery_id: int, now: float) -> None:
+        """Make a delivery due again now (its attempts and log are kept)."""
+        self.db.execute(
+            "UPDATE webhook_deliveries SET status = 'pending', next_at = ?, done_at = NULL "
+            "WHERE id = ?",
+            (now, delivery_id),
+        )
+
+
+@contextmanager
+def transaction(db: sqlite3.Connection) -> Iterator[None]:
+    """Commit the block's statements on ``db`` together, or none of them."""
+    db.execute("BEGIN")
+    try:
+        yield
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+
+
+def insert_deliveries(
+    db: sqlite3.Connection,
+    rows: Iterable[tuple[str, int, int, int, str, bytes]],
+    now: float,
+) -> int:
+    """Add deliveries ``(hook_id, job_id, job_seq, feed_seq, type, payload)`` on ``db``.
+
+    Idempotent per ``(hook, job, seq)``: an event ingested again adds nothing. Runs inside the
+    caller's transaction when there is one. Returns how many were added.
+    """
+    cur = db.executemany(
+        "INSERT OR IGNORE INTO webhook_deliveries (hook_id, job_id, job_seq, feed_seq, type, "
+        "msg_id, payload, status, created, next_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?)",
+        [
+            (hook, job, seq, feed, kind, f"msg_{hook[3:]}_{job}_{seq}", body, now, now)
+            for hook, job, seq, feed, kind, body in rows
+        ],
+    )
+    return max(cur.rowcount, 0)
+
+
+def set_meta(db: sqlite3.Connection, key: str, value: str) -> None:
+    """Store a webhook setting (the flux executor's feed cursor) on ``db``."""
+    db.execute("INSERT OR REPLACE INTO webhook_meta (key, value) VALUES (?, ?)", (key, value))
+
+
+def updated(hook: Hook, **changes: Any) -> Hook:
+    """A copy of ``hook`` with ``changes`` and a fresh ``updated`` time."""
+    return replace(hook, updated=time.time(), **changes)

@@ -1,0 +1,88 @@
+"""A real webhook receiver on 127.0.0.1 for the tests: records every request, answers on cue."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from tests.conftest import wait_for
+
+
+@dataclass
+class Received:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+    at: float
+
+
+Responder = Callable[["Received", int], tuple[int, dict[str, str], bytes]]
+"""(request, how many requests came before it) -> (status, headers, body)."""
+
+
+def ok(_: Received, __: int) -> tuple[int, dict[str, str], bytes]:
+    return 200, {}, b"ok"
+
+
+@dataclass
+class Receiver:
+    port: int
+    responder: Responder = ok
+    received: list[Received] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    server: ThreadingHTTPServer | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hook"
+
+    def wait(self, count: int, timeout: float = 20.0) -> list[Received]:
+        """Wait until ``count`` requests have arrived; return them all."""
+        wait_for(lambda: len(self.received) >= count, timeout)
+        with self.lock:
+            return list(self.received)
+
+
+@contextmanager
+def receiver(responder: Responder = ok, port: int = 0) -> Iterator[Receiver]:
+    """Serve a receiver on 127.0.0.1 (an ephemeral port unless ``port``) for the block."""
+    state = Receiver(port=port, responder=responder)
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            length = int(self.headers.get("content-length") or 0)
+            body = self.rfile.read(length)
+            got = Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body,
+                           time.monotonic())  # fmt: skip
+            with state.lock:
+                before = len(state.received)
+                state.received.append(got)
+            status, headers, answer = state.responder(got, before)
+            self.send_response(status)
+            for key, value in headers.items():
+                self.send_header(key, value)
+            self.send_header("content-length", str(len(answer)))
+            self.end_headers()
+            self.wfile.write(answer)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    ThreadingHTTPServer.allow_reuse_address = True
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    server.daemon_threads = True
+    state.server = server
+    state.port = server.server_address[1]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()
