@@ -8,8 +8,28 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
-from tests.conftest import wait_for
+from tests.conftest import Server, server_env, wait_for
+
+HOOKED_ENV = {
+    "FLUX_WEBHOOK_ALLOW": "loopback",
+    "FLUX_WEBHOOK_BACKOFF": "0.25",
+    "FLUX_WEBHOOK_BACKOFF_MAX": "2",
+    "FLUX_WEBHOOK_TIMEOUT": "2",
+}
+"""A server that may send to loopback, retrying fast (tests must not wait for real backoff)."""
+
+
+def hooked_server(root: Path, env: dict[str, str] | None = None) -> Iterator[Server]:
+    """Run a server with :data:`HOOKED_ENV` (plus ``env``) under ``root`` for a fixture."""
+    server = Server(
+        state_dir=root / "state",
+        env=server_env({**HOOKED_ENV, **(env or {})}),
+        args=["--cores-per-node", "4"],
+    ).start()
+    yield server
+    server.stop()
 
 
 @dataclass

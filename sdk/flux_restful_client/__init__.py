@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from ._async_client import AsyncClient
+from ._async_client import AsyncClient, AsyncWebhooks
 from ._auth import FluxAuth
 from ._base import DEFAULT_TIMEOUT
-from ._client import Client
+from ._client import Client, Webhooks
 from ._exceptions import (
     ApiError,
     AuthError,
@@ -20,8 +20,10 @@ from ._exceptions import (
     TransportError,
     UnexpectedAnswerError,
     UnsupportedByServer,
+    WebhookVerificationError,
 )
 from ._version import __version__
+from ._webhooks import verify_webhook
 from .main import FluxRestfulClient, get_client
 from .models import (
     Event,
@@ -33,12 +35,17 @@ from .models import (
     OutputLine,
     PersonalToken,
     ServerInfo,
+    Webhook,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookSecret,
 )
 from .settings import Settings, SettingsError
 
 __all__ = [
     "ApiError",
     "AsyncClient",
+    "AsyncWebhooks",
     "AuthError",
     "Client",
     "DEFAULT_TIMEOUT",
@@ -66,6 +73,13 @@ __all__ = [
     "TransportError",
     "UnexpectedAnswerError",
     "UnsupportedByServer",
+    "Webhook",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookSecret",
+    "WebhookVerificationError",
+    "Webhooks",
     "__version__",
     "get_client",
+    "verify_webhook",
 ]

@@ -15,6 +15,7 @@ from ._exceptions import TransportError
 from ._server import filter_jobs
 from ._streams import EventReader, FrameReader, OutputReader, Poll, Reader, Resume
 from ._types import JSON, CommandInput, DurationInput, JobId, SubmitFields
+from ._webhooks import WebhookCalls
 from .models import (
     Event,
     Frame,
@@ -25,9 +26,12 @@ from .models import (
     OutputLine,
     PersonalToken,
     ServerInfo,
+    Webhook,
+    WebhookDelivery,
+    WebhookSecret,
 )
 
-__all__ = ["AsyncClient"]
+__all__ = ["AsyncClient", "AsyncWebhooks"]
 
 T = TypeVar("T")
 
@@ -214,6 +218,11 @@ class AsyncClient(BaseClient):
         self._require(await self.server_info(), "tokens")
         self._json(await self._send(self._revoke_token_request(token_id)))
 
+    @property
+    def webhooks(self) -> AsyncWebhooks:
+        """Webhook subscriptions to job events and their delivery logs (docs/webhooks.md)."""
+        return AsyncWebhooks(self)
+
     async def submit_job(self, command: CommandInput, **fields: Unpack[SubmitFields]) -> int:
         """Submit a job and return its id."""
         return self._parse_submit(await self._submit(command, fields))
@@ -350,3 +359,92 @@ class AsyncClient(BaseClient):
         reader = EventReader(Resume(since, self.attempts, self.backoff))
         async for event in self._follow(self._events_request, reader):
             yield event
+
+
+WebhookList = list[Webhook]
+DeliveryList = list[WebhookDelivery]
+
+
+class AsyncWebhooks(WebhookCalls):
+    """``AsyncClient.webhooks``: subscriptions to job events, and their delivery logs.
+
+    Our server's extension (docs/webhooks.md); against another server every method raises
+    :class:`UnsupportedByServer`.
+    """
+
+    def __init__(self, client: AsyncClient) -> None:
+        super().__init__(client)
+        self._client = client
+
+    async def _send(self, request: httpx.Request) -> httpx.Response:
+        self._client._require(await self._client.server_info(), "webhooks")
+        return await self._client._send(request)
+
+    async def add(
+        self,
+        url: str,
+        *,
+        events: Iterable[str] | None = None,
+        job_name: str | None = None,
+        job_ids: Iterable[JobId] | None = None,
+        description: str | None = None,
+    ) -> WebhookSecret:
+        """Subscribe ``url`` to job events; the answer holds the secret, shown only now.
+
+        Args:
+            url: An http(s) URL the server's operator allows (``FLUX_WEBHOOK_ALLOW``).
+            events: ``all`` (default), ``submitted``, ``started``, ``exception``, ``finished``,
+                or a result: ``completed``, ``failed``, ``canceled``, ``timeout``.
+            job_name: Only jobs whose name contains this.
+            job_ids: Only these jobs.
+            description: Free text.
+
+        Raises:
+            InvalidRequestError: The URL or a field was refused (the message says why).
+        """
+        request = self._add_request(url, events, job_name, job_ids, description)
+        return self._parse_secret(await self._send(request))
+
+    async def list(self) -> WebhookList:
+        """Your subscriptions (a superuser's: everyone's), oldest first."""
+        return self._parse_hooks(await self._send(self._list_request()))
+
+    async def get(self, hook_id: str) -> Webhook:
+        """One subscription (``NotFoundError`` for another user's)."""
+        return self._parse_hook(await self._send(self._get_request(hook_id)))
+
+    async def update(self, hook_id: str, **changes: Any) -> Webhook:
+        """Change ``url``, ``events``, ``job_name``, ``job_ids`` or ``description``."""
+        return self._parse_hook(await self._send(self._update_request(hook_id, changes)))
+
+    async def delete(self, hook_id: str) -> None:
+        """Delete a subscription and its delivery log."""
+        self._parse_deleted(await self._send(self._delete_request(hook_id)))
+
+    async def rotate(self, hook_id: str) -> WebhookSecret:
+        """A new secret (the old one keeps signing for the server's grace period)."""
+        return self._parse_secret(await self._send(self._action_request(hook_id, "rotate")))
+
+    async def pause(self, hook_id: str) -> Webhook:
+        """Hold a subscription's deliveries."""
+        return self._parse_hook(await self._send(self._action_request(hook_id, "pause")))
+
+    async def resume(self, hook_id: str) -> Webhook:
+        """Send a paused subscription's deliveries again, oldest first."""
+        return self._parse_hook(await self._send(self._action_request(hook_id, "resume")))
+
+    async def deliveries(
+        self, hook_id: str, *, limit: int | None = None, before: int | None = None
+    ) -> DeliveryList:
+        """A subscription's delivery log, newest first, with every attempt."""
+        request = self._deliveries_request(hook_id, limit, before)
+        return self._parse_deliveries(await self._send(request))
+
+    async def redeliver(self, hook_id: str, delivery_id: int) -> WebhookDelivery:
+        """Make a delivery due again now (same ``webhook-id``)."""
+        request = self._redeliver_request(hook_id, delivery_id)
+        return self._parse_delivery(await self._send(request))
+
+    async def for_job(self, job_id: JobId) -> DeliveryList:
+        """A job's deliveries to the subscriptions you can see."""
+        return self._parse_deliveries(await self._send(self._job_deliveries_request(job_id)))

@@ -82,7 +82,7 @@ _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 _NEVER_RETRY = (httpx.UnsupportedProtocol, httpx.LocalProtocolError, httpx.ProxyError)
 _INT_FIELDS = ("num_tasks", "cores_per_task", "gpus_per_task", "num_nodes", "runtime", "urgency")
 _BOOL_FIELDS = ("exclusive", "is_launcher")
-_STR_FIELDS = ("workdir", "name")
+_STR_FIELDS = ("workdir", "name", "webhook_url")
 SUBMIT_FIELDS = frozenset((*_INT_FIELDS, *_BOOL_FIELDS, *_STR_FIELDS, "option_flags", "envars"))
 """Keyword arguments ``submit`` accepts besides the command."""
 MAX_SUBMIT_URL = 6000

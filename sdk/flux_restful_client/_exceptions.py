@@ -17,6 +17,7 @@ FluxRestfulError
                         JSON of an unknown shape); names the URL and what came back
   InsecureTransportError credentials would cross the network in clear text (plain http:// to
                         a host that is not this machine); raised before any connection
+  WebhookVerificationError a webhook delivery's signature or timestamp does not verify
 ```
 """
 
@@ -41,6 +42,7 @@ __all__ = [
     "TransportError",
     "UnexpectedAnswerError",
     "UnsupportedByServer",
+    "WebhookVerificationError",
 ]
 
 
@@ -150,4 +152,12 @@ class InsecureTransportError(FluxRestfulError):
 
     Raised before any connection is opened. Use ``https://``, or ``insecure=True``
     (``--insecure``) on a network you trust.
+    """
+
+
+class WebhookVerificationError(FluxRestfulError):
+    """A webhook delivery does not verify (see :func:`~flux_restful_client.verify_webhook`).
+
+    A header is missing, the timestamp is more than five minutes away, or no signature was made
+    with the secret.
     """

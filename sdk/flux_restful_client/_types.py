@@ -62,3 +62,6 @@ class SubmitFields(TypedDict, total=False):
     """Job name."""
     urgency: int | None
     """Urgency 0-31 (default 16)."""
+    webhook_url: str | None
+    """Our server: POST this job's events to this URL, signed (docs/webhooks.md); upstream
+    ignores it."""

@@ -17,19 +17,13 @@ import pytest
 from standardwebhooks import Webhook, WebhookVerificationError
 
 from tests.conftest import Server, ServerFactory, free_port, wait_for
-from tests.webhook_receiver import Received, receiver
+from tests.webhook_receiver import HOOKED_ENV, Received, hooked_server, receiver
 
-from .conftest import start_server
 from .test_auth_server import AUTH_ENV, add, login
 
 pytestmark = pytest.mark.xdist_group("webhooks")  # two module servers, shared by the tests
 
-FAST = {
-    "FLUX_WEBHOOK_ALLOW": "loopback",
-    "FLUX_WEBHOOK_BACKOFF": "0.25",
-    "FLUX_WEBHOOK_BACKOFF_MAX": "2",
-    "FLUX_WEBHOOK_TIMEOUT": "2",
-}
+FAST = HOOKED_ENV
 STRICT = {
     **FAST,
     "FLUX_WEBHOOK_TIMEOUT": "1",
@@ -44,16 +38,12 @@ are paused after failing for 0.5 s, two redirects are followed, rotation has no 
 
 @pytest.fixture(scope="module")
 def fast(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    server = start_server(tmp_path_factory.mktemp("wh"), ["--cores-per-node", "4"], env=FAST)
-    yield server
-    server.stop()
+    yield from hooked_server(tmp_path_factory.mktemp("wh"))
 
 
 @pytest.fixture(scope="module")
 def strict(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    server = start_server(tmp_path_factory.mktemp("whs"), ["--cores-per-node", "2"], env=STRICT)
-    yield server
-    server.stop()
+    yield from hooked_server(tmp_path_factory.mktemp("whs"), STRICT)
 
 
 def clean(server: Server) -> Iterator[httpx.Client]:

@@ -18,6 +18,7 @@ RULES = [
     (r"\bAsyncIterator\b", "Iterator"),
     (r"\basynccontextmanager\b", "contextmanager"),
     (r"\bAsyncClient\b", "Client"),
+    (r"\bAsyncWebhooks\b", "Webhooks"),
     (r"\bAsyncBaseTransport\b", "BaseTransport"),
     (r"\banyio\.sleep\b", "time.sleep"),
     (r"\baiter_(text|lines)\b", r"iter_\1"),
@@ -66,7 +67,8 @@ def test_the_async_client_is_the_sync_client_awaited():
     for pattern, replacement in RULES:  # both: annotations name both transports
         sync_source = re.sub(pattern, replacement, sync_source)
         async_source = re.sub(pattern, replacement, async_source)
-    ours, theirs = _methods(sync_source, "Client"), _methods(async_source, "Client")
-    assert sorted(ours) == sorted(theirs)
-    differ = sorted(name for name in ours if ours[name] != theirs[name])
-    assert differ == [], f"Client and AsyncClient differ in: {', '.join(differ)}"
+    for cls in ("Client", "Webhooks"):
+        ours, theirs = _methods(sync_source, cls), _methods(async_source, cls)
+        assert sorted(ours) == sorted(theirs)
+        differ = sorted(name for name in ours if ours[name] != theirs[name])
+        assert differ == [], f"{cls} and its async twin differ in: {', '.join(differ)}"

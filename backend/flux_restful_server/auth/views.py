@@ -55,6 +55,7 @@ FEATURES = (
     "me",
     "tokens",
     "refresh_tokens",
+    "webhooks",
 )
 """Routes and parameters beyond upstream 1.1.0's that every one of our servers offers."""
 

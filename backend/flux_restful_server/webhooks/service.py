@@ -109,7 +109,6 @@ class WebhookService:
         self._wake = asyncio.Event()
         if not self.settings.enabled:
             return
-        self.sender = Sender(self.settings, self._transport)
         self._dispatcher = self._loop.create_task(self._dispatch())
         if not isinstance(executor, LocalExecutor):
             self._feeder = self._loop.create_task(self._consume_feed(executor))
@@ -272,6 +271,8 @@ class WebhookService:
     # -- out: the dispatcher and its workers ----------------------------------------------------
     async def _dispatch(self) -> None:
         assert self._wake is not None
+        # Made here, not in start(): loading the CA bundle costs a moment the start-up need not.
+        self.sender = Sender(self.settings, self._transport)
         while True:
             delay = self._start_due()
             try:
