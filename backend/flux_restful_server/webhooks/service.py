@@ -58,6 +58,11 @@ FLUX_CURSOR = "flux_feed_cursor"
 
 RecordFn = Callable[[], Mapping[str, Any] | None]
 
+BUSY_LAG = 0.005
+"""Seconds the event loop may lag behind a 50 ms heartbeat before deliveries make way."""
+BUSY_GAP = 0.1
+"""While the loop is busy, at most one delivery is started per this many seconds."""
+
 
 class WebhookService:
     """Subscriptions in memory (for matching), deliveries on disk, a pool of senders."""
@@ -83,6 +88,10 @@ class WebhookService:
         self._dispatcher: asyncio.Task[None] | None = None
         self._feeder: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._heartbeat: asyncio.Task[None] | None = None
+        self._lag = 0.0
+        """How late the last heartbeat was (seconds): how busy the event loop is."""
+        self._last_busy_start = 0.0
         self.counts: dict[str, int] = {"delivered": 0, "retried": 0, "failed": 0, "queued": 0}
         """Attempt outcomes since start (``/metrics``)."""
 
@@ -110,15 +119,17 @@ class WebhookService:
         if not self.settings.enabled:
             return
         self._dispatcher = self._loop.create_task(self._dispatch())
+        self._heartbeat = self._loop.create_task(self._beat())
         if not isinstance(executor, LocalExecutor):
             self._feeder = self._loop.create_task(self._consume_feed(executor))
 
     async def stop(self) -> None:
         """Stop sending (deliveries in flight are tried again at the next start)."""
-        for task in [self._feeder, self._dispatcher, *self._tasks]:
+        tasks = [self._feeder, self._dispatcher, self._heartbeat, *self._tasks]
+        for task in tasks:
             if task is not None:
                 task.cancel()
-        for task in [self._feeder, self._dispatcher, *self._tasks]:
+        for task in tasks:
             if task is not None:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
@@ -282,14 +293,32 @@ class WebhookService:
                 pass
             self._wake.clear()
 
+    async def _beat(self) -> None:
+        """Measure how busy the event loop is, so deliveries make way for job ingestion."""
+        assert self._loop is not None
+        while True:
+            started = self._loop.time()
+            await asyncio.sleep(0.05)
+            self._lag = self._loop.time() - started - 0.05
+
     def _start_due(self) -> float:
-        """Start every due head delivery a worker can take; return seconds until the next one."""
+        """Start every due head delivery a worker can take; return seconds until the next one.
+
+        While the event loop is busy (jobs arriving and being recorded), deliveries make way:
+        at most one is in flight and one starts per :data:`BUSY_GAP`, so they never starve and
+        never slow ingestion; they catch up at full speed once the loop is idle again.
+        """
         store = self.store
         if store is None:
             return 1.0
         now = time.time()
         soonest = 60.0
         room = self.settings.workers - len(self._inflight)
+        if self._lag > BUSY_LAG:
+            if self._inflight or now - self._last_busy_start < BUSY_GAP:
+                return BUSY_GAP / 2
+            room = 1
+            self._last_busy_start = now
         if room <= 0:
             return soonest
         for delivery_id, hook_id, next_at in store.heads():
