@@ -27,7 +27,7 @@ def hooked_server(root: Path, env: dict[str, str] | None = None) -> Iterator[Ser
         state_dir=root / "state",
         env=server_env({**HOOKED_ENV, **(env or {})}),
         args=["--cores-per-node", "4"],
-    ).start()
+    ).start(timeout=60)  # several of these start at once in a full run
     yield server
     server.stop()
 

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..auth import AuthService
 from ..jobs.submit import SubmitPolicy
 from . import csrf
 from .forms import SUBMIT_TEXT_FIELDS
 from .render import Safe, esc, fill, join, tag
+
+if TYPE_CHECKING:
+    from ..webhooks.store import Delivery
 
 __all__ = [
     "JOB_COLUMNS",
@@ -27,6 +30,7 @@ __all__ = [
     "output_pager",
     "seconds",
     "submit_form",
+    "webhook_section",
     "when",
 ]
 
@@ -156,6 +160,30 @@ def output_pager(job_id: int, number: int, more: bool) -> Safe:
     if more:
         links.append(tag("a", "next page", href=f"/job/{job_id}?output_page={number + 1}"))
     return tag("p", join(links), class_="pager", id="output-pager")
+
+
+def webhook_section(deliveries: list[Delivery]) -> Safe:
+    """A job's webhook deliveries (docs/webhooks.md), or nothing when there are none."""
+    if not deliveries:
+        return Safe("")
+    head = join(tag("th", h) for h in ("Event", "Webhook", "Status", "Attempts", "Last answer"))
+    rows = [
+        tag(
+            "tr",
+            join(
+                [
+                    tag("td", d.type.removeprefix("job.")),
+                    tag("td", d.hook_id),
+                    tag("td", badge("delivery", d.status)),
+                    tag("td", d.attempts),
+                    tag("td", " ".join(str(x) for x in (d.last_status, d.last_error) if x) or "-"),
+                ]
+            ),
+        )
+        for d in deliveries
+    ]
+    table = tag("table", join([tag("tr", head), *rows]), class_="deliveries")
+    return tag("section", join([tag("h2", "Webhook deliveries"), table]), id="webhooks")
 
 
 def _error_list(errors: list[str]) -> Safe:

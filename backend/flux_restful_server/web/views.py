@@ -38,6 +38,7 @@ from .format import (
     job_rows,
     output_pager,
     submit_form,
+    webhook_section,
 )
 from .forms import SubmitForm, local_path, output_page_number
 from .render import fill, join, page, tag
@@ -222,6 +223,11 @@ async def job_page(request: AppRequest, job_id: str) -> HTTPResponse:
             if output or active or number > 1
             else "This job did not produce any output.",
             "pager": output_pager(jid, number, more),
+            "webhooks": webhook_section(
+                request.app.ctx.webhooks.job_deliveries(principal, jid)
+                if request.app.ctx.webhooks is not None
+                else []
+            ),
         },
     )
     message = flash(request.args.get("msg"))

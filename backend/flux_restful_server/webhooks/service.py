@@ -38,6 +38,7 @@ from .store import (
     DELIVERED,
     FAILED,
     PENDING,
+    Delivery,
     Hook,
     WebhookStore,
     insert_deliveries,
@@ -47,6 +48,7 @@ from .store import (
 )
 
 if TYPE_CHECKING:
+    from ..auth import Principal
     from ..executors.base import Executor
 
 __all__ = ["WebhookService"]
@@ -179,6 +181,18 @@ class WebhookService:
         assert self.store is not None
         self.store.delete(hook_id)
         self._unindex(hook_id)
+
+    def job_deliveries(self, principal: Principal, job_id: int) -> list[Delivery]:
+        """A job's deliveries to the subscriptions ``principal`` may see, oldest first."""
+        if self.store is None:
+            return []
+        found = [
+            d
+            for d in self.store.deliveries(job_id=job_id, limit=200)
+            if d.hook_id in self.hooks
+            and (principal.sees_all or self.hooks[d.hook_id].owner == principal.name)
+        ]
+        return found[::-1]
 
     def candidates(self, job_id: int) -> list[Hook]:
         """Subscriptions that may want events of ``job_id`` (before the job filters)."""

@@ -175,13 +175,7 @@ async def job_deliveries(request: AppRequest) -> HTTPResponse:
         raise BadRequest("job_id is required")
     job_id = job_id_arg(text)
     await visible_job(request, principal, job_id)
-    assert service.store is not None
-    found = [
-        d
-        for d in service.store.deliveries(job_id=job_id, limit=200)
-        if d.hook_id in service.hooks
-        and (principal.sees_all or service.hooks[d.hook_id].owner == principal.name)
-    ]
+    found = service.job_deliveries(principal, job_id)
     return json({"deliveries": [d.public() for d in found]})
 
 

@@ -1,4 +1,4 @@
-"""Job detail: the info fields and the eventlog as a timeline."""
+"""Job detail: the info fields, the eventlog as a timeline, and the job's webhook deliveries."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Label, Static
 
-from flux_restful_client import FluxRestfulError, JobEvent, JobInfo
+from flux_restful_client import FluxRestfulError, JobEvent, JobInfo, WebhookDelivery
 
 from ..context import DashContext
 from ..messages import CancelRequested, LogRequested
@@ -22,7 +22,9 @@ from ..store import format_runtime
 from ..widgets.footer import KeysFooter
 from ..widgets.jobs_table import RESULT_STYLES, format_time, state_text
 
-__all__ = ["JobDetailScreen", "info_table", "timeline"]
+__all__ = ["JobDetailScreen", "deliveries_table", "info_table", "timeline"]
+
+DELIVERY_STYLES = {"delivered": "green", "pending": "yellow", "failed": "red"}
 
 FIELDS = (
     "id", "name", "user", "state", "result", "returncode", "runtime", "ntasks", "ncores",
@@ -77,6 +79,25 @@ def timeline(entries: list[JobEvent]) -> Table:
     return table
 
 
+def deliveries_table(deliveries: list[WebhookDelivery]) -> Table:
+    """A job's webhook deliveries, oldest first: event, status, attempts, last answer."""
+    table = Table.grid(padding=(0, 1))
+    table.add_column(no_wrap=True)
+    table.add_column(no_wrap=True)
+    table.add_column(style="dim", justify="right")
+    table.add_column()
+    for d in sorted(deliveries, key=lambda d: d.id):
+        last = str(d.last_status_code) if d.last_status_code is not None else "-"
+        note = f"{last} {d.last_error}" if d.last_error else last
+        table.add_row(
+            d.type.removeprefix("job."),
+            Text(d.status, style=DELIVERY_STYLES.get(d.status, "")),
+            f"×{d.attempts}",
+            note,
+        )
+    return table
+
+
 class JobDetailScreen(Screen[None]):
     """One job's info and eventlog.
 
@@ -100,6 +121,8 @@ class JobDetailScreen(Screen[None]):
         """The job shown."""
         self.job: JobInfo | None = None
         """Its latest info."""
+        self.deliveries: list[WebhookDelivery] = []
+        """Its webhook deliveries, as last shown."""
 
     def compose(self) -> ComposeResult:
         yield Label(id="detail-title", classes="title")
@@ -109,6 +132,8 @@ class JobDetailScreen(Screen[None]):
             with VerticalScroll(id="detail-events-box"):
                 yield Label("Eventlog", classes="subtitle")
                 yield Static(id="detail-events")
+                yield Label("Webhook deliveries", id="detail-webhooks-title", classes="subtitle")
+                yield Static(id="detail-webhooks")
         yield KeysFooter()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -133,6 +158,7 @@ class JobDetailScreen(Screen[None]):
             self.query_one("#detail-title", Label).update(f"Job {self.job_id}")
             self.query_one("#detail-info", Static).update("loading…")
         self.query_one("#detail-events", Static).update("loading…")
+        self._show_deliveries([])
         for box in self.query(VerticalScroll):
             box.scroll_home(animate=False, immediate=True)
 
@@ -188,3 +214,17 @@ class JobDetailScreen(Screen[None]):
             return
         if job_id == self.job_id:
             target.update(timeline(entries) if entries else "no events yet")
+        try:
+            deliveries = await self.ctx.client.webhooks.for_job(job_id)
+        except FluxRestfulError:  # another server, or webhooks are off: show nothing
+            deliveries = []
+        if job_id == self.job_id:
+            self._show_deliveries(deliveries)
+
+    def _show_deliveries(self, deliveries: list[WebhookDelivery]) -> None:
+        """Show the job's webhook deliveries; the section is hidden when there are none."""
+        self.deliveries = deliveries
+        for widget in self.query("#detail-webhooks-title, #detail-webhooks"):
+            widget.display = bool(deliveries)
+        if deliveries:
+            self.query_one("#detail-webhooks", Static).update(deliveries_table(deliveries))
