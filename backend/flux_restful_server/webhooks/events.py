@@ -19,7 +19,7 @@ from ..domain.record import JobRecord
 from ..domain.states import JobResult, JobState
 from ..jobs.info import returncode
 
-__all__ = ["EVENT_NAMES", "TYPES", "describe", "matches", "parse_events", "payload"]
+__all__ = ["EVENT_NAMES", "TYPES", "describe", "event_key", "matches", "parse_events", "payload"]
 
 TYPES: dict[str, str] = {
     "submit": "submitted",
@@ -69,6 +69,20 @@ def matches(events: Iterable[str], kind: str, result: str | None) -> bool:
     if "all" in wanted or kind in wanted:
         return True
     return kind == "finished" and result is not None and result.lower() in wanted
+
+
+ONCE = {"submit": 1, "start": 2, "clean": 3}
+"""Events a job has once, and their keys."""
+
+
+def event_key(event: JobEvent) -> int:
+    """What makes an event one delivery per subscription, however it was read.
+
+    An event read from the live feed and again from the job's eventlog (a per-submit
+    subscription catching up) may carry different positions on Flux, so the key is not the
+    position: events a job has once are keyed by name, exceptions by their time in microseconds.
+    """
+    return ONCE.get(event.name) or int(round(event.timestamp * 1_000_000))
 
 
 def describe(event: JobEvent, record: Mapping[str, Any]) -> tuple[str, str | None] | None:

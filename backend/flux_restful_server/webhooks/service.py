@@ -32,7 +32,7 @@ from ..domain.events import JobEvent
 from ..executors.local import LocalExecutor
 from .config import WebhookSettings
 from .delivery import DONE, RETRY, AttemptResult, Sender, Transport, backoff, classify
-from .events import describe, matches, payload
+from .events import describe, event_key, matches, payload
 from .signing import sign_headers
 from .store import (
     DELIVERED,
@@ -85,6 +85,8 @@ class WebhookService:
         self._general: dict[str, Hook] = {}
         self._by_job: dict[int, dict[str, Hook]] = {}
         self._inflight: set[str] = set()
+        self._held: set[str] = set()
+        """Subscriptions whose earlier events are still being added (not sent meanwhile)."""
         self._tasks: set[asyncio.Task[None]] = set()
         self._wake: asyncio.Event | None = None
         self._dispatcher: asyncio.Task[None] | None = None
@@ -231,7 +233,8 @@ class WebhookService:
                     continue
                 if body is None:
                     body = orjson.dumps(payload(event, info, kind))
-                rows.append((hook.id, event.job_id, event.seq, event.feed_seq, f"job.{kind}", body))
+                key = event_key(event)
+                rows.append((hook.id, event.job_id, key, event.feed_seq, f"job.{kind}", body))
         return rows
 
     def write_outbox(
@@ -248,16 +251,25 @@ class WebhookService:
             # Never lose the job's own event over a webhook: log it and let the event commit.
             log.exception("webhooks: could not record deliveries for job %d", events[0].job_id)
 
-    async def backfill(self, executor: Executor, hook: Hook, job_id: int) -> None:
-        """Add the deliveries a new per-job subscription missed (events before it existed)."""
+    async def add_for_job(self, executor: Executor, hook: Hook, job_id: int) -> None:
+        """Save a per-job subscription, with the deliveries of the job's events so far.
+
+        It matches new events at once, but is held (nothing sent) until the earlier events are
+        added, so its receiver still gets them in order.
+        """
+        self._held.add(hook.id)
         try:
-            events = await executor.eventlog(job_id)
-            record = await executor.info(job_id)
-        except JobNotFound:
-            return
-        rows = [row for row in self.rows_for(events, lambda: record) if row[0] == hook.id]
-        if rows and self.store is not None:
-            self.counts["queued"] += insert_deliveries(self.store.db, rows, time.time())
+            self.save(hook)
+            try:
+                events = await executor.eventlog(job_id)
+                record = await executor.info(job_id)
+            except JobNotFound:
+                return
+            rows = [row for row in self.rows_for(events, lambda: record) if row[0] == hook.id]
+            if rows and self.store is not None:
+                self.counts["queued"] += insert_deliveries(self.store.db, rows, time.time())
+        finally:
+            self._held.discard(hook.id)
             self.wake()
 
     async def _consume_feed(self, executor: Executor) -> None:
@@ -336,7 +348,7 @@ class WebhookService:
         if room <= 0:
             return soonest
         for delivery_id, hook_id, next_at in store.heads():
-            if hook_id in self._inflight or hook_id not in self.hooks:
+            if hook_id in self._inflight or hook_id in self._held or hook_id not in self.hooks:
                 continue
             wait = (next_at or 0) - now
             if wait > 0:

@@ -47,7 +47,7 @@ CREATE TABLE IF NOT EXISTS webhook_deliveries (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     hook_id TEXT NOT NULL,
     job_id INTEGER NOT NULL,
-    job_seq INTEGER NOT NULL,
+    job_seq INTEGER NOT NULL, -- the event's key (events.event_key), unique per job
     feed_seq INTEGER NOT NULL,
     type TEXT NOT NULL,
     msg_id TEXT NOT NULL,
@@ -451,9 +451,10 @@ def insert_deliveries(
     rows: Iterable[tuple[str, int, int, int, str, bytes]],
     now: float,
 ) -> int:
-    """Add deliveries ``(hook_id, job_id, job_seq, feed_seq, type, payload)`` on ``db``.
+    """Add deliveries ``(hook_id, job_id, event key, feed_seq, type, payload)`` on ``db``.
 
-    Idempotent per ``(hook, job, seq)``: an event ingested again adds nothing. Runs inside the
+    Idempotent per ``(hook, job, event key)`` (``events.event_key``): an event seen again adds
+    nothing. Runs inside the
     caller's transaction when there is one. Returns how many were added.
     """
     cur = db.executemany(

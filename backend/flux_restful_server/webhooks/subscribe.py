@@ -174,6 +174,6 @@ async def attach_submit_hook(request: AppRequest, hook: Hook | None, job_id: int
     service = request.app.ctx.webhooks
     if hook is None or service is None or service.store is None:
         return
-    hook = replace(hook, job_ids=frozenset({job_id}))
-    service.save(hook)
-    await service.backfill(request.app.ctx.jobs, hook, job_id)
+    await service.add_for_job(
+        request.app.ctx.jobs, replace(hook, job_ids=frozenset({job_id})), job_id
+    )
