@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import functools
 import logging
+import os
 import sqlite3
 import time
 from collections.abc import Callable, Mapping
@@ -37,6 +39,7 @@ from .signing import sign_headers
 from .store import (
     DELIVERED,
     FAILED,
+    HOOKS_VERSION,
     PENDING,
     Delivery,
     Hook,
@@ -85,6 +88,8 @@ class WebhookService:
         self._general: dict[str, Hook] = {}
         self._by_job: dict[int, dict[str, Hook]] = {}
         self._inflight: set[str] = set()
+        self._lock_fd = -1
+        self._version: str | None = None
         self._held: set[str] = set()
         """Subscriptions whose earlier events are still being added (not sent meanwhile)."""
         self._tasks: set[asyncio.Task[None]] = set()
@@ -107,8 +112,7 @@ class WebhookService:
         """
         self.db_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.store = WebhookStore(self.db_path)
-        for hook in self.store.hooks():
-            self._index(hook)
+        self.refresh()
         if self.settings.enabled and isinstance(executor, LocalExecutor):
             executor.event_hook = self.write_outbox
 
@@ -122,10 +126,31 @@ class WebhookService:
         self._wake = asyncio.Event()
         if not self.settings.enabled:
             return
-        self._dispatcher = self._loop.create_task(self._dispatch())
+        self._dispatcher = self._loop.create_task(self._lead(executor))
+
+    async def _lead(self, executor: Executor) -> None:
+        """Send (and with Flux, record) deliveries in the one process holding the lock.
+
+        With ``--workers N`` (flux executor) every worker serves the API, but only one sends:
+        the others wait for the lock, so a worker that dies hands over to another.
+        """
+        while not self._take_lock():
+            await asyncio.sleep(2.0)
+        assert self._loop is not None
         self._heartbeat = self._loop.create_task(self._beat())
         if not isinstance(executor, LocalExecutor):
             self._feeder = self._loop.create_task(self._consume_feed(executor))
+        await self._dispatch()
+
+    def _take_lock(self) -> bool:
+        if self._lock_fd < 0:
+            path = self.db_path.parent / "webhooks.lock"
+            self._lock_fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        return True
 
     async def stop(self) -> None:
         """Stop sending (deliveries in flight are tried again at the next start)."""
@@ -144,6 +169,9 @@ class WebhookService:
         if self.store is not None:
             self.store.close()
             self.store = None
+        if self._lock_fd >= 0:
+            os.close(self._lock_fd)
+            self._lock_fd = -1
 
     def wake(self) -> None:
         """Make the dispatcher look for due deliveries now."""
@@ -175,14 +203,28 @@ class WebhookService:
     def save(self, hook: Hook) -> None:
         """Store a new or changed subscription and use it from the next event on."""
         assert self.store is not None
-        self.store.save(hook)
+        self._version = self.store.save(hook)
         self._index(hook)
         self.wake()
 
     def delete(self, hook_id: str) -> None:
         assert self.store is not None
-        self.store.delete(hook_id)
+        self._version = self.store.delete(hook_id)
         self._unindex(hook_id)
+
+    def refresh(self) -> None:
+        """Reload the subscriptions if another process (``--workers N``) changed them."""
+        if self.store is None:
+            return
+        version = self.store.meta(HOOKS_VERSION)
+        if version == self._version:
+            return
+        self._version = version
+        self.hooks.clear()
+        self._general.clear()
+        self._by_job.clear()
+        for hook in self.store.hooks():
+            self._index(hook)
 
     def job_deliveries(self, principal: Principal, job_id: int) -> list[Delivery]:
         """A job's deliveries to the subscriptions ``principal`` may see, oldest first."""
@@ -290,6 +332,7 @@ class WebhookService:
         store = self.store
         if store is None:
             return cursor
+        self.refresh()  # another worker may have made a subscription
         by_job: dict[int, list[JobEvent]] = {}
         for event in batch:
             by_job.setdefault(event.job_id, []).append(event)

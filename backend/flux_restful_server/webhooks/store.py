@@ -79,6 +79,9 @@ CREATE TABLE IF NOT EXISTS webhook_attempts (
 CREATE TABLE IF NOT EXISTS webhook_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
+HOOKS_VERSION = "hooks_version"
+"""``webhook_meta`` key changed with every subscription change (processes compare it)."""
+
 PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
 """Delivery statuses: waiting for (another) attempt; answered 2xx; given up."""
 
@@ -290,8 +293,18 @@ class WebhookStore:
         ).fetchone()
         return None if row is None else _hook(row)
 
-    def save(self, hook: Hook) -> None:
-        """Insert or replace a subscription."""
+    def save(self, hook: Hook) -> str:
+        """Insert or replace a subscription; return the new subscriptions version."""
+        with transaction(self.db):
+            self._save(hook)
+            return self._bump()
+
+    def _bump(self) -> str:
+        version = secrets.token_hex(8)
+        set_meta(self.db, HOOKS_VERSION, version)
+        return version
+
+    def _save(self, hook: Hook) -> None:
         self.db.execute(
             f"INSERT OR REPLACE INTO webhooks ({_HOOK_COLUMNS}) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -316,8 +329,8 @@ class WebhookStore:
             ),
         )
 
-    def delete(self, hook_id: str) -> None:
-        """Remove a subscription with its deliveries and their log."""
+    def delete(self, hook_id: str) -> str:
+        """Remove a subscription with its deliveries and their log; return the new version."""
         with transaction(self.db):
             self.db.execute(
                 "DELETE FROM webhook_attempts WHERE delivery_id IN "
@@ -326,6 +339,7 @@ class WebhookStore:
             )
             self.db.execute("DELETE FROM webhook_deliveries WHERE hook_id = ?", (hook_id,))
             self.db.execute("DELETE FROM webhooks WHERE id = ?", (hook_id,))
+            return self._bump()
 
     # -- deliveries -----------------------------------------------------------------------------
     def deliveries(

@@ -125,7 +125,9 @@ def json_of(request: AppRequest) -> object:
 
 async def _caller(request: AppRequest) -> tuple[WebhookService, Principal]:
     principal = await authenticate(request)
-    return service_of(request), principal
+    service = service_of(request)
+    service.refresh()
+    return service, principal
 
 
 @webhooks_bp.post("/")
