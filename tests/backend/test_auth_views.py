@@ -130,6 +130,7 @@ async def test_auth_off_is_anonymous_superuser(tmp_path):
                     "me",
                     "tokens",
                     "refresh_tokens",
+                    "webhooks",
                 ],
             },
         }
