@@ -123,6 +123,13 @@ app.run(host="127.0.0.1", port=int(sys.argv[1]), single_process=True, access_log
 @contextmanager
 def bare_sanic(body: bytes) -> Iterator[str]:
     """Run a bare Sanic handler that answers every GET with ``body``; yield its URL."""
+    with bare_sanic_process(body) as (url, _):
+        yield url
+
+
+@contextmanager
+def bare_sanic_process(body: bytes) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """:func:`bare_sanic`, yielding its process too."""
     port = free_port()
     with tempfile.NamedTemporaryFile(suffix=".json") as f:
         f.write(body)
@@ -135,7 +142,7 @@ def bare_sanic(body: bytes) -> Iterator[str]:
         url = f"http://127.0.0.1:{port}"
         try:
             wait_http(url + "/ready", proc)
-            yield url
+            yield url, proc
         finally:
             _stop(proc)
 
@@ -265,6 +272,13 @@ def seed_jobs(state_dir: Path, count: int, *, logs: bool = True) -> list[int]:
             ids.append(job_id)
     store.close()
     return ids
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) a process has used so far."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_kib(pid: int) -> int:

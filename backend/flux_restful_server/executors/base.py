@@ -39,6 +39,10 @@ def batch_output(lines: list[OutputLine]) -> list[list[OutputLine]]:
     return batches
 
 
+INACTIVE_REVISION = -1
+"""What :meth:`Executor.row_revision` returns for an inactive job (its record is final)."""
+
+
 class Executor(Protocol):
     """Runs jobs. Implemented by ``executors.local`` and ``executors.flux``.
 
@@ -111,6 +115,19 @@ class Executor(Protocol):
         """A number that changes whenever any job's record changes (``None``: cannot tell).
 
         Listings are cached while it stays the same.
+        """
+
+    async def query_ids(self, filters: JobFilter, page: Page) -> list[int]:
+        """The ids of the records :meth:`query` would return, in the same order."""
+
+    def row_revision(self, job_id: int, *, summary: bool = False) -> int | None:
+        """A number that changes whenever what :meth:`query` returns for this job changes.
+
+        ``summary`` asks about the summary record (``query(summary=True)``), else the full one
+        (which :meth:`info` returns too). Two versions of a record never share a number;
+        :data:`INACTIVE_REVISION` is every inactive job's, whose record never changes again.
+        ``None``: the executor cannot tell, and nothing about the job is cached. Only meaningful
+        for a job known to exist (the API layer caches encoded rows of jobs it has read).
         """
 
     async def nodes(self) -> list[NodeInfo]:

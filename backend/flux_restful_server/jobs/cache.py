@@ -1,18 +1,28 @@
-"""Encoded responses kept while the jobs they show cannot have changed.
+"""Encoded responses and rows, kept while the jobs they show cannot have changed.
 
-Two caches, both bounded (least recently used entries go first):
+Two layers, all bounded (least recently used entries go first):
 
-* finished jobs' info: an inactive job never changes again, so its encoded info is kept by id;
-* listings: kept with the executor's revision (a counter of applied events); any job event
-  makes them stale. Executors that cannot tell (``revision()`` returns ``None``) are not cached.
+* whole listings, kept with the executor's revision (a counter of applied events); any job
+  event makes them stale. An idle server (dashboards and scripts polling it) answers from memory.
+* one encoded row per job, kept with that job's own revision (``Executor.row_revision``): a
+  listing whose revision moved (jobs churning) takes its page of ids from the index and
+  assembles the body from the rows of the jobs that did not change, so it encodes only the
+  jobs that did. A job's full info is kept the same way, with its ticking ``runtime`` left out
+  and written in per answer; an inactive job's is final.
 
-An idle server (the common case for dashboards and scripts that poll) then answers from memory.
+Executors that cannot tell (``None`` revisions) are not cached, but for inactive jobs' info.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Generic, TypeVar
+
+import orjson
+
+from ..executors.base import INACTIVE_REVISION
+from .info import runtime
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -24,6 +34,9 @@ class LRU(Generic[K, V]):
     def __init__(self, size: int) -> None:
         self._size = size
         self._items: OrderedDict[K, V] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._items)
 
     def get(self, key: K) -> V | None:
         """Return the value for ``key`` (marking it recently used), or ``None``."""
@@ -40,11 +53,50 @@ class LRU(Generic[K, V]):
             self._items.popitem(last=False)
 
 
+@dataclass(frozen=True, slots=True)
+class EncodedInfo:
+    """One job's full info, encoded but for a running job's ``runtime`` (see ``jobs.rows``)."""
+
+    revision: int
+    """The job's row revision when it was read (:data:`INACTIVE_REVISION`: final)."""
+    owner: str | None
+    """The job's API user, to check visibility without reading the job."""
+    head: bytes
+    """The whole encoded info, or (while ``runtime`` ticks) what precedes its value."""
+    tail: bytes = b""
+    """What follows the ``runtime`` value (empty when it does not tick)."""
+    t_run: float = 0.0
+    """When the job started, for ``runtime``."""
+
+    def render(self, now: float) -> bytes:
+        """The encoded info as of ``now``."""
+        if not self.tail:
+            return self.head
+        # A float's JSON does not depend on the encoder's options.
+        return self.head + orjson.dumps(runtime({"t_run": self.t_run}, now)) + self.tail
+
+
 class ResponseCache:
     """The encoded responses of one application."""
 
-    def __init__(self, infos: int = 10_000, listings: int = 256) -> None:
-        self.infos: LRU[int, tuple[str | None, bytes]] = LRU(infos)
-        """Finished job id -> (owner, encoded info)."""
+    def __init__(self, infos: int = 10_000, listings: int = 256, rows: int = 10_000) -> None:
+        self.infos: LRU[int, EncodedInfo] = LRU(infos)
+        """Job id -> encoded full info (shared by ``GET /v1/jobs/{id}`` and detailed listings)."""
         self.listings: LRU[tuple[str | None, str, str], tuple[int, bytes]] = LRU(listings)
         """(caller scope, route, query string) -> (revision, encoded body)."""
+        self.summaries: LRU[int, tuple[int, bytes]] = LRU(rows)
+        """Job id -> (row revision, encoded summary row of ``GET /v1/jobs``)."""
+
+    def info(self, job_id: int, revision: int | None) -> EncodedInfo | None:
+        """The kept info of a job whose row revision is ``revision`` now, or ``None``."""
+        hit = self.infos.get(job_id)
+        if hit is None or hit.revision not in (INACTIVE_REVISION, revision):
+            return None
+        return hit
+
+    def summary(self, job_id: int, revision: int | None) -> bytes | None:
+        """The kept summary row of a job whose row revision is ``revision`` now, or ``None``."""
+        hit = self.summaries.get(job_id)
+        if hit is None or revision is None or hit[0] != revision:
+            return None
+        return hit[1]

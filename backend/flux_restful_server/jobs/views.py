@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 from typing import Any
 
 from sanic import Blueprint
@@ -50,7 +51,8 @@ from ..schemas import (
     json_body,
 )
 from ..webhooks.subscribe import attach_submit_hook, submit_hook
-from .info import job_info, job_summary
+from .info import job_info
+from .rows import detail_listing, keep_info, summary_listing
 from .submit import MISSING_COMMAND, SubmitError, collect_fields
 
 jobs_bp = Blueprint("jobs", url_prefix="/v1/jobs")
@@ -228,19 +230,15 @@ async def list_jobs(request: AppRequest) -> HTTPResponse:
         hit = request.app.ctx.cache.listings.get(key)
         if hit is not None and hit[0] == revision:
             return raw_json(hit[1])
-    records = await executor.query(filters, page, summary=not details)
-    body: Any
+    cache = request.app.ctx.cache
     if not details:
-        body = {"jobs": [job_summary(r) for r in records]}
+        encoded = await summary_listing(executor, cache, filters, page)
+        ticking = False
     else:
-        infos = [job_info(r) for r in records]
-        body = infos if listing else {str(info["id"]): info for info in infos}
-    encoded = encode(body)
+        encoded, ticking = await detail_listing(executor, cache, filters, page, array=listing)
     # Full info of a running job has a ticking runtime: only cache what events alone change.
-    if revision is not None and (
-        not details or all(r["state"] == JobState.INACTIVE for r in records)
-    ):
-        request.app.ctx.cache.listings.put(key, (revision, encoded))
+    if revision is not None and not ticking:
+        cache.listings.put(key, (revision, encoded))
     return raw_json(encoded)
 
 
@@ -290,17 +288,14 @@ async def info(request: AppRequest, job_id: str) -> HTTPResponse:
     principal = await authenticate(request)
     jid = job_id_arg(job_id)
     cache = request.app.ctx.cache
-    hit = cache.infos.get(jid)
+    revision = request.app.ctx.jobs.row_revision(jid)  # before reading: a later change shows
+    hit = cache.info(jid, revision)
     if hit is not None:
-        owner, encoded = hit
-        if not principal.sees_all and owner != principal.name:
+        if not principal.sees_all and hit.owner != principal.name:
             raise job_not_found(jid)
-        return raw_json(encoded)
+        return raw_json(hit.render(time.time()))
     record = await visible_job(request, principal, jid)
-    encoded = encode(job_info(record))
-    if record["state"] == JobState.INACTIVE:  # a finished job never changes again
-        cache.infos.put(jid, (record.get("user"), encoded))
-    return raw_json(encoded)
+    return raw_json(keep_info(cache, record, revision).render(time.time()))
 
 
 @jobs_bp.post("/<job_id:str>/cancel")

@@ -281,6 +281,18 @@ class FluxExecutor:
         # Jobs change inside Flux between journal events we may not have read yet.
         return None
 
+    async def query_ids(self, filters: JobFilter, page: Page) -> list[int]:
+        if filters.text:
+            return [r["id"] for r in _window(await self._search(filters), page)]
+        return [s.id for s in self.index.select(filters, page)]
+
+    def row_revision(self, job_id: int, *, summary: bool = False) -> int | None:
+        # A summary comes from the index alone once the job's submit event is in (see query()),
+        # and the index changes only by events, which it counts; full records come from
+        # job-list, which may be ahead of the journal we have read.
+        found = self.index.jobs.get(job_id) if summary else None
+        return found.events if found is not None and found.t_submit is not None else None
+
     async def count(self, filters: JobFilter) -> int:
         if filters.text:
             return len(await self._search(filters))

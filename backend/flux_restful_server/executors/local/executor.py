@@ -39,7 +39,7 @@ from ...domain.request import JobRequest
 from ...domain.resources import NodeInfo, ResourceLimits
 from ...domain.states import STATE_AFTER, JobState
 from ...settings import Settings, SettingsError
-from ..base import OUTPUT_BATCH_BYTES
+from ..base import INACTIVE_REVISION, OUTPUT_BATCH_BYTES
 from ..hub import Hub
 from .joblog import Cursor, event_record, is_event, iter_records, parse_record, read_new
 from .link import SupervisorLink
@@ -89,6 +89,8 @@ class _Active(Progress):
     """The job's fields that ``search_text`` reads, kept current as events are applied."""
     spec: dict[str, Any] | None = None
     """What the supervisor needs to run the job (argv, env, cwd, owner), while it waits."""
+    revision: int = 0
+    """The executor's revision when the job's record last changed (its ``row_revision``)."""
 
 
 class LocalExecutor:
@@ -368,6 +370,16 @@ class LocalExecutor:
     def revision(self) -> int | None:
         return self._revision
 
+    async def query_ids(self, filters: JobFilter, page: Page) -> list[int]:
+        assert self.store is not None
+        return self.store.ids(filters, page)
+
+    def row_revision(self, job_id: int, *, summary: bool = False) -> int | None:
+        # Every change of a job's row is applied with a bump of the revision (_apply_records);
+        # a job that left ``active`` is inactive for good.
+        job = self.active.get(job_id)
+        return INACTIVE_REVISION if job is None else job.revision
+
     async def count(self, filters: JobFilter) -> int:
         assert self.store is not None
         return self.store.count(filters)
@@ -592,6 +604,7 @@ class LocalExecutor:
                 events.append(event)
             if changes:
                 self._revision += 1
+                job.revision = self._revision
             changes["log_offset"] = job.cursor.offset
             changes["log_seq"] = job.cursor.seq
             self.store.update_job(job_id, changes)

@@ -189,22 +189,16 @@ class Store:
         self, filters: JobFilter, page: Page, columns: tuple[str, ...] = INFO_COLUMNS
     ) -> list[JobRecord]:
         """Job-list records (``columns`` of them) matching ``filters``, newest first."""
-        where, args = _where(filters)
-        if page.after is not None:
-            # Past SQLite's range every stored id is below the cursor.
-            where.append("id < ?" if page.after <= MAX_INT else "id <= ?")
-            args.append(min(page.after, MAX_INT))
-        sql = f"SELECT {', '.join(columns)} FROM jobs"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY id DESC"
-        if page.limit is not None or page.offset:
-            sql += " LIMIT ? OFFSET ?"
-            args += [-1 if page.limit is None else page.limit, page.offset]
+        sql, args = _select(columns, filters, page)
         if columns is INFO_COLUMNS:
             return [_info(row) for row in self.db.execute(sql, args)]
         rows = self.db.execute(sql, args)
         return [cast(JobRecord, dict(zip(columns, row, strict=True))) for row in rows]
+
+    def ids(self, filters: JobFilter, page: Page) -> list[int]:
+        """The ids :meth:`query` would return, from the indexes alone."""
+        sql, args = _select(("id",), filters, page)
+        return [row[0] for row in self.db.execute(sql, args)]
 
     def count(self, filters: JobFilter) -> int:
         """How many jobs match ``filters``."""
@@ -283,6 +277,22 @@ def _info(row: Iterable[Any]) -> JobRecord:
         if info[key] is not None:
             info[key] = bool(info[key])
     return cast(JobRecord, info)
+
+
+def _select(columns: tuple[str, ...], filters: JobFilter, page: Page) -> tuple[str, list[Any]]:
+    where, args = _where(filters)
+    if page.after is not None:
+        # Past SQLite's range every stored id is below the cursor.
+        where.append("id < ?" if page.after <= MAX_INT else "id <= ?")
+        args.append(min(page.after, MAX_INT))
+    sql = f"SELECT {', '.join(columns)} FROM jobs"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += " ORDER BY id DESC"
+    if page.limit is not None or page.offset:
+        sql += " LIMIT ? OFFSET ?"
+        args += [-1 if page.limit is None else page.limit, page.offset]
+    return sql, args
 
 
 def _where(filters: JobFilter) -> tuple[list[str], list[Any]]:

@@ -1,0 +1,133 @@
+"""Listings and job info assembled from encoded rows kept per job (see ``jobs.cache``).
+
+A page is answered in three steps: the ids from the executor's index (``query_ids``), each id's
+row revision (``row_revision``, a lookup in memory), and the body joined from the rows kept at
+those revisions; only the jobs whose rows are missing or stale are read and encoded. The bytes
+are exactly those of encoding the whole body at once (orjson writes compact JSON, so encoded
+rows join into it), and every row is at least as new as the revision read before it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from ..executors.base import INACTIVE_REVISION, Executor, JobFilter, JobState, Page
+from ..http import encode
+from .cache import EncodedInfo, ResponseCache
+from .info import job_info, job_summary
+
+
+def encode_info(record: dict[str, Any], revision: int) -> EncodedInfo:
+    """Encode a record's job info, read at ``revision``, cut around a ticking ``runtime``."""
+    info = job_info(record)
+    owner = record.get("user")
+    ticking = record["state"] != JobState.INACTIVE and record.get("t_run")
+    if not ticking or record.get("t_cleanup"):
+        return EncodedInfo(revision, owner, encode(info))
+    keys = list(info)
+    at = keys.index("runtime")
+    before = {k: info[k] for k in keys[:at]}
+    after = {k: info[k] for k in keys[at + 1 :]}
+    # Halves of a dict encode to the dict's bytes cut at the value (compact JSON).
+    head = (encode(before)[:-1] + b"," if before else b"{") + b'"runtime":'
+    tail = b"," + encode(after)[1:] if after else b"}"
+    return EncodedInfo(revision, owner, head, tail, float(record["t_run"]))
+
+
+def keep_info(cache: ResponseCache, record: dict[str, Any], revision: int | None) -> EncodedInfo:
+    """Encode a job's info read at ``revision``; keep it if it can be told current later.
+
+    ``None`` (the executor cannot tell) keeps only an inactive job's, which is final.
+    """
+    if record["state"] == JobState.INACTIVE:
+        revision = INACTIVE_REVISION
+    encoded = encode_info(record, INACTIVE_REVISION if revision is None else revision)
+    if revision is not None:
+        cache.infos.put(record["id"], encoded)
+    return encoded
+
+
+READ_BY_ID = 500
+"""Past this many rows to read, a page is read whole, as without rows kept (and none are kept):
+bounded statements, and a listing of everything costs what it did."""
+
+
+async def _rows(
+    executor: Executor,
+    filters: JobFilter,
+    page: Page,
+    ids: list[int],
+    revisions: dict[int, int | None],
+    hits: dict[int, Any],
+    *,
+    summary: bool,
+) -> tuple[list[dict[str, Any]], bool]:
+    """Read the records of the jobs in ``ids`` that ``hits`` lacks (jobs gone are skipped).
+
+    Rows that will be kept and rows that will not are read apart: an executor may read a job
+    whose revision it knows from a different source than one whose it does not. Also says
+    whether the rows may be kept.
+    """
+    missing = [i for i in ids if hits[i] is None]
+    if len(missing) > READ_BY_ID:
+        return await executor.query(filters, page, summary=summary), False
+    records: list[dict[str, Any]] = []
+    for known in (True, False):
+        group = frozenset(i for i in missing if (revisions[i] is not None) is known)
+        if group:
+            records += await executor.query(JobFilter(ids=group), Page(), summary=summary)
+    return records, True
+
+
+async def summary_listing(
+    executor: Executor, cache: ResponseCache, filters: JobFilter, page: Page
+) -> bytes:
+    """The encoded body of ``GET /v1/jobs``: ``{"jobs": [summary, ...]}``."""
+    ids = await executor.query_ids(filters, page)
+    revisions = {i: executor.row_revision(i, summary=True) for i in ids}
+    rows: dict[int, bytes | None] = {i: cache.summary(i, revisions[i]) for i in ids}
+    records, keep = await _rows(executor, filters, page, ids, revisions, rows, summary=True)
+    for record in records:
+        job_id = record["id"]
+        if job_id not in rows:
+            continue  # a page read whole holds no other jobs but in a race: as ids said
+        rows[job_id] = encoded = encode(job_summary(record))
+        revision = revisions[job_id]
+        if keep and revision is not None:
+            cache.summaries.put(job_id, (revision, encoded))
+    return b'{"jobs":' + _array(rows[i] for i in ids) + b"}"
+
+
+async def detail_listing(
+    executor: Executor, cache: ResponseCache, filters: JobFilter, page: Page, *, array: bool
+) -> tuple[bytes, bool]:
+    """The encoded body of ``GET /v1/jobs?details=true`` (by id, or an array with ``array``).
+
+    Also says whether a job on it is running, whose ``runtime`` makes the body change by itself.
+    """
+    ids = await executor.query_ids(filters, page)
+    revisions = {i: executor.row_revision(i) for i in ids}
+    infos: dict[int, EncodedInfo | None] = {i: cache.info(i, revisions[i]) for i in ids}
+    records, keep = await _rows(executor, filters, page, ids, revisions, infos, summary=False)
+    for record in records:
+        job_id = record["id"]
+        if job_id not in infos:
+            continue
+        revision = revisions[job_id]
+        if keep and revision is not None:
+            infos[job_id] = keep_info(cache, record, revision)
+        else:  # not kept: a listing's record may come from elsewhere than info()
+            infos[job_id] = encode_info(record, INACTIVE_REVISION)
+    now = time.time()
+    kept = [(i, info) for i in ids if (info := infos[i]) is not None]
+    found = [(i, info.render(now)) for i, info in kept]
+    ticking = any(info.tail for _, info in kept)
+    if array:
+        return _array(row for _, row in found), ticking
+    return b"{" + b",".join(b'"%d":%s' % item for item in found) + b"}", ticking
+
+
+def _array(rows: Iterable[bytes | None]) -> bytes:
+    return b"[" + b",".join(row for row in rows if row is not None) + b"]"
