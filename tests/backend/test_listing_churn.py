@@ -45,7 +45,7 @@ def churn(
     ends); yield their ids as they grow."""
     ids: list[int] = []
     stop = threading.Event()
-    commands = commands or ("sleep 0.2", "true", "false")
+    commands = commands or ("sleep 0.3", "true", "false")
 
     def run() -> None:
         with httpx.Client(base_url=url, headers=headers, timeout=30) as client:
@@ -71,8 +71,9 @@ def churn(
 
 @pytest.fixture
 def busy(server_factory: ServerFactory) -> Server:
-    """A server with room for every churning job at once."""
-    return server_factory(args=["--cores-per-node", "64"])
+    """A server with two cores: churning jobs queue (SCHED), run, and finish, each state long
+    enough to be listed in, then changed while still active."""
+    return server_factory(args=["--cores-per-node", "2"])
 
 
 def truth(client: httpx.Client) -> dict[int, dict[str, Any]]:
@@ -156,8 +157,8 @@ VARIANTS: list[dict[str, Any]] = [
 
 def test_listings_match_an_uncached_read_under_churn(busy: Server) -> None:
     with httpx.Client(base_url=busy.url, timeout=30) as client:
-        with churn(busy.url, 40):
-            wait_for(lambda: any(j["state"] == "RUN" for j in truth(client).values()))
+        with churn(busy.url, 15):
+            wait_for(lambda: any(j["state"] == "SCHED" for j in truth(client).values()))
             since = time.time()
             for _ in range(6):
                 for params in [*VARIANTS, {"since": since, "limit": 30}]:
@@ -182,7 +183,7 @@ def test_listings_match_an_uncached_read_under_churn(busy: Server) -> None:
 
 def test_paging_walks_every_job_once_under_churn(busy: Server) -> None:
     with httpx.Client(base_url=busy.url, timeout=30) as client:
-        with churn(busy.url, 40) as submitted:
+        with churn(busy.url, 15) as submitted:
             wait_for(lambda: len(submitted) >= 30)
             before = truth(client)
             seen: list[dict[str, Any]] = []
@@ -210,7 +211,7 @@ def test_every_state_change_shows_in_the_next_answer(busy: Server) -> None:
     with httpx.Client(base_url=busy.url, timeout=30) as client:
         with client.stream("GET", "/v1/events") as feed:
             assert feed.status_code == 200
-            with churn(busy.url, 15, commands=("sleep 0.1", "true"), count=jobs) as submitted:
+            with churn(busy.url, 15, commands=("sleep 0.5",), count=jobs) as submitted:
                 finished: set[int] = set()
                 for line in feed.iter_lines():
                     if not line.startswith("data: "):

@@ -22,7 +22,6 @@ from typing import Generic, TypeVar
 import orjson
 
 from ..executors.base import INACTIVE_REVISION
-from .info import runtime
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -72,8 +71,8 @@ class EncodedInfo:
         """The encoded info as of ``now``."""
         if not self.tail:
             return self.head
-        # A float's JSON does not depend on the encoder's options.
-        return self.head + orjson.dumps(runtime({"t_run": self.t_run}, now)) + self.tail
+        # As jobs.info.runtime() while running; a float's JSON does not depend on the options.
+        return self.head + orjson.dumps(round(max(0.0, now - self.t_run), 6)) + self.tail
 
 
 class ResponseCache:

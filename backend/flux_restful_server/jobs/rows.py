@@ -13,19 +13,22 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from ..executors.base import INACTIVE_REVISION, Executor, JobFilter, JobState, Page
+from ..domain.query import JobFilter, Page
+from ..domain.record import JobRecord
+from ..domain.states import JobState
+from ..executors.base import INACTIVE_REVISION, Executor
 from ..http import encode
 from .cache import EncodedInfo, ResponseCache
 from .info import job_info, job_summary
 
 
-def encode_info(record: dict[str, Any], revision: int) -> EncodedInfo:
+def encode_info(record: JobRecord, revision: int) -> EncodedInfo:
     """Encode a record's job info, read at ``revision``, cut around a ticking ``runtime``."""
     info = job_info(record)
     owner = record.get("user")
-    ticking = record["state"] != JobState.INACTIVE and record.get("t_run")
-    if not ticking or record.get("t_cleanup"):
-        return EncodedInfo(revision, owner, encode(info))
+    t_run = record.get("t_run")
+    if record["state"] == JobState.INACTIVE or not t_run or record.get("t_cleanup"):
+        return EncodedInfo(revision, owner, encode(info))  # runtime does not tick
     keys = list(info)
     at = keys.index("runtime")
     before = {k: info[k] for k in keys[:at]}
@@ -33,10 +36,10 @@ def encode_info(record: dict[str, Any], revision: int) -> EncodedInfo:
     # Halves of a dict encode to the dict's bytes cut at the value (compact JSON).
     head = (encode(before)[:-1] + b"," if before else b"{") + b'"runtime":'
     tail = b"," + encode(after)[1:] if after else b"}"
-    return EncodedInfo(revision, owner, head, tail, float(record["t_run"]))
+    return EncodedInfo(revision, owner, head, tail, float(t_run))
 
 
-def keep_info(cache: ResponseCache, record: dict[str, Any], revision: int | None) -> EncodedInfo:
+def keep_info(cache: ResponseCache, record: JobRecord, revision: int | None) -> EncodedInfo:
     """Encode a job's info read at ``revision``; keep it if it can be told current later.
 
     ``None`` (the executor cannot tell) keeps only an inactive job's, which is final.
@@ -63,7 +66,7 @@ async def _rows(
     hits: dict[int, Any],
     *,
     summary: bool,
-) -> tuple[list[dict[str, Any]], bool]:
+) -> tuple[list[JobRecord], bool]:
     """Read the records of the jobs in ``ids`` that ``hits`` lacks (jobs gone are skipped).
 
     Rows that will be kept and rows that will not are read apart: an executor may read a job
@@ -73,7 +76,7 @@ async def _rows(
     missing = [i for i in ids if hits[i] is None]
     if len(missing) > READ_BY_ID:
         return await executor.query(filters, page, summary=summary), False
-    records: list[dict[str, Any]] = []
+    records: list[JobRecord] = []
     for known in (True, False):
         group = frozenset(i for i in missing if (revisions[i] is not None) is known)
         if group:
