@@ -28,6 +28,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -170,12 +171,76 @@ def under_churn(rate: float, seconds: float, rounds: int, seeded: int) -> None:
     )
 
 
+class _StoreShim:
+    """What ``jobs.rows`` asks of an executor, over a seeded store, with revisions we move."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+        self.revisions: dict[int, int] = {}
+
+    async def query_ids(self, filters: Any, page: Any) -> list[int]:
+        return list(self.store.ids(filters, page))
+
+    def row_revisions(self, ids: Any, *, summary: bool = False) -> list[int | None]:
+        return [self.revisions.get(i, -1) for i in ids]
+
+    async def query(self, filters: Any, page: Any, *, summary: bool = False) -> list[Any]:
+        from flux_restful_server.executors.local.store import SUMMARY_COLUMNS
+
+        return list(self.store.query(filters, page, SUMMARY_COLUMNS))
+
+
+def in_process(seeded: int, requests: int = 2000) -> None:
+    """The route's own work per cold listing, in this process: read and encode the whole page
+    (what a listing cost whenever the revision had moved) vs rows kept per job with ``k`` of the
+    page's jobs changed since the last answer."""
+    from flux_restful_server.domain.query import JobFilter, Page
+    from flux_restful_server.executors.local.store import SUMMARY_COLUMNS, Store
+    from flux_restful_server.http import encode
+    from flux_restful_server.jobs.cache import ResponseCache
+    from flux_restful_server.jobs.info import job_summary
+    from flux_restful_server.jobs.rows import summary_listing
+
+    with tempfile.TemporaryDirectory(prefix="bench-listing-") as tmp:
+        seed_jobs(Path(tmp), seeded, logs=False)
+        store = Store(Path(tmp) / "flux-restful.db")
+        filters, page = JobFilter(), Page(limit=100)
+        start = time.process_time()
+        for _ in range(requests):
+            whole = encode(
+                {"jobs": [job_summary(r) for r in store.query(filters, page, SUMMARY_COLUMNS)]}
+            )
+        full = (time.process_time() - start) / requests * 1e6
+        shim, cache = _StoreShim(store), ResponseCache()
+        ids = store.ids(filters, page)
+        loop = asyncio.new_event_loop()
+        assert loop.run_until_complete(summary_listing(shim, cache, filters, page)) == whole  # type: ignore[arg-type]
+        figures = []
+        for changed in (0, 1, 10):
+            start = time.process_time()
+            for n in range(requests):
+                for i in range(changed):
+                    job = ids[(n * changed + i) % len(ids)]
+                    shim.revisions[job] = shim.revisions.get(job, 0) + 1
+                loop.run_until_complete(summary_listing(shim, cache, filters, page))  # type: ignore[arg-type]
+            figures.append((changed, (time.process_time() - start) / requests * 1e6))
+        loop.close()
+        store.close()
+    rows = ", ".join(f"{k} changed {us:.0f} us" for k, us in figures)
+    print(
+        f"{'listing work in process, limit=100':34s} whole page read+encoded {full:.0f} us; rows"
+        f" kept per job: {rows} (CPU per answer, {seeded:,} jobs stored)",
+        flush=True,
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="shorter runs")
     parser.add_argument("--rate", type=float, default=100.0, help="jobs submitted per second")
     args, _ = parser.parse_known_args(argv)
     seconds, rounds = (1.0, 3) if args.quick else (2.0, 5)
+    in_process(10_000)
     under_churn(args.rate, seconds, rounds, 10_000)
 
 

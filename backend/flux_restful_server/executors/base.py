@@ -9,7 +9,7 @@ lines.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Protocol
 
 from ..domain.events import JobEvent, LogEntry, OutputLine
@@ -40,7 +40,7 @@ def batch_output(lines: list[OutputLine]) -> list[list[OutputLine]]:
 
 
 INACTIVE_REVISION = -1
-"""What :meth:`Executor.row_revision` returns for an inactive job (its record is final)."""
+"""What :meth:`Executor.row_revisions` gives for an inactive job (its record is final)."""
 
 
 class Executor(Protocol):
@@ -120,14 +120,14 @@ class Executor(Protocol):
     async def query_ids(self, filters: JobFilter, page: Page) -> list[int]:
         """The ids of the records :meth:`query` would return, in the same order."""
 
-    def row_revision(self, job_id: int, *, summary: bool = False) -> int | None:
-        """A number that changes whenever what :meth:`query` returns for this job changes.
+    def row_revisions(self, ids: Sequence[int], *, summary: bool = False) -> list[int | None]:
+        """For each job, a number that changes whenever what :meth:`query` returns for it does.
 
         ``summary`` asks about the summary record (``query(summary=True)``), else the full one
         (which :meth:`info` returns too). Two versions of a record never share a number;
         :data:`INACTIVE_REVISION` is every inactive job's, whose record never changes again.
         ``None``: the executor cannot tell, and nothing about the job is cached. Only meaningful
-        for a job known to exist (the API layer caches encoded rows of jobs it has read).
+        for jobs known to exist (the API layer keeps encoded rows of jobs it has read).
         """
 
     async def nodes(self) -> list[NodeInfo]:

@@ -4,7 +4,7 @@ Two layers, all bounded (least recently used entries go first):
 
 * whole listings, kept with the executor's revision (a counter of applied events); any job
   event makes them stale. An idle server (dashboards and scripts polling it) answers from memory.
-* one encoded row per job, kept with that job's own revision (``Executor.row_revision``): a
+* one encoded row per job, kept with that job's own revision (``Executor.row_revisions``): a
   listing whose revision moved (jobs churning) takes its page of ids from the index and
   assembles the body from the rows of the jobs that did not change, so it encodes only the
   jobs that did. A job's full info is kept the same way, with its ticking ``runtime`` left out
@@ -75,6 +75,29 @@ class EncodedInfo:
         return self.head + orjson.dumps(round(max(0.0, now - self.t_run), 6)) + self.tail
 
 
+class Rows:
+    """Encoded rows by job id, each with the row revision it was read at.
+
+    Bounded: the row kept longest ago goes first (a lookup does not reorder, as listings look up
+    every row of a page in their hot loop, reading :attr:`rows` directly).
+    """
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self.rows: dict[int, tuple[int, bytes]] = {}
+        """Job id -> (row revision, encoded row), oldest first."""
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def put(self, job_id: int, revision: int, encoded: bytes) -> None:
+        """Keep a row read at ``revision``, replacing the job's older one."""
+        self.rows.pop(job_id, None)
+        self.rows[job_id] = (revision, encoded)
+        if len(self.rows) > self._size:
+            del self.rows[next(iter(self.rows))]
+
+
 class ResponseCache:
     """The encoded responses of one application."""
 
@@ -83,8 +106,8 @@ class ResponseCache:
         """Job id -> encoded full info (shared by ``GET /v1/jobs/{id}`` and detailed listings)."""
         self.listings: LRU[tuple[str | None, str, str], tuple[int, bytes]] = LRU(listings)
         """(caller scope, route, query string) -> (revision, encoded body)."""
-        self.summaries: LRU[int, tuple[int, bytes]] = LRU(rows)
-        """Job id -> (row revision, encoded summary row of ``GET /v1/jobs``)."""
+        self.summaries = Rows(rows)
+        """The summary rows of ``GET /v1/jobs``."""
 
     def info(self, job_id: int, revision: int | None) -> EncodedInfo | None:
         """The kept info of a job whose row revision is ``revision`` now, or ``None``."""
@@ -92,10 +115,3 @@ class ResponseCache:
         if hit is None or hit.revision not in (INACTIVE_REVISION, revision):
             return None
         return hit
-
-    def summary(self, job_id: int, revision: int | None) -> bytes | None:
-        """The kept summary row of a job whose row revision is ``revision`` now, or ``None``."""
-        hit = self.summaries.get(job_id)
-        if hit is None or revision is None or hit[0] != revision:
-            return None
-        return hit[1]

