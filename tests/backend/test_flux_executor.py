@@ -207,3 +207,27 @@ async def test_summary_listing_agrees_with_full_records(ex):
     keys = ("id", "state", "result", "name", "user", "t_submit")
     assert {k: short[k] for k in keys} == {k: full[k] for k in keys}
     assert short["name"] == "summed" and short["result"] == JobResult.COMPLETED
+
+
+async def test_kept_summary_rows_move_with_every_change(ex):
+    """The API keeps a summary row per revision: one revision never stands for two summaries."""
+    mine = JobFilter(owner="frank")
+    ids = [await ex.submit(JobRequest(("true",)), Owner(user="frank")) for _ in range(3)]
+    seen: dict[tuple[int, int], dict] = {}
+    while True:
+        assert await ex.query_ids(mine, Page()) == sorted(ids, reverse=True)
+        revisions = ex.row_revisions(ids, summary=True)
+        rows = await ex.query(JobFilter(ids=frozenset(ids)), Page(), summary=True)
+        for row in rows:
+            revision = revisions[ids.index(row["id"])]
+            if revision is not None:
+                assert seen.setdefault((revision, row["id"]), row) == row
+        if all(r["state"] == JobState.INACTIVE for r in rows) and len(rows) == len(ids):
+            break
+        await asyncio.sleep(0.01)
+    assert all(r is not None for r in ex.row_revisions(ids, summary=True))
+    assert ex.row_revisions(ids) == [None, None, None]  # full records: job-list may be ahead
+    assert (
+        await ex.query_ids(JobFilter(owner="frank", text="true"), Page(limit=2))
+        == sorted(ids, reverse=True)[:2]
+    )

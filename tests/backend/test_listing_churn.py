@@ -8,6 +8,7 @@ paging, ordering and the caller's visibility are exactly those of reading the st
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -23,6 +24,13 @@ from flux_restful_server.jobs.rows import encode_info
 from tests.conftest import Server, ServerFactory, wait_for
 
 from .test_auth_server import auth_server, login  # noqa: F401 - the fixture is used
+
+pytestmark = pytest.mark.skipif(
+    os.environ.get("FLUX_RESTFUL_TEST_EXECUTOR") == "flux",
+    reason="needs an instance of its own (a shared Flux instance holds other tests' jobs); the "
+    "flux executor filters on its index while full records come from job-list, which may be "
+    "ahead (as before rows were kept); its kept summary rows are covered by test_flux_executor",
+)
 
 ORDER = ["NEW", "DEPEND", "PRIORITY", "SCHED", "RUN", "CLEANUP", "INACTIVE"]
 """States in the order a job passes them."""
@@ -295,3 +303,54 @@ def test_encoded_info_is_the_info_encoded(state: int) -> None:
     kept = encode_info(record, 7)
     assert kept.render(now) == encode(job_info(record, now))
     assert bool(kept.tail) is (state == 16)
+
+
+class PagedExecutor:
+    """An executor's listing side over fixed records (what ``jobs.rows`` asks of one)."""
+
+    def __init__(self, count: int, revisions: int | None) -> None:
+        self.records = [
+            {
+                "id": 1000 - i,
+                "state": 64,
+                "result": 1,
+                "name": "true",
+                "user": None,
+                "t_submit": 1.0,
+            }
+            for i in range(count)
+        ]
+        self.revision = revisions
+        self.reads: list[Any] = []
+
+    async def query_ids(self, filters: Any, page: Any) -> list[int]:
+        return [r["id"] for r in self.records]
+
+    def row_revisions(self, ids: Any, *, summary: bool = False) -> list[int | None]:
+        return [self.revision] * len(ids)
+
+    async def query(self, filters: Any, page: Any, *, summary: bool = False) -> list[Any]:
+        self.reads.append(filters.ids)
+        wanted = filters.ids
+        return [r for r in self.records if wanted is None or r["id"] in wanted]
+
+
+@pytest.mark.parametrize(("count", "revision"), [(600, 3), (20, 3), (20, None)])
+def test_rows_read_by_id_or_whole_and_kept_only_when_known(count: int, revision: int | None):
+    """A page of many unknown rows is read whole (bounded statements); ``None`` keeps nothing."""
+    import asyncio
+
+    from flux_restful_server.domain.query import JobFilter, Page
+    from flux_restful_server.jobs.cache import ResponseCache
+    from flux_restful_server.jobs.info import job_summary
+    from flux_restful_server.jobs.rows import summary_listing
+
+    executor, cache = PagedExecutor(count, revision), ResponseCache()
+    want = encode({"jobs": [job_summary(r) for r in executor.records]})  # type: ignore[arg-type]
+    for _ in range(2):
+        body = asyncio.run(summary_listing(executor, cache, JobFilter(), Page()))  # type: ignore[arg-type]
+        assert body == want
+    first, *again = executor.reads
+    assert (first is None) is (count > 500)  # the whole page, not 600 ids in one statement
+    assert len(cache.summaries) == (0 if count > 500 or revision is None else count)
+    assert again == ([] if count <= 500 and revision is not None else [first])
