@@ -1,8 +1,13 @@
-"""Python SDK of the Flux RESTful API: ``Client``, ``AsyncClient`` and upstream's ``get_client``."""
+"""Python SDK of the Flux RESTful API.
+
+The typed ``Client`` and ``AsyncClient``; upstream's JSON API as ``FluxRestfulClient`` (what
+``get_client()`` returns) and ``AsyncFluxRestfulClient``, built on them.
+"""
 
 from __future__ import annotations
 
 from ._async_client import AsyncClient, AsyncWebhooks
+from ._async_upstream import AsyncFluxRestfulClient
 from ._auth import FluxAuth
 from ._base import DEFAULT_TIMEOUT
 from ._client import Client, Webhooks
@@ -45,6 +50,7 @@ from .settings import Settings, SettingsError
 __all__ = [
     "ApiError",
     "AsyncClient",
+    "AsyncFluxRestfulClient",
     "AsyncWebhooks",
     "AuthError",
     "Client",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from types import TracebackType
-from typing import Any, TypeVar, Unpack
+from typing import Any, Self, TypeVar, Unpack
 
 import anyio
 import httpx
@@ -39,10 +39,8 @@ T = TypeVar("T")
 class AsyncClient(BaseClient):
     """Asynchronous client of the Flux RESTful API; the same methods as ``Client``, awaited.
 
-    Upstream's methods (``submit``, ``jobs``, ``search``, ``cancel``, ``output``, ...) return the
-    JSON as the server sent it; the typed methods (``submit_job``, ``get_job``, ``wait``...)
-    return models and raise :class:`ApiError` subclasses. See :class:`BaseClient` for the
-    arguments.
+    Upstream's JSON methods are on :class:`AsyncFluxRestfulClient`, built on this class. See
+    :class:`BaseClient` for the arguments.
     """
 
     _http: httpx.AsyncClient
@@ -58,7 +56,7 @@ class AsyncClient(BaseClient):
         """Close the connections."""
         await self._http.aclose()
 
-    async def __aenter__(self) -> AsyncClient:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(
@@ -100,55 +98,12 @@ class AsyncClient(BaseClient):
         finally:
             await response.aclose()
 
-    # -- upstream API (JSON as sent by the server) -------------------------------------------
-    async def list_nodes(self) -> JSON:
-        """List the nodes that are up: ``{"nodes": [...]}``."""
-        return self._compat(await self._send(self._list_nodes_request()))
-
-    async def jobs(
-        self, jobid: JobId | None = None, detail: bool = False, listing: bool = False
-    ) -> JSON:
-        """List jobs, or return one job's info (``None`` and a notice when it does not exist)."""
-        return self._compat(
-            await self._send(self._jobs_request(jobid, detail, listing)),
-            none_on_404=jobid is not None,
-        )
-
-    async def search(
-        self, query: str | None = None, start: int | None = None, length: int | None = None
-    ) -> JSON:
-        """Search jobs (DataTables shape: ``data``, ``draw``, ``recordsTotal``...)."""
-        return self._compat(await self._send(self._search_request(query, start, length)))
-
-    async def submit(self, command: CommandInput, **kwargs: Unpack[SubmitFields]) -> JSON:
-        """Submit a job: ``{"Message": "Job submit.", "id": ...}`` (or the refusal's JSON)."""
-        return self._compat(await self._submit(command, kwargs), none_on_404=True)
-
     async def _submit(self, command: CommandInput, fields: Any) -> httpx.Response:
         request = self._submit_request(command, fields)
         if self._too_long(request):
             server = await self.server_info()
             request = self._long_submit_request(request, command, fields, server)
         return await self._send(request)
-
-    async def cancel(self, jobid: JobId) -> JSON:
-        """Ask for a job to be cancelled: ``{"Message": ..., "id": ...}``."""
-        return self._compat(await self._send(self._cancel_request(jobid)))
-
-    async def output(self, jobid: JobId) -> JSON:
-        """A job's output so far: ``{"Output": [...]}`` (or a ``Message`` when there is none)."""
-        return self._compat(await self._send(self._output_request(jobid)))
-
-    async def stream_output(self, jobid: JobId) -> AsyncIterator[str]:
-        """Yield a job's output lines (without newlines) as they are written, until it ends."""
-        async with self._stream(self._output_stream_request(jobid)) as response:
-            async for line in response.aiter_lines():
-                if line:
-                    yield line
-
-    async def stop_service(self) -> JSON:
-        """Stop the server (superuser when auth is on)."""
-        return self._compat(await self._send(self._stop_service_request()))
 
     # -- typed API ---------------------------------------------------------------------------
     async def login(self, user: str | None = None, password: str | None = None) -> str:

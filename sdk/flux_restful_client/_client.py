@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from types import TracebackType
-from typing import Any, TypeVar, Unpack
+from typing import Any, Self, TypeVar, Unpack
 
 import httpx
 
@@ -37,12 +37,11 @@ T = TypeVar("T")
 
 
 class Client(BaseClient):
-    """Synchronous client of the Flux RESTful API (upstream's ``FluxRestfulClient``).
+    """Synchronous client of the Flux RESTful API: typed methods that return models.
 
-    Upstream's methods (``submit``, ``jobs``, ``search``, ``cancel``, ``output``, ...) return the
-    JSON as the server sent it; the typed methods (``submit_job``, ``get_job``, ``wait``...)
-    return models and raise :class:`ApiError` subclasses. See :class:`BaseClient` for the
-    arguments.
+    ``submit_job``, ``get_job``, ``list_jobs``, ``wait``, ``iter_lines``... return models and
+    raise :class:`ApiError` subclasses. Upstream's JSON methods (``submit``, ``jobs``...) are on
+    :class:`FluxRestfulClient`, built on this class. See :class:`BaseClient` for the arguments.
     """
 
     _http: httpx.Client
@@ -58,7 +57,7 @@ class Client(BaseClient):
         """Close the connections."""
         self._http.close()
 
-    def __enter__(self) -> Client:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(
@@ -98,52 +97,12 @@ class Client(BaseClient):
         finally:
             response.close()
 
-    # -- upstream API (JSON as sent by the server) -------------------------------------------
-    def list_nodes(self) -> JSON:
-        """List the nodes that are up: ``{"nodes": [...]}``."""
-        return self._compat(self._send(self._list_nodes_request()))
-
-    def jobs(self, jobid: JobId | None = None, detail: bool = False, listing: bool = False) -> JSON:
-        """List jobs, or return one job's info (``None`` and a notice when it does not exist)."""
-        return self._compat(
-            self._send(self._jobs_request(jobid, detail, listing)), none_on_404=jobid is not None
-        )
-
-    def search(
-        self, query: str | None = None, start: int | None = None, length: int | None = None
-    ) -> JSON:
-        """Search jobs (DataTables shape: ``data``, ``draw``, ``recordsTotal``...)."""
-        return self._compat(self._send(self._search_request(query, start, length)))
-
-    def submit(self, command: CommandInput, **kwargs: Unpack[SubmitFields]) -> JSON:
-        """Submit a job: ``{"Message": "Job submit.", "id": ...}`` (or the refusal's JSON)."""
-        return self._compat(self._submit(command, kwargs), none_on_404=True)
-
     def _submit(self, command: CommandInput, fields: Any) -> httpx.Response:
         request = self._submit_request(command, fields)
         if self._too_long(request):
             server = self.server_info()
             request = self._long_submit_request(request, command, fields, server)
         return self._send(request)
-
-    def cancel(self, jobid: JobId) -> JSON:
-        """Ask for a job to be cancelled: ``{"Message": ..., "id": ...}``."""
-        return self._compat(self._send(self._cancel_request(jobid)))
-
-    def output(self, jobid: JobId) -> JSON:
-        """A job's output so far: ``{"Output": [...]}`` (or a ``Message`` when there is none)."""
-        return self._compat(self._send(self._output_request(jobid)))
-
-    def stream_output(self, jobid: JobId) -> Iterator[str]:
-        """Yield a job's output lines (without newlines) as they are written, until it ends."""
-        with self._stream(self._output_stream_request(jobid)) as response:
-            for line in response.iter_lines():
-                if line:
-                    yield line
-
-    def stop_service(self) -> JSON:
-        """Stop the server (superuser when auth is on)."""
-        return self._compat(self._send(self._stop_service_request()))
 
     # -- typed API ---------------------------------------------------------------------------
     def login(self, user: str | None = None, password: str | None = None) -> str:

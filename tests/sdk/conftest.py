@@ -1,4 +1,4 @@
-"""Helpers shared by the SDK tests: run one test body against Client and AsyncClient."""
+"""Helpers shared by the SDK tests: run one test body against the sync and the async client."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from flux_restful_client import AsyncClient, Client
+from flux_restful_client import AsyncFluxRestfulClient, FluxRestfulClient
 from tests.upstream_server import upstream_server_factory  # noqa: F401 - a fixture for sdk tests
 
 FLUX_VARS = ("FLUX_RESTFUL_HOST", "FLUX_USER", "FLUX_TOKEN", "FLUX_SECRET_KEY")
@@ -62,11 +62,17 @@ def isolated_home(tmp_path, monkeypatch):
 
 
 class Runner:
-    """Drives a Client or an AsyncClient with the same calls."""
+    """Drives the sync or the async client with the same calls.
+
+    It makes upstream's classes, which are the typed clients plus upstream's JSON methods, so
+    one runner covers both APIs (``tests/sdk/test_exports.py`` keeps the typed ones apart).
+    """
 
     def __init__(self, mode: str) -> None:
         self.mode = mode
-        self.cls: type[Client] | type[AsyncClient] = Client if mode == "sync" else AsyncClient
+        self.cls: type[FluxRestfulClient] | type[AsyncFluxRestfulClient] = (
+            FluxRestfulClient if mode == "sync" else AsyncFluxRestfulClient
+        )
         self.opened: list[Any] = []
 
     def client(self, **kwargs: Any) -> Any:

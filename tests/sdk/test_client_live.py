@@ -156,14 +156,16 @@ async def test_wait_times_out(runner, server):
 
 
 async def test_context_managers_close_the_client(server):
-    from flux_restful_client import AsyncClient, Client
+    from flux_restful_client import AsyncClient, AsyncFluxRestfulClient, Client, FluxRestfulClient
 
-    with Client(host=server.url) as client:
-        assert "nodes" in client.list_nodes()
-    assert client._http.is_closed
-    async with AsyncClient(host=server.url) as aclient:
-        assert "nodes" in await aclient.list_nodes()
-    assert aclient._http.is_closed
+    for sync_cls in (Client, FluxRestfulClient):
+        with sync_cls(host=server.url) as client:
+            assert client.get_nodes()
+        assert client._http.is_closed
+    for async_cls in (AsyncClient, AsyncFluxRestfulClient):
+        async with async_cls(host=server.url) as aclient:
+            assert await aclient.get_nodes()
+        assert aclient._http.is_closed
 
 
 async def test_nodes_carry_their_resources(runner, server):

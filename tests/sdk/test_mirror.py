@@ -8,6 +8,8 @@ import ast
 import re
 from pathlib import Path
 
+import pytest
+
 SDK = Path(__file__).resolve().parents[2] / "sdk" / "flux_restful_client"
 # The async spellings and their sync twins (httpcore's unasync rules, plus ours).
 RULES = [
@@ -19,6 +21,8 @@ RULES = [
     (r"\basynccontextmanager\b", "contextmanager"),
     (r"\bAsyncClient\b", "Client"),
     (r"\bAsyncWebhooks\b", "Webhooks"),
+    (r"\bAsyncFluxRestfulClient\b", "FluxRestfulClient"),
+    (r"\b_async_client\b", "_client"),
     (r"\bAsyncBaseTransport\b", "BaseTransport"),
     (r"\banyio\.sleep\b", "time.sleep"),
     (r"\baiter_(text|lines)\b", r"iter_\1"),
@@ -61,14 +65,23 @@ def _methods(source: str, cls: str) -> dict[str, str]:
     }
 
 
-def test_the_async_client_is_the_sync_client_awaited():
-    sync_source = (SDK / "_client.py").read_text()
-    async_source = (SDK / "_async_client.py").read_text()
+@pytest.mark.parametrize(
+    ("sync_module", "async_module", "classes"),
+    [
+        ("_client.py", "_async_client.py", ("Client", "Webhooks")),
+        ("_upstream.py", "_async_upstream.py", ("FluxRestfulClient",)),
+    ],
+)
+def test_the_async_client_is_the_sync_client_awaited(
+    sync_module: str, async_module: str, classes: tuple[str, ...]
+) -> None:
+    sync_source = (SDK / sync_module).read_text()
+    async_source = (SDK / async_module).read_text()
     for pattern, replacement in RULES:  # both: annotations name both transports
         sync_source = re.sub(pattern, replacement, sync_source)
         async_source = re.sub(pattern, replacement, async_source)
-    for cls in ("Client", "Webhooks"):
-        ours, theirs = _methods(sync_source, cls), _methods(async_source, cls)
+    for name in classes:
+        ours, theirs = _methods(sync_source, name), _methods(async_source, name)
         assert sorted(ours) == sorted(theirs)
-        differ = sorted(name for name in ours if ours[name] != theirs[name])
-        assert differ == [], f"{cls} and its async twin differ in: {', '.join(differ)}"
+        differ = sorted(n for n in ours if ours[n] != theirs[n])
+        assert differ == [], f"{name} and its async twin differ in: {', '.join(differ)}"

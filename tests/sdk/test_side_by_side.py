@@ -19,7 +19,7 @@ import jwt
 import pytest
 from jwt.warnings import InsecureKeyLengthWarning
 
-from flux_restful_client import Client
+from flux_restful_client import FluxRestfulClient
 from tests.upstream_shaped import Recorded, UpstreamShapedServer
 
 ARGV = ["sh", "-c", 'echo "$A"']
@@ -56,7 +56,9 @@ def _record(upstream_client: Path | None) -> list[Recorded]:
     try:
         calls = CALLS.format(argv=ARGV, fields=FIELDS)
         if upstream_client is None:
-            with Client(host=server.url, user=CREDS[0], token=CREDS[1], secret_key=CREDS[2]) as cli:
+            with FluxRestfulClient(
+                host=server.url, user=CREDS[0], token=CREDS[1], secret_key=CREDS[2]
+            ) as cli:
                 cli.submit(["true"])
                 exec(calls, {"cli": cli})  # noqa: S102 - the same call text for both clients
         else:

@@ -126,7 +126,7 @@ def version(cfg: CliConfig) -> None:
 @pass_config
 def cancel(cfg: CliConfig, jobid: str) -> None:
     """Cancel a job."""
-    with cfg.client() as client:
+    with cfg.upstream_client() as client:
         data = client.cancel(jobid)
     echo_json(data)
     if not (isinstance(data, dict) and data.get("Message") == "Job is requested to cancel."):
@@ -138,7 +138,7 @@ def cancel(cfg: CliConfig, jobid: str) -> None:
 @pass_config
 def info(cfg: CliConfig, jobid: str) -> None:
     """Show a job's info as JSON."""
-    with cfg.client() as client:
+    with cfg.upstream_client() as client:
         data = client.jobs(jobid)
     echo_json(data)
     if not (isinstance(data, dict) and "id" in data):
@@ -149,7 +149,7 @@ def info(cfg: CliConfig, jobid: str) -> None:
 @pass_config
 def stop_service(cfg: CliConfig) -> None:
     """Stop the server (superuser when auth is on)."""
-    with cfg.client() as client:
+    with cfg.upstream_client() as client:
         echo_json(client.stop_service())
 
 

@@ -11,7 +11,9 @@ from typing import Any
 import click
 
 from .._async_client import AsyncClient
+from .._async_upstream import AsyncFluxRestfulClient
 from .._client import Client
+from .._upstream import FluxRestfulClient
 from ..settings import Settings
 
 __all__ = ["CliConfig", "echo_json", "exit_code_for", "is_tty"]
@@ -46,12 +48,25 @@ class CliConfig:
         return self._settings
 
     def client(self, **kwargs: Any) -> Client:
-        """A synchronous client for these options."""
+        """The typed synchronous client for these options (models in, errors raised)."""
         return Client(**{**self._options(), **kwargs})
 
     def aclient(self, **kwargs: Any) -> AsyncClient:
-        """An asynchronous client for these options."""
+        """The typed asynchronous client for these options."""
         return AsyncClient(**{**self._options(), **kwargs})
+
+    def upstream_client(self, **kwargs: Any) -> FluxRestfulClient:
+        """Upstream's client for these options, for the commands that print upstream's JSON.
+
+        ``submit``, ``info``, ``cancel``, ``logs``, ``stop-service`` and the ``--json`` listings
+        print what the server answered, refusals included, exactly as upstream's CLI did;
+        that is upstream's API, so they use its class (a :class:`Client` too).
+        """
+        return FluxRestfulClient(**{**self._options(), **kwargs})
+
+    def upstream_aclient(self, **kwargs: Any) -> AsyncFluxRestfulClient:
+        """Upstream's API on the asynchronous client (the shell's ``aclient``)."""
+        return AsyncFluxRestfulClient(**{**self._options(), **kwargs})
 
     def _options(self) -> dict[str, Any]:
         return {

@@ -135,7 +135,7 @@ def submit(
     envars = _env_pairs(envs)
     if envars:
         fields["envars"] = envars
-    with cfg.client() as client:
+    with cfg.upstream_client() as client:
         data = client.submit(list(command), **fields)
         job_id = data.get("id") if isinstance(data, dict) else None
         if not follow_ or not isinstance(job_id, int):
@@ -158,7 +158,7 @@ def submit(
 @pass_config
 def logs(cfg: CliConfig, jobid: str, stream: bool) -> None:
     """Print a job's output."""
-    with cfg.client() as client:
+    with cfg.upstream_client() as client:
         if stream:
             for line in client.stream_output(jobid):
                 click.echo(line)
@@ -209,11 +209,12 @@ def _print(renderable: Any) -> None:
 @pass_config
 def list_jobs(cfg: CliConfig, output: str | None, as_json: bool) -> None:
     """List jobs (JSON as upstream when piped or with --json)."""
+    if _wants_json(output, as_json):
+        with cfg.upstream_client() as upstream:
+            echo_json(upstream.jobs())
+        return
     with cfg.client() as client:
-        if _wants_json(output, as_json):
-            echo_json(client.jobs())
-        else:
-            _print(_jobs_table(client.list_jobs()))
+        _print(_jobs_table(client.list_jobs()))
 
 
 @cli.command("list-nodes")
@@ -222,11 +223,12 @@ def list_jobs(cfg: CliConfig, output: str | None, as_json: bool) -> None:
 @pass_config
 def list_nodes(cfg: CliConfig, output: str | None, as_json: bool) -> None:
     """List the nodes that are up (JSON as upstream when piped or with --json)."""
+    if _wants_json(output, as_json):
+        with cfg.upstream_client() as upstream:
+            echo_json(upstream.list_nodes())
+        return
     with cfg.client() as client:
-        if _wants_json(output, as_json):
-            echo_json(client.list_nodes())
-        else:
-            _print(_nodes_table(client.get_nodes()))
+        _print(_nodes_table(client.get_nodes()))
 
 
 @cli.command()

@@ -18,8 +18,8 @@ __all__: list[str] = []
 def _banner(host: str, has_await: bool) -> str:
     lines = [
         f"Flux RESTful shell connected to {host}",
-        "  client   Client (sync):   client.jobs(), client.submit('hostname')",
-        "  aclient  AsyncClient:     await aclient.jobs()"
+        "  client   FluxRestfulClient (sync):  client.jobs(), client.submit('hostname')",
+        "  aclient  AsyncFluxRestfulClient:    await aclient.jobs()"
         + (
             ""
             if has_await
@@ -41,7 +41,10 @@ def _banner(host: str, has_await: bool) -> str:
 @pass_config
 def shell(cfg: CliConfig, interpreter: str) -> None:
     """Open IPython with `client` and `aclient` connected to the API."""
-    namespace: dict[str, Any] = {"client": cfg.client(), "aclient": cfg.aclient()}
+    namespace: dict[str, Any] = {
+        "client": cfg.upstream_client(),
+        "aclient": cfg.upstream_aclient(),
+    }
     host = namespace["client"].host
     if interpreter == "ipython":
         try:
