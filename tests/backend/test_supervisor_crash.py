@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import time
@@ -83,6 +84,17 @@ def test_submits_answer_503_while_no_supervisor_answers(server: Server) -> None:
             response = wait_for(refused, timeout=10)
             assert "supervisor" in response.json()["Error"]
             assert response.headers["Retry-After"] == "1"
+            # The web form takes the API's path: the same refusal, as a page (not JSON).
+            form = client.get("/jobs/submit")
+            token = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+            assert token, form.text
+            page = client.post(
+                "/jobs/submit", data={"csrf_token": token.group(1), "command": "echo web"}
+            )
+            assert page.status_code == 503 and page.headers["Retry-After"] == "1"
+            assert page.headers["content-type"].startswith("text/html")
+            assert "The job was not submitted" in page.text and "supervisor" in page.text
+            assert 'value="echo web"' in page.text
         finally:
             impostor.close()
         job = submit_when_ready(client, "echo back")
