@@ -45,8 +45,13 @@ async def test_table_follows_a_job_through_its_states_over_the_feed(aclient: Asy
         assert app.connection == "live"  # the feed did it: no fallback to polling
 
 
-async def test_log_view_receives_lines_while_the_job_runs(aclient: AsyncClient):
-    script = "for i in 1 2 3 4; do echo line $i; sleep 0.4; done; echo oops >&2"
+async def test_log_view_receives_lines_while_the_job_runs(aclient: AsyncClient, tmp_path):
+    # The job ends only once the test has seen its lines arrive live (never on a timer).
+    go = tmp_path / "go"
+    script = (
+        f"for i in 1 2 3 4; do echo line $i; done; while [ ! -e {go} ]; do sleep 0.05; done; "
+        "echo oops >&2"
+    )
     job_id = await aclient.submit_job(["sh", "-c", script], name="talker")
     app = DashboardApp(aclient, feed=FAST)
     async with app.run_test(size=SIZE) as pilot:
@@ -57,6 +62,7 @@ async def test_log_view_receives_lines_while_the_job_runs(aclient: AsyncClient):
         assert isinstance(screen, LogScreen)
         await until(pilot, lambda: screen.log_view.total >= 1)
         assert screen.follow_state == "live"  # lines arrive before the job ended
+        go.touch()
         await until(pilot, lambda: screen.follow_state == "ended")
         lines = screen.log_view.lines()
         assert [ln.data.strip() for ln in lines] == ["line 1", "line 2", "line 3", "line 4", "oops"]
