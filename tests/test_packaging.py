@@ -27,7 +27,8 @@ SERVER_ONLY = {
     "limits",
     "swagger-ui-bundle",
 }
-CLIENT_ONLY = {"anyio", "pyyaml", "rich", "textual", "ipython"}
+# PyYAML is shared: the SDK reads settings files, the server YAML jobspecs.
+CLIENT_ONLY = {"anyio", "rich", "textual", "ipython"}
 
 
 def _project(path: str) -> dict:

@@ -37,6 +37,8 @@ _EVENTS = {
     "auth.login_access_token": "login",
     "auth.token": "token_handshake",
     "jobs.submit": "submit",
+    "jobs.submit_batch": "submit",
+    "jobs.submit_jobspec": "submit",
     "web.submit": "submit",
     "jobs.cancel": "cancel",
     "web.cancel": "cancel",
@@ -103,8 +105,10 @@ class AuditLog:
         }
         if event in ("cancel", "submit") and "job_id" in request.match_info:
             fields["job"] = str(request.match_info["job_id"])
-        if event == "submit" and name == "jobs.submit" and status == 200:
+        if event == "submit" and name in ("jobs.submit", "jobs.submit_jobspec") and status == 200:
             fields["job"] = _submitted_id(response)
+        if name == "jobs.submit_batch" and status == 200:
+            fields["jobs"] = _submitted_ids(response)
         if name == "web.submit" and 300 <= status < 400:
             fields["outcome"] = "ok"
         token = getattr(request.ctx, "audit_token", None) or _token_id(request)
@@ -279,6 +283,15 @@ def _login_name(request: Request[Any, Any]) -> str | None:
     except (ValueError, AttributeError):
         return None
     return name[:256] if isinstance(name, str) and name else None
+
+
+def _submitted_ids(response: HTTPResponse) -> list[int] | None:
+    try:
+        body = orjson.loads(response.body or b"")
+    except (ValueError, TypeError):
+        return None
+    ids = body.get("ids") if isinstance(body, dict) else None
+    return [i for i in ids if isinstance(i, int)] if isinstance(ids, list) else None
 
 
 def _submitted_id(response: HTTPResponse) -> int | None:

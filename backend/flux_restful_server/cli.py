@@ -189,6 +189,12 @@ def main() -> None:
     help="Streams one caller may hold open at once, 0 for no cap (env FLUX_MAX_STREAMS) "
     "[default: 256].",
 )
+@click.option(
+    "--max-batch",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Most jobs one batch submit may carry [default: 1000; env: FLUX_MAX_BATCH].",
+)
 def serve(
     host: str,
     port: int,
@@ -207,6 +213,7 @@ def serve(
     submit_rate: str | None,
     read_rate: str | None,
     max_streams: int | None,
+    max_batch: int | None,
 ) -> None:
     """Run the server (the local executor by default, on 127.0.0.1:5000).
 
@@ -235,6 +242,7 @@ def serve(
             submit_rate=submit_rate,
             read_rate=read_rate,
             max_streams=max_streams,
+            max_batch=max_batch,
         )
         tls = _tls_options(settings)
         if settings.audit_log:

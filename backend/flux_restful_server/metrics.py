@@ -31,7 +31,7 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 """The Prometheus text exposition format."""
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 """Seconds; most API answers take milliseconds, a long listing or output read up to seconds."""
-SUBMIT_ROUTE = "/v1/jobs/submit"
+SUBMIT_ROUTES = frozenset({"/v1/jobs/submit", "/v1/jobs/batch", "/v1/jobs/jobspec"})
 _PARAM_TYPE = re.compile(r"<(\w+):[^>]*>")
 
 
@@ -130,7 +130,7 @@ class Metrics:
         started = getattr(request.ctx, "metrics_started", None)
         if started is not None:
             self.latency.labels(route, request.method).observe(time.perf_counter() - started)
-        if route == SUBMIT_ROUTE and request.method == "POST":
+        if route in SUBMIT_ROUTES and request.method == "POST":
             outcome = "accepted" if status < 400 else "refused" if status < 500 else "unavailable"
             self.submits.labels(outcome).inc()
 

@@ -47,6 +47,46 @@ SUBMIT_INVALID = Object(
     description="Upstream's shape: `Errors` lists every problem, `Error` is a refusal's reason.",
 )
 SUBMIT_REFUSED = Schema(anyOf=[SUBMIT_INVALID, ERROR])
+DRY_RUN = Object(
+    {"Message": String(), "dry_run": Boolean(), "request": Object(), "jobspec": Object()},
+    required=["Message", "dry_run", "request"],
+    description="A dry run: the normalised request (and the flux executor's jobspec).",
+)
+SUBMIT_ANSWER = Schema(anyOf=[SUBMIT_OK, DRY_RUN])
+BATCH_RESULT = Object(
+    {
+        "index": Integer(minimum=0),
+        "id": JOB_ID,
+        "status": Integer(),
+        "code": String(),
+        "detail": String(),
+        "errors": Array(String()),
+        "request": Object(),
+        "jobspec": Object(),
+    },
+    required=["index"],
+    description="One entry: `id` when accepted, `status`/`code`/`detail`/`errors` when not, "
+    "`request` (and `jobspec`) in a dry run.",
+)
+BATCH_ANSWER = Object(
+    {
+        "Message": String(),
+        "ids": Array(Schema(anyOf=[JOB_ID, Schema(type="null")])),
+        "accepted": Integer(minimum=0),
+        "failed": Integer(minimum=0),
+        "dry_run": Boolean(),
+        "results": Array(BATCH_RESULT),
+        "detail": String(),
+        "code": String(),
+    },
+    required=["Message", "ids", "accepted", "failed", "dry_run", "results"],
+    description="One result per entry, in order; `detail` and `code` when no job was accepted.",
+)
+BATCH_REFUSED = Schema(anyOf=[BATCH_ANSWER, ERROR])
+JOBSPEC_BODY = {
+    "application/json": Object(description="A Flux jobspec, version 1 (RFC 25)."),
+    "application/yaml": String(description="The same jobspec as YAML."),
+}
 JOB_SUMMARY = Object(
     {
         "id": JOB_ID,
@@ -119,8 +159,18 @@ SUBMIT_BODY = Object(
         "name": String(),
         "urgency": Integer(),
         "webhook_url": String(),
+        "queue": String(),
+        "dry_run": Boolean(),
     },
     description="The submit fields as JSON (any of them may come from the query string instead).",
+)
+BATCH_BODY = Schema(
+    anyOf=[
+        Array(SUBMIT_BODY),
+        Object({"jobs": Array(SUBMIT_BODY), "cc": String(), "dry_run": Boolean()}),
+        SUBMIT_BODY,
+    ],
+    description="Job objects: an array, `{jobs: [...]}`, or one job (with `cc`).",
 )
 
 

@@ -138,6 +138,8 @@ class Settings:
     """PEM private key of ``tls_cert`` (``--tls-key``, ``FLUX_TLS_KEY``)."""
     webhooks: WebhookSettings = field(default_factory=WebhookSettings)
     """Where webhooks may go and how they are retried (``FLUX_WEBHOOK_*``, docs/webhooks.md)."""
+    max_batch: int = 1000
+    """Most jobs one batch submit may carry (``--max-batch``, ``FLUX_MAX_BATCH``)."""
 
     @property
     def auth_enabled(self) -> bool:
@@ -209,6 +211,7 @@ class Settings:
             ("FLUX_REQUEST_MAX_SIZE", "request_max_size"),
             ("FLUX_RESPONSE_TIMEOUT", "response_timeout"),
             ("FLUX_MAX_STREAMS", "max_streams"),
+            ("FLUX_MAX_BATCH", "max_batch"),
         ):
             if env.get(var, "").strip():
                 minimum = 0 if key in ("min_uid", "max_streams") else 1
@@ -251,6 +254,7 @@ class Settings:
             ("--cores-per-node", self.cores_per_node, 1),
             ("--gpus-per-node", self.gpus_per_node, 0),
             ("--workers", self.workers, 1),
+            ("--max-batch", self.max_batch, 1),
         ):
             if value < low:
                 raise SettingsError(f"{name} must be >= {low}, not {value}")

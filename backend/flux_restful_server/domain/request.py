@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..limits import MAX_NAME
 
@@ -39,9 +40,39 @@ class JobRequest:
     """Job name; defaults to the basename of the first argv element."""
     urgency: int = 16
     """Flux urgency, 0 (held) to 31 (expedite); 16 by default."""
+    queue: str | None = None
+    """Queue to submit to; ``None`` is the instance's default queue."""
+    jobspec: Mapping[str, Any] | None = None
+    """A Flux jobspec given by the user, submitted as is by the flux executor (the fields above
+    are what the local executor runs of it); ``None`` for the usual field submit."""
+    unsupported: tuple[str, ...] = ()
+    """What of ``jobspec`` the fields above cannot express, one reason each: the local
+    executor refuses such a job, the flux executor lets Flux decide."""
 
     @property
     def job_name(self) -> str:
         """The name to record: ``name``, else argv0's basename, cut to :data:`MAX_NAME`."""
         program = self.command[0]
         return (self.name or os.path.basename(program) or program)[:MAX_NAME]
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitKey:
+    """An ``Idempotency-Key`` as the executor records it with every job one request created."""
+
+    user: str | None
+    """The API user the key belongs to (keys of different users never meet)."""
+    key: str
+    """The key as the client sent it."""
+    fingerprint: str
+    """Digest of the request the key first came with; a different request with it is a 409."""
+
+
+@dataclass(frozen=True, slots=True)
+class Submitted:
+    """What an executor remembers of a key: the request's fingerprint and the jobs it made."""
+
+    fingerprint: str
+    """The fingerprint recorded with the jobs."""
+    ids: Mapping[int, int]
+    """Job id by position of the job in its request (0 for a single submit)."""

@@ -10,13 +10,14 @@ lines.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
+from ..domain.errors import SubmitRefused
 from ..domain.events import JobEvent, LogEntry, OutputLine
 from ..domain.owner import Owner
 from ..domain.query import JobFilter, Page
 from ..domain.record import JobRecord
-from ..domain.request import JobRequest
+from ..domain.request import JobRequest, SubmitKey, Submitted
 from ..domain.resources import NodeInfo, ResourceLimits
 
 OUTPUT_BATCH_BYTES = 1 << 16
@@ -83,6 +84,39 @@ class Executor(Protocol):
             UnsatisfiableRequest: The request can never fit.
             SubmitRefused: Any other refusal, with the reason.
         """
+
+    async def submit_many(
+        self,
+        requests: Sequence[tuple[int, JobRequest]],
+        owner: Owner,
+        key: SubmitKey | None = None,
+    ) -> list[int | SubmitRefused]:
+        """Accept many jobs at once: one id, or the reason of its refusal, per request, in order.
+
+        ``requests`` pairs each job with its position in the client's request, recorded with
+        ``key`` (when given) in the same durable step as the job itself, so that a retry after
+        a crash finds it (:meth:`submitted`).
+
+        Raises:
+            ExecutorUnavailable: No job can be accepted now (none was).
+        """
+
+    async def submitted(self, user: str | None, key: str) -> Submitted | None:
+        """What was created under ``user``'s idempotency ``key``, or ``None`` if nothing was."""
+
+    async def dry_run(self, request: JobRequest, owner: Owner) -> dict[str, Any] | None:
+        """Check ``request`` as :meth:`submit` would, creating nothing.
+
+        Returns:
+            The jobspec Flux would be given (flux executor), or ``None`` (local executor).
+
+        Raises:
+            UnsatisfiableRequest: The request can never fit.
+            SubmitRefused: Any other refusal, with the reason.
+        """
+
+    def queues(self) -> tuple[str, ...]:
+        """The queues jobs may name (``queue``); the first is the default."""
 
     async def cancel(self, job_id: int) -> None:
         """Cancel a job: queued jobs never run, running ones get SIGTERM then SIGKILL.

@@ -10,6 +10,7 @@ from sanic.config import Config
 
 from ..executors.hub import Hub
 from ..jobs.cache import ResponseCache
+from ..jobs.idempotency import KeyLocks
 from ..settings import Settings
 
 if TYPE_CHECKING:
@@ -44,6 +45,8 @@ class AppContext:
     """Where every request is logged (JSON lines), when ``settings.access_log`` is set."""
     webhooks: WebhookService | None = None
     """Webhook subscriptions and deliveries; set by ``setup_webhooks``."""
+    submit_keys: KeyLocks = field(default_factory=KeyLocks)
+    """One submit at a time per idempotency key (a retry waits for its first attempt)."""
 
     @property
     def jobs(self) -> Executor:

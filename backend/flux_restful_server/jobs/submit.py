@@ -34,6 +34,8 @@ MAX_COUNT = 2**31 - 1
 MAX_RUNTIME = float(2**31)
 """Longest time limit in seconds (68 years)."""
 SCALAR = (str, int, float, bool)
+QUEUE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+"""A queue name as Flux's configuration allows it."""
 
 
 class SubmitError(ValueError):
@@ -128,6 +130,12 @@ def parse_submit(fields: Mapping[str, Any], policy: SubmitPolicy) -> JobRequest:
     name = _optional_str(fields, "name", errors)
     if name is not None and len(name) > MAX_NAME:
         errors.append(f"name must be at most {MAX_NAME} characters")
+    queue = _optional_str(fields, "queue", errors)
+    if queue is not None and not QUEUE_NAME.fullmatch(queue):
+        errors.append(
+            f"queue must be a queue name (letters, digits, '.', '_', '-'; at most 64), "
+            f"not {show(queue)}"
+        )
     if errors:
         raise SubmitError(errors)
     return JobRequest(
@@ -144,7 +152,44 @@ def parse_submit(fields: Mapping[str, Any], policy: SubmitPolicy) -> JobRequest:
         is_launcher=bool(bools["is_launcher"]),
         name=name or None,
         urgency=urgency,
+        queue=queue or None,
     )
+
+
+def check_queue(request: JobRequest, queues: tuple[str, ...], executor: str) -> None:
+    """Refuse a queue the executor does not have, naming the ones it has.
+
+    Raises:
+        SubmitError: An unknown queue.
+    """
+    if request.queue is None or request.queue in queues:
+        return
+    if executor == "local":
+        raise SubmitError(
+            [f"Unknown queue {show(request.queue)}: the local executor has one queue, 'default'"]
+        )
+    known = ", ".join(repr(q) for q in queues) or "none (the instance has no named queues)"
+    raise SubmitError([f"Unknown queue {show(request.queue)}: the known queues are {known}"])
+
+
+def request_json(request: JobRequest) -> dict[str, Any]:
+    """The normalised request, as a dry run shows it (what the executor would be given)."""
+    return {
+        "command": list(request.command),
+        "name": request.job_name,
+        "num_tasks": request.num_tasks,
+        "cores_per_task": request.cores_per_task,
+        "gpus_per_task": request.gpus_per_task,
+        "num_nodes": request.num_nodes,
+        "exclusive": request.exclusive,
+        "option_flags": dict(request.option_flags),
+        "envars": dict(request.envars),
+        "workdir": request.workdir,
+        "runtime": request.runtime,
+        "is_launcher": request.is_launcher,
+        "urgency": request.urgency,
+        "queue": request.queue,
+    }
 
 
 def _argv(command: Any, errors: list[str]) -> list[str]:

@@ -6,17 +6,15 @@ import math
 import time
 from typing import Any
 
+import orjson
 from sanic import Blueprint
 from sanic.response import HTTPResponse, json
 from sanic_ext import openapi
 
 from ..auth import Principal, authenticate
 from ..domain.errors import (
-    ExecutorUnavailable,
     JobInactive,
     JobNotFound,
-    SubmitRefused,
-    UnsatisfiableRequest,
 )
 from ..domain.ids import parse_job_id
 from ..domain.query import JobFilter, Page
@@ -31,29 +29,46 @@ from ..http import (
     query_bool,
     query_int,
     raw_json,
-    submit_job,
+    submit_policy,
     validate_submit,
     visible_job,
 )
 from ..limits import show
 from ..schemas import (
+    BATCH_ANSWER,
+    BATCH_BODY,
+    BATCH_REFUSED,
     CANCEL_REFUSED,
     CANCELLED,
+    ERROR,
     JOB_INFO,
     JOB_LIST,
+    JOBSPEC_BODY,
     OUTPUT,
     SEARCH,
+    SUBMIT_ANSWER,
     SUBMIT_BODY,
-    SUBMIT_OK,
+    SUBMIT_INVALID,
     SUBMIT_REFUSED,
     answers,
     int_param,
     json_body,
 )
 from ..webhooks.subscribe import attach_submit_hook, submit_hook
+from .idempotency import HEADER, REPLAYED
 from .info import job_info
+from .jobspec import jobspec_request, load_jobspec, with_queue
 from .rows import detail_listing, keep_info, summary_listing
-from .submit import MISSING_COMMAND, SubmitError, collect_fields
+from .submit import SubmitError, collect_fields
+from .submitting import (
+    INVALID,
+    dry_run_flag,
+    submit_one,
+    submit_refusal,
+)
+from .submitting import (
+    submit_batch as batch_submit,
+)
 
 jobs_bp = Blueprint("jobs", url_prefix="/v1/jobs")
 
@@ -80,6 +95,8 @@ SUBMIT_FIELDS = {
     "name": "Job name (default: the program's name).",
     "urgency": "Urgency 0-31, default 16; 0 holds the job.",
     "webhook_url": "Our extension: POST this job's events here, signed (docs/webhooks.md).",
+    "queue": "Queue to submit to (flux: the instance's queues; local: only 'default').",
+    "dry_run": "Validate only: answer the normalised request, create no job.",
 }
 
 
@@ -90,6 +107,10 @@ SUBMIT_FIELDS = {
     "whole payload; a JSON body without it (while `command` is in the query) is the envars "
     "mapping, as upstream reads it.\n\n"
     + "\n".join(f"- `{k}`: {v}" for k, v in SUBMIT_FIELDS.items())
+    + "\n\n`dry_run=true` validates and answers the normalised request (and, on the flux "
+    "executor, the jobspec) without creating a job. An `Idempotency-Key` header (at most 255 "
+    "characters) makes a retry safe: the same key with the same request answers the first "
+    "answer (`Idempotent-Replayed: true`), with another request 409."
 )
 @openapi.parameter("command", str, "query", required=False)
 @openapi.parameter("num_tasks", int, "query")
@@ -104,8 +125,11 @@ SUBMIT_FIELDS = {
 @openapi.parameter("name", str, "query")
 @openapi.parameter("urgency", int, "query")
 @openapi.parameter("webhook_url", str, "query")
+@openapi.parameter("queue", str, "query")
+@openapi.parameter("dry_run", bool, "query")
+@openapi.parameter(HEADER, str, "header")
 @openapi.body(json_body(SUBMIT_BODY))
-@answers(SUBMIT_OK, s400=SUBMIT_REFUSED)
+@answers(SUBMIT_ANSWER, s400=SUBMIT_REFUSED, s409=ERROR, s503=SUBMIT_INVALID)
 @openapi.secured("token")
 async def submit(request: AppRequest) -> HTTPResponse:
     principal = await authenticate(request)
@@ -117,40 +141,81 @@ async def submit(request: AppRequest) -> HTTPResponse:
             body = request.json
         except Exception:
             return json(
-                {
-                    "Message": "Invalid submit request",
-                    "Errors": ["The request body is not valid JSON"],
-                },
-                status=400,
+                {"Message": INVALID, "Errors": ["The request body is not valid JSON"]}, status=400
             )
     try:
         fields = collect_fields(query, form, body)
+        dry_run = dry_run_flag(request, fields)
         job_request = validate_submit(request, fields)
-        hook = await submit_hook(request, principal, fields.get("webhook_url"))
-        job_id = await submit_job(request, principal, job_request)
+        hook = None if dry_run else await submit_hook(request, principal, fields.get("webhook_url"))
     except SubmitError as exc:
-        if exc.missing_command:
-            return json({"Message": MISSING_COMMAND}, status=400)
-        return json({"Message": "Invalid submit request", "Errors": exc.errors}, status=400)
+        return submit_refusal(exc)
     except BadRequest as exc:  # webhook_url refused
-        return json({"Message": "Invalid submit request", "Errors": [str(exc)]}, status=400)
-    except UnsatisfiableRequest as exc:
-        return json({"Message": "Invalid submit request", "Errors": [str(exc)]}, status=400)
-    except SubmitRefused as exc:
-        return json(
-            {"Message": "There was an issue submitting that job.", "Error": str(exc)}, status=400
-        )
-    except ExecutorUnavailable as exc:  # never accept work that will not run
-        return json(
-            {"Message": "There was an issue submitting that job.", "Error": str(exc)},
-            status=503,
-            headers={"Retry-After": "1"},
-        )
-    await attach_submit_hook(request, hook, job_id)
-    message = (
-        "Job submit, see jobs table for spawned jobs." if job_request.is_launcher else "Job submit."
-    )
-    return json({"Message": message, "id": job_id})
+        return json({"Message": INVALID, "Errors": [str(exc)]}, status=400)
+    response = await submit_one(request, principal, job_request, dry_run=dry_run)
+    if hook is not None and response.status == 200 and REPLAYED not in response.headers:
+        await attach_submit_hook(request, hook, orjson.loads(response.body or b"{}")["id"])
+    return response
+
+
+@jobs_bp.post("/batch")
+@openapi.summary("Submit many jobs in one request")
+@openapi.description(
+    'The body is a JSON array of job objects (the fields of a submit), `{"jobs": [...]}`, or '
+    "one job with `cc`, an idset as Flux's `--cc` takes it (`0-9`: ten copies; `{cc}` in the "
+    "command, name and workdir becomes each id, and `FLUX_JOB_CC` is set). Query-string fields "
+    "are defaults for every entry. Each entry is validated as a single submit is and fails "
+    "alone: the answer has one result per entry, in order (`{index, id}` or `{index, status, "
+    "code, detail, errors}`) and `ids` (null for a failed entry). 200 when at least one job was "
+    "accepted, 400 with the same body when none was. An empty batch, or one over the limit "
+    "(`FLUX_MAX_BATCH`, default 1000), is a 400 naming it. `dry_run` and `Idempotency-Key` work "
+    "as on `/submit`."
+)
+@openapi.parameter("cc", str, "query")
+@openapi.parameter("dry_run", bool, "query")
+@openapi.parameter(HEADER, str, "header")
+@openapi.body(json_body(BATCH_BODY))
+@answers(BATCH_ANSWER, s400=BATCH_REFUSED, s409=ERROR, s503=SUBMIT_INVALID)
+@openapi.secured("token")
+async def submit_batch(request: AppRequest) -> HTTPResponse:
+    principal = await authenticate(request)
+    body = None
+    if request.body:
+        try:
+            body = orjson.loads(request.body)
+        except orjson.JSONDecodeError:
+            raise BadRequest("The request body is not valid JSON") from None
+    return await batch_submit(request, principal, body)
+
+
+@jobs_bp.post("/jobspec")
+@openapi.summary("Submit a Flux jobspec")
+@openapi.description(
+    "The body is a Flux jobspec (RFC 25, version 1) as JSON (`application/json`) or YAML "
+    "(`application/yaml`, `text/yaml`). The flux executor submits it as given (with the API "
+    "user recorded and the server's job environment under its own); the local executor runs "
+    "the subset it can express (one task command, slots of cores and GPUs, optional nodes, "
+    "duration, cwd, environment, shell options, name) and refuses the rest with the reason. "
+    "Answers like `/submit`; `dry_run`, `queue` (overrides `attributes.system.queue`) and "
+    "`Idempotency-Key` too."
+)
+@openapi.parameter("dry_run", bool, "query")
+@openapi.parameter("queue", str, "query")
+@openapi.parameter(HEADER, str, "header")
+@openapi.body(JOBSPEC_BODY)
+@answers(SUBMIT_ANSWER, s400=SUBMIT_REFUSED, s409=ERROR, s503=SUBMIT_INVALID)
+@openapi.secured("token")
+async def submit_jobspec(request: AppRequest) -> HTTPResponse:
+    principal = await authenticate(request)
+    try:
+        document = load_jobspec(request.body or b"", request.content_type or "")
+        job_request = jobspec_request(document, submit_policy(request))
+        if request.args.get("queue"):
+            job_request = with_queue(job_request, request.args["queue"])
+        dry_run = dry_run_flag(request, {})
+    except SubmitError as exc:
+        return submit_refusal(exc)
+    return await submit_one(request, principal, job_request, dry_run=dry_run)
 
 
 def _filters_from_query(request: AppRequest, principal: Principal) -> JobFilter:

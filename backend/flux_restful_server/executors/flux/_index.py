@@ -16,6 +16,7 @@ from typing import Any
 
 from ...domain.query import JobFilter, Page
 from ...domain.record import JobRecord
+from ...domain.request import SubmitKey, Submitted
 from ...domain.states import STATE_AFTER, JobResult, JobState
 from ...limits import MAX_NAME
 
@@ -45,6 +46,8 @@ class Summary:
     """Wait status from ``finish``."""
     events: int = 0
     """Eventlog events seen (the next event's position in the eventlog is ``events + 1``)."""
+    key: tuple[str | None, str] | None = None
+    """``(user, idempotency key)`` of the request that created the job, if it had one."""
 
     def record(self) -> JobRecord | None:
         """The summary record of ``query(summary=True)``; ``None`` until ``submit`` was seen."""
@@ -68,6 +71,20 @@ def jobspec_user(jobspec: Mapping[str, Any] | None) -> str | None:
     return user if isinstance(user, str) else None
 
 
+def jobspec_key(jobspec: Mapping[str, Any] | None) -> tuple[str, str, int] | None:
+    """``(key, fingerprint, index)`` recorded in a jobspec by an idempotent submit."""
+    if not jobspec:
+        return None
+    system = jobspec.get("attributes", {}).get("system", {})
+    found = system.get("flux_restful", {}).get("idempotency") if isinstance(system, dict) else None
+    if not isinstance(found, dict):
+        return None
+    key, print_, index = found.get("key"), found.get("fingerprint"), found.get("index")
+    if isinstance(key, str) and isinstance(print_, str) and isinstance(index, int):
+        return key, print_, index
+    return None
+
+
 def jobspec_name(jobspec: Mapping[str, Any] | None) -> str:
     """The job name as job-list derives it: ``system.job.name``, else argv0's basename."""
     if not jobspec:
@@ -86,6 +103,33 @@ class JobIndex:
 
     def __init__(self) -> None:
         self.jobs: dict[int, Summary] = {}
+        self.keys: dict[tuple[str | None, str], Submitted] = {}
+        """Jobs by the idempotency key of the request that made them (while Flux keeps them)."""
+
+    def add_key(self, key: SubmitKey, index: int, job_id: int) -> None:
+        """Record that ``key``'s request made ``job_id`` as its entry ``index``."""
+        name = (key.user, key.key)
+        found = self.keys.get(name)
+        ids = dict(found.ids) if found is not None else {}
+        ids[index] = job_id
+        self.keys[name] = Submitted(found.fingerprint if found else key.fingerprint, ids)
+        summary = self.jobs.get(job_id)
+        if summary is not None:
+            summary.key = name
+
+    def submitted(self, user: str | None, key: str) -> Submitted | None:
+        """What ``user``'s requests with ``key`` made, or ``None``."""
+        return self.keys.get((user, key))
+
+    def _forget_key(self, summary: Summary) -> None:
+        found = self.keys.get(summary.key) if summary.key else None
+        if found is None or summary.key is None:
+            return
+        ids = {i: j for i, j in found.ids.items() if j != summary.id}
+        if ids:
+            self.keys[summary.key] = Submitted(found.fingerprint, ids)
+        else:
+            del self.keys[summary.key]
 
     def add(self, job_id: int, user: str | None, name: str) -> Summary:
         """Record a job we just submitted (before its journal events arrive)."""
@@ -106,11 +150,18 @@ class JobIndex:
         summary = self.jobs.get(job_id)
         if name == "invalidate":
             self.jobs.pop(job_id, None)
+            if summary is not None:
+                self._forget_key(summary)  # the key lives as long as the job record
             return summary, None
         if summary is None:
             summary = self.jobs[job_id] = Summary(
                 job_id, jobspec_user(jobspec), jobspec_name(jobspec)
             )
+        if name == "submit" and summary.key is None:
+            recorded = jobspec_key(jobspec)
+            if recorded is not None:
+                key, print_, index = recorded
+                self.add_key(SubmitKey(summary.user, key, print_), index, job_id)
         elif jobspec is not None:
             summary.user = summary.user or jobspec_user(jobspec)
             summary.name = jobspec_name(jobspec) or summary.name

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 from collections.abc import Mapping
@@ -20,6 +21,10 @@ def shell_option_value(text: str) -> Any:
         return text
 
 
+KEY_ATTRIBUTE = "flux_restful"
+"""``attributes.system.<this>.idempotency`` holds a submit's idempotency key (``_index``)."""
+
+
 def build_jobspec(
     request: JobRequest,
     owner: Owner,
@@ -27,13 +32,39 @@ def build_jobspec(
     server_options: Mapping[str, str],
     passthrough: tuple[str, ...],
     server_env: Mapping[str, str] | None = None,
+    queue: str | None = None,
+    key: Mapping[str, Any] | None = None,
 ) -> str:
     """Return the JSON jobspec (RFC 25 V1) for ``request``, submitted on behalf of ``owner``.
+
+    A request that carries a user's jobspec is that document, with the API user recorded, the
+    server's job environment under its own, and the default cwd when it names none. ``queue``
+    is set when the instance has named queues; ``key`` (an idempotency key, its fingerprint
+    and the job's index in its request) is recorded under ``attributes.system.flux_restful``.
 
     Raises:
         ValueError: Flux rejects the shape of the request (for example ``exclusive`` without a
             node count); the message says why.
     """
+    env = os.environ if server_env is None else server_env
+    if request.jobspec is not None:
+        document = copy.deepcopy(dict(request.jobspec))
+        system = document.setdefault("attributes", {}).setdefault("system", {})
+        given = system.get("environment")
+        system["environment"] = job_environment(
+            env, given if isinstance(given, dict) else {}, owner, passthrough
+        )
+        system.setdefault("cwd", request.workdir or owner.home or os.getcwd())
+        system["user"] = owner.user  # never the document's own claim
+        system.pop(KEY_ATTRIBUTE, None)
+        if queue is not None:
+            system["queue"] = queue
+        elif system.get("queue") == "default":
+            del system["queue"]  # the instance has one anonymous queue, which we call default
+        if key is not None:
+            system[KEY_ATTRIBUTE] = {"idempotency": dict(key)}
+        return json.dumps(document)
+
     from flux.job import JobspecV1
 
     jobspec = JobspecV1.from_command(
@@ -45,16 +76,19 @@ def build_jobspec(
         exclusive=request.exclusive,
     )
     jobspec.cwd = request.workdir or owner.home or os.getcwd()
-    env = os.environ if server_env is None else server_env
     jobspec.environment = job_environment(env, request.envars, owner, passthrough)
     if request.runtime > 0:
         jobspec.duration = request.runtime
     if request.name or request.job_name != os.path.basename(request.command[0]):
         # Flux would derive an over-long default name from argv0 itself.
         jobspec.setattr("system.job.name", request.job_name)
-    for key, value in {**server_options, **request.option_flags}.items():
-        jobspec.setattr_shell_option(key, shell_option_value(value))
+    for name, value in {**server_options, **request.option_flags}.items():
+        jobspec.setattr_shell_option(name, shell_option_value(value))
     jobspec.setattr("system.user", owner.user)
     if request.is_launcher:
         jobspec.setattr("system.flux_restful.launcher", True)
+    if queue is not None:
+        jobspec.setattr("system.queue", queue)
+    if key is not None:
+        jobspec.setattr(f"system.{KEY_ATTRIBUTE}.idempotency", dict(key))
     return str(jobspec.dumps())

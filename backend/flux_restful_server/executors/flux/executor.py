@@ -16,19 +16,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import json
 import logging
 import os
 from collections import OrderedDict, deque
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 from ...domain.environment import job_environment
-from ...domain.errors import JobInactive, JobNotFound, SubmitRefused
+from ...domain.errors import ExecutorUnavailable, JobInactive, JobNotFound, SubmitRefused
 from ...domain.events import JobEvent, LogEntry, OutputLine
 from ...domain.owner import Owner
 from ...domain.query import JobFilter, Page
 from ...domain.record import JobRecord, search_text
-from ...domain.request import JobRequest
+from ...domain.request import JobRequest, SubmitKey, Submitted
 from ...domain.resources import NodeInfo, ResourceLimits
 from ...domain.states import JobState
 from ...limits import LimitError, compile_search
@@ -138,6 +139,8 @@ class FluxExecutor:
         self._users: dict[int, str | None] = {}
         self._stopping = False
         self._server_env: dict[str, str] | None = None
+        self._queues: tuple[str, ...] = ()
+        """The instance's named queues (``[queues]`` in its config); empty: one anonymous."""
 
     # -- lifecycle ------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -160,6 +163,11 @@ class FluxExecutor:
         self._reactor = reactor
         try:
             await asyncio.wait_for(self.nodes(), 30)
+            config = await asyncio.wait_for(
+                reactor.request(lambda h: h.rpc("config.get"), lambda f: f.get()), 30
+            )
+            queues = config.get("queues") if isinstance(config, dict) else None
+            self._queues = tuple(sorted(queues)) if isinstance(queues, dict) else ()
             self._journal_ready = asyncio.Event()
             reactor.call(self._start_journal)
             await asyncio.wait_for(self._journal_ready.wait(), 120)
@@ -212,31 +220,86 @@ class FluxExecutor:
     def limits(self) -> ResourceLimits:
         return self._limits
 
-    async def submit(self, request: JobRequest, owner: Owner) -> int:
-        if self._stopping:
-            raise SubmitRefused("the server is shutting down")
+    def queues(self) -> tuple[str, ...]:
+        return self._queues or ("default",)
+
+    def _jobspec(
+        self, request: JobRequest, owner: Owner, key: SubmitKey | None = None, index: int = 0
+    ) -> str:
+        """The jobspec (signed in multi-user mode) for ``request``, or the refusal's reason.
+
+        Raises:
+            SubmitRefused: The request cannot be expressed or signed.
+        """
         self._limits.check(request)
         try:
             jobspec = build_jobspec(
                 request, owner, server_options=self.settings.option_flags,
                 passthrough=self.settings.env_passthrough, server_env=self._server_env,
+                queue=request.queue if self._queues else None,
+                key=None if key is None else {"key": key.key, "fingerprint": key.fingerprint,
+                                              "index": index},
             )  # fmt: skip
         except (ValueError, TypeError) as exc:
             raise SubmitRefused(str(exc)) from None
+        return jobspec
+
+    async def dry_run(self, request: JobRequest, owner: Owner) -> dict[str, Any] | None:
+        if self._stopping:
+            raise SubmitRefused("the server is shutting down")
+        document: dict[str, Any] = json.loads(self._jobspec(request, owner))
+        return document
+
+    async def submit(self, request: JobRequest, owner: Owner) -> int:
+        (outcome,) = await self.submit_many([(0, request)], owner)
+        if isinstance(outcome, SubmitRefused):
+            raise outcome
+        return outcome
+
+    async def submitted(self, user: str | None, key: str) -> Submitted | None:
+        return self.index.submitted(user, key)
+
+    async def submit_many(
+        self,
+        requests: Sequence[tuple[int, JobRequest]],
+        owner: Owner,
+        key: SubmitKey | None = None,
+    ) -> list[int | SubmitRefused]:
+        """Submit every job at once: all ``submit_async`` calls are in flight together."""
+        if self._stopping:
+            raise ExecutorUnavailable("the server is shutting down")
         flux = self._flux
-        flags: dict[str, Any] = {"urgency": request.urgency}
-        if owner.uid is not None and owner.uid != os.getuid():
-            jobspec = _sign_as(owner.uid, jobspec)
+        flags: dict[str, Any] = {}
+        signed = owner.uid is not None and owner.uid != os.getuid()
+        if signed:
             flags["pre_signed"] = True
-        try:
-            job_id: int = await self._r().request(
-                lambda h: flux.job.submit_async(h, jobspec, **flags), lambda f: int(f.get_id())
-            )
-        except OSError as exc:
-            raise SubmitRefused(_reason(exc)) from None
-        name = request.job_name
-        self.index.add(job_id, owner.user, name)
-        return job_id
+        outcomes: list[int | SubmitRefused | asyncio.Future[int]] = []
+        reactor = self._r()
+        for index, request in requests:
+            try:
+                jobspec = self._jobspec(request, owner, key, index)
+                if signed:
+                    assert owner.uid is not None
+                    jobspec = _sign_as(owner.uid, jobspec)
+            except SubmitRefused as exc:
+                outcomes.append(exc)
+                continue
+            outcomes.append(reactor.request(_submitter(flux, jobspec, request.urgency, flags), _id))
+        results: list[int | SubmitRefused] = []
+        for (index, request), outcome in zip(requests, outcomes, strict=True):
+            if isinstance(outcome, asyncio.Future):
+                try:
+                    job_id = await outcome
+                except OSError as exc:
+                    results.append(SubmitRefused(_reason(exc)))
+                    continue
+                self.index.add(job_id, owner.user, request.job_name)
+                if key is not None:
+                    self.index.add_key(key, index, job_id)
+                results.append(job_id)
+            else:
+                results.append(outcome)
+        return results
 
     async def cancel(self, job_id: int) -> None:
         flux = self._flux
@@ -654,6 +717,17 @@ class FluxExecutor:
 
 
 # -- helpers --------------------------------------------------------------------------------------
+def _submitter(
+    flux: Any, jobspec: str, urgency: int, flags: dict[str, Any]
+) -> Callable[[Handle], FluxFuture]:
+    """Start one ``submit_async`` in the reactor (a closure per job, so none shares a jobspec)."""
+    return lambda h: flux.job.submit_async(h, jobspec, urgency=urgency, **flags)
+
+
+def _id(future: FluxFuture) -> int:
+    return int(future.get_id())
+
+
 def _quietly(fn: Any) -> None:
     with contextlib.suppress(Exception):
         fn()

@@ -35,7 +35,7 @@ from ...domain.ids import FluidGenerator, f58
 from ...domain.owner import Owner, system_account
 from ...domain.query import JobFilter, Page
 from ...domain.record import JobRecord, search_text
-from ...domain.request import JobRequest
+from ...domain.request import JobRequest, SubmitKey, Submitted
 from ...domain.resources import NodeInfo, ResourceLimits
 from ...domain.states import STATE_AFTER, JobState
 from ...settings import Settings, SettingsError
@@ -239,20 +239,92 @@ class LocalExecutor:
     def limits(self) -> ResourceLimits:
         return self.cluster.limits()
 
+    def queues(self) -> tuple[str, ...]:
+        return ("default",)
+
     async def submit(self, request: JobRequest, owner: Owner) -> int:
+        (outcome,) = await self.submit_many([(0, request)], owner)
+        if isinstance(outcome, SubmitRefused):
+            raise outcome
+        return outcome
+
+    async def dry_run(self, request: JobRequest, owner: Owner) -> dict[str, Any] | None:
+        self._prepare(request, owner)
+        return None
+
+    async def submitted(self, user: str | None, key: str) -> Submitted | None:
+        assert self.store is not None
+        return self.store.submitted(user, key)
+
+    async def submit_many(
+        self,
+        requests: Sequence[tuple[int, JobRequest]],
+        owner: Owner,
+        key: SubmitKey | None = None,
+    ) -> list[int | SubmitRefused]:
+        """Accept the jobs in one store transaction (one commit for the whole batch)."""
         assert self.store is not None and self.ids is not None
         unready = self.readiness()
         if unready is not None:
             raise ExecutorUnavailable(f"jobs cannot be run right now: {unready}")
+        outcomes: list[int | SubmitRefused] = []
+        accepted: list[tuple[int, int, dict[str, Any], _Active]] = []
+        now = time.time()
+        for index, request in requests:
+            try:
+                job_owner, cwd = self._prepare(request, owner)
+            except SubmitRefused as exc:
+                outcomes.append(exc)
+                continue
+            job_id = self.ids.next()
+            row, job = self._record(job_id, request, job_owner, cwd, owner.uid is not None, now)
+            accepted.append((index, job_id, row, job))
+            outcomes.append(job_id)
+        if not accepted:
+            return outcomes
+        try:
+            with self.store.transaction():  # one commit: the jobs, their first events, their keys
+                for index, job_id, row, job in accepted:
+                    self.active[job_id] = job
+                    self.store.insert_job(row)
+                    if key is not None:
+                        self.store.add_key(key, index, job_id)
+                    self._ingest(job_id)
+                self._schedule()
+        except BaseException:
+            for _, job_id, _, _ in accepted:
+                self.active.pop(job_id, None)
+            raise
+        return outcomes
+
+    def _prepare(self, request: JobRequest, owner: Owner) -> tuple[Owner, str]:
+        """Check that ``request`` can run here; return the account it runs as and its cwd.
+
+        Raises:
+            SubmitRefused: It cannot, with the reason (``UnsatisfiableRequest``: never fits).
+        """
+        if request.unsupported:
+            raise SubmitRefused(
+                "The local executor cannot run this jobspec: it uses "
+                + "; ".join(request.unsupported)
+                + " (the flux executor can)"
+            )
         self.cluster.limits().check(request)
-        chown = owner.uid is not None  # multi-user: the job's output is that user's alone
         if owner.uid is None and self._job_account is not None:
             owner = replace(self._job_account, user=owner.user)
         cwd = request.workdir or owner.home or os.getcwd()
         if not os.path.isdir(cwd):
             raise SubmitRefused(f"workdir {cwd!r} does not exist or is not a directory")
-        job_id = self.ids.next()
-        now = time.time()
+        return owner, cwd
+
+    def _record(
+        self, job_id: int, request: JobRequest, owner: Owner, cwd: str, chown: bool, now: float
+    ) -> tuple[dict[str, Any], _Active]:
+        """Write the job's log (its first events) and return its store row and memory record.
+
+        Raises:
+            ExecutorUnavailable: The log cannot be created.
+        """
         env = job_environment(
             self._server_env, request.envars, owner, self.settings.env_passthrough
         )
@@ -316,7 +388,7 @@ class LocalExecutor:
         finally:
             os.close(fd)
         searchable = {k: row[k] for k in ("id", "name", "user", "cwd", "state")}
-        self.active[job_id] = _Active(
+        job = _Active(
             JobState.NEW,
             priority,
             cursor=Cursor(),
@@ -325,11 +397,7 @@ class LocalExecutor:
             searchable=searchable,
             spec=spec,
         )
-        with self.store.transaction():  # one commit: the job, its first events, its start
-            self.store.insert_job(row)
-            self._ingest(job_id)
-            self._schedule()
-        return job_id
+        return row, job
 
     async def cancel(self, job_id: int) -> None:
         assert self.store is not None

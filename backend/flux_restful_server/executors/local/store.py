@@ -18,6 +18,7 @@ import orjson
 from ...domain.events import JobEvent
 from ...domain.query import JobFilter, Page
 from ...domain.record import JobRecord
+from ...domain.request import SubmitKey, Submitted
 from ...limits import MAX_INT, compile_search
 
 EventHook: TypeAlias = Callable[
@@ -75,7 +76,17 @@ CREATE TABLE IF NOT EXISTS events (
     context TEXT NOT NULL
 );
 CREATE UNIQUE INDEX IF NOT EXISTS events_job ON events (job_id, seq);
+CREATE TABLE IF NOT EXISTS submit_keys (
+    user TEXT NOT NULL,
+    key TEXT NOT NULL,
+    idx INTEGER NOT NULL,
+    fingerprint TEXT NOT NULL,
+    job_id INTEGER NOT NULL,
+    PRIMARY KEY (user, key, idx)
+) WITHOUT ROWID;
 """
+NO_USER = ""
+"""``submit_keys.user`` of jobs submitted with auth off (no API user)."""
 
 INFO_COLUMNS = (
     "id",
@@ -142,6 +153,27 @@ class Store:
     def set_meta(self, key: str, value: str) -> None:
         """Store a setting."""
         self.db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+    # -- idempotency keys -------------------------------------------------------------------------
+    def add_key(self, key: SubmitKey, index: int, job_id: int) -> None:
+        """Record that ``key``'s request made ``job_id`` as its entry ``index``.
+
+        Called in the job's own transaction, so the key is exactly as durable as the job.
+        """
+        self.db.execute(
+            "INSERT INTO submit_keys (user, key, idx, fingerprint, job_id) VALUES (?, ?, ?, ?, ?)",
+            (key.user or NO_USER, key.key, index, key.fingerprint, job_id),
+        )
+
+    def submitted(self, user: str | None, key: str) -> Submitted | None:
+        """What ``user``'s requests with ``key`` created, or ``None``."""
+        rows = self.db.execute(
+            "SELECT idx, fingerprint, job_id FROM submit_keys WHERE user = ? AND key = ?",
+            (user or NO_USER, key),
+        ).fetchall()
+        if not rows:
+            return None
+        return Submitted(rows[0][1], {int(r[0]): int(r[2]) for r in rows})
 
     # -- jobs -----------------------------------------------------------------------------------
     def max_job_id(self) -> int:
