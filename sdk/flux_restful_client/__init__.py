@@ -31,6 +31,9 @@ from ._version import __version__
 from ._webhooks import verify_webhook
 from .main import FluxRestfulClient, get_client
 from .models import (
+    BatchEntry,
+    BatchResult,
+    DryRun,
     Event,
     Frame,
     Identity,
@@ -53,8 +56,11 @@ __all__ = [
     "AsyncFluxRestfulClient",
     "AsyncWebhooks",
     "AuthError",
+    "BatchEntry",
+    "BatchResult",
     "Client",
     "DEFAULT_TIMEOUT",
+    "DryRun",
     "Event",
     "FluxAuth",
     "FluxRestfulClient",

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterable
+import contextlib
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import Any, Self, TypeVar, Unpack
@@ -11,12 +12,14 @@ import anyio
 import httpx
 
 from ._base import BaseClient, raise_for_status
-from ._exceptions import TransportError
+from ._exceptions import FluxRestfulError, TransportError
 from ._server import filter_jobs
 from ._streams import EventReader, FrameReader, OutputReader, Poll, Reader, Resume
 from ._types import JSON, CommandInput, DurationInput, JobId, SubmitFields
 from ._webhooks import WebhookCalls
 from .models import (
+    BatchResult,
+    DryRun,
     Event,
     Frame,
     Identity,
@@ -74,6 +77,8 @@ class AsyncClient(BaseClient):
             try:
                 response = await self._http.send(request, stream=stream)
             except httpx.TransportError as exc:
+                if self._must_know_server(request, exc):
+                    await self._learn_server()
                 delay = self._retry_delay(request, attempt, exc=exc)
                 if delay is None:
                     raise self._transport_error(request, exc) from exc
@@ -98,8 +103,10 @@ class AsyncClient(BaseClient):
         finally:
             await response.aclose()
 
-    async def _submit(self, command: CommandInput, fields: Any) -> httpx.Response:
-        request = self._submit_request(command, fields)
+    async def _submit(
+        self, command: CommandInput, fields: Any, key: str | None = None
+    ) -> httpx.Response:
+        request = self._submit_request(command, fields, key)
         if self._too_long(request):
             server = await self.server_info()
             request = self._long_submit_request(request, command, fields, server)
@@ -178,9 +185,81 @@ class AsyncClient(BaseClient):
         """Webhook subscriptions to job events and their delivery logs (docs/webhooks.md)."""
         return AsyncWebhooks(self)
 
-    async def submit_job(self, command: CommandInput, **fields: Unpack[SubmitFields]) -> int:
-        """Submit a job and return its id."""
-        return self._parse_submit(await self._submit(command, fields))
+    async def _learn_server(self) -> None:
+        """Identify the server if it can be reached (to decide whether a submit may be re-sent)."""
+        with contextlib.suppress(FluxRestfulError):
+            await self.server_info()
+
+    async def submit_job(
+        self,
+        command: CommandInput,
+        *,
+        idempotency_key: str | None = None,
+        **fields: Unpack[SubmitFields],
+    ) -> int:
+        """Submit a job and return its id.
+
+        Every submit carries an ``Idempotency-Key`` (``idempotency_key``, else a fresh one), so
+        it is re-sent after a transport error to a server that honours keys (ours) and the
+        server answers with the first attempt's job. Pass your own key to retry across
+        processes: the same key with the same job always answers the same id.
+        """
+        return self._parse_submit(await self._submit(command, fields, idempotency_key))
+
+    async def submit_many(
+        self,
+        jobs: Iterable[CommandInput | Mapping[str, Any]],
+        *,
+        cc: str | int | None = None,
+        dry_run: bool = False,
+        idempotency_key: str | None = None,
+        **defaults: Unpack[SubmitFields],
+    ) -> BatchResult:
+        """Submit many jobs in one request; each entry fails alone (see :class:`BatchResult`).
+
+        Args:
+            jobs: Each a command (string or argv list) or a mapping of submit fields with a
+                ``command``.
+            cc: Flux's ``--cc``: an idset (``"0-9"``) of copies of the one job given; ``{cc}``
+                in its command, name and workdir becomes each id, ``FLUX_JOB_CC`` is set.
+            dry_run: Validate only; the entries carry the normalised requests.
+            idempotency_key: The batch's key (default: a fresh one, kept on retries).
+            defaults: Fields for every job that does not set them.
+
+        Raises:
+            UnsupportedByServer: The server has no batch submit (upstream's).
+            InvalidRequestError: The batch as a whole is refused (empty, too big, bad ``cc``).
+        """
+        self._require(await self.server_info(), "batch_submit")
+        request = self._batch_request(jobs, defaults, cc=cc, dry_run=dry_run, key=idempotency_key)
+        return self._parse_batch(await self._send(request))
+
+    async def dry_run(self, command: CommandInput, **fields: Unpack[SubmitFields]) -> DryRun:
+        """Validate a submit without creating a job: the request as the server would run it.
+
+        Raises:
+            UnsupportedByServer: The server has no dry run (upstream's).
+            InvalidRequestError: The submit is invalid (the reasons are the submit's own).
+        """
+        self._require(await self.server_info(), "dry_run")
+        return self._parse_dry_run(await self._send(self._dry_run_request(command, fields)))
+
+    async def submit_jobspec(
+        self,
+        jobspec: Mapping[str, Any] | str,
+        *,
+        queue: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> int:
+        """Submit a Flux jobspec (version 1): a mapping, or its JSON or YAML text.
+
+        Raises:
+            UnsupportedByServer: The server has no jobspec submit (upstream's).
+            InvalidRequestError: The jobspec is invalid, or the executor cannot run it.
+        """
+        self._require(await self.server_info(), "jobspec_submit")
+        request = self._jobspec_request(jobspec, dry_run=False, queue=queue, key=idempotency_key)
+        return self._parse_submit(await self._send(request))
 
     async def get_job(self, job_id: JobId) -> JobInfo:
         """Return a job's info."""

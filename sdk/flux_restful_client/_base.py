@@ -14,6 +14,7 @@ import ipaddress
 import os
 import shlex
 import ssl
+import uuid
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -39,6 +40,8 @@ from ._types import JSON, CommandInput, DurationInput, JobId, TimeoutInput
 from ._version import __version__
 from .models import (
     FEATURES,
+    BatchResult,
+    DryRun,
     Identity,
     JobEvent,
     JobInfo,
@@ -82,7 +85,7 @@ _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 _NEVER_RETRY = (httpx.UnsupportedProtocol, httpx.LocalProtocolError, httpx.ProxyError)
 _INT_FIELDS = ("num_tasks", "cores_per_task", "gpus_per_task", "num_nodes", "runtime", "urgency")
 _BOOL_FIELDS = ("exclusive", "is_launcher")
-_STR_FIELDS = ("workdir", "name", "webhook_url")
+_STR_FIELDS = ("workdir", "name", "webhook_url", "queue")
 SUBMIT_FIELDS = frozenset((*_INT_FIELDS, *_BOOL_FIELDS, *_STR_FIELDS, "option_flags", "envars"))
 """Keyword arguments ``submit`` accepts besides the command."""
 MAX_SUBMIT_URL = 6000
@@ -597,10 +600,78 @@ class BaseClient(abc.ABC):
     def _job_request(self, job_id: JobId) -> httpx.Request:
         return self._build("GET", _job_path(job_id))
 
-    def _submit_request(self, command: CommandInput, fields: Mapping[str, Any]) -> httpx.Request:
-        """The submit in the one encoding every server reads (fields in the URL)."""
+    def _submit_request(
+        self, command: CommandInput, fields: Mapping[str, Any], key: str | None = None
+    ) -> httpx.Request:
+        """The submit in the one encoding every server reads (fields in the URL).
+
+        It carries an ``Idempotency-Key`` (``key``, else a fresh one), kept when it is re-sent.
+        """
         params, envars = submit_encoding(command, fields)
-        return self._build("POST", "jobs/submit", params=params, json=envars)
+        return self._keyed(self._build("POST", "jobs/submit", params=params, json=envars), key)
+
+    @staticmethod
+    def _keyed(request: httpx.Request, key: str | None) -> httpx.Request:
+        request.headers[IDEMPOTENCY_HEADER] = key or uuid.uuid4().hex
+        return request
+
+    def _batch_request(
+        self,
+        jobs: Iterable[CommandInput | Mapping[str, Any]],
+        defaults: Mapping[str, Any],
+        *,
+        cc: str | int | None,
+        dry_run: bool,
+        key: str | None,
+    ) -> httpx.Request:
+        """``POST /v1/jobs/batch`` with every job validated as ``submit`` validates one.
+
+        Raises:
+            TypeError: An unknown field.
+            InvalidRequestError: A value has the wrong type, or there is no job.
+        """
+        if isinstance(jobs, str | bytes | Mapping):
+            raise _invalid("jobs must be a list of jobs (each a command or a mapping of fields)")
+        entries = []
+        for job in jobs:
+            fields = dict(job) if isinstance(job, Mapping) else {"command": job}
+            if "command" not in fields:
+                raise _invalid(f"A batch entry needs a command: {fields!r}")
+            command = fields.pop("command")
+            entries.append(submit_payload(command, {**defaults, **fields}))
+        if not entries:
+            raise _invalid("A batch needs at least one job")
+        params: dict[str, str] = {}
+        if cc is not None:
+            params["cc"] = str(cc)
+        if dry_run:
+            params["dry_run"] = "true"
+        request = self._build("POST", "jobs/batch", params=params, json=entries)
+        return request if dry_run else self._keyed(request, key)
+
+    def _dry_run_request(self, command: CommandInput, fields: Mapping[str, Any]) -> httpx.Request:
+        return self._build(
+            "POST", "jobs/submit", params={"dry_run": "true"}, json=submit_payload(command, fields)
+        )
+
+    def _jobspec_request(
+        self, jobspec: Mapping[str, Any] | str, *, dry_run: bool, queue: str | None, key: str | None
+    ) -> httpx.Request:
+        """``POST /v1/jobs/jobspec``: a mapping goes as JSON, a string as YAML (or JSON)."""
+        params = {"dry_run": "true"} if dry_run else {}
+        if queue:
+            params["queue"] = queue
+        if isinstance(jobspec, Mapping):
+            request = self._build("POST", "jobs/jobspec", params=params, json=dict(jobspec))
+        elif isinstance(jobspec, str):
+            kind = "application/json" if jobspec.lstrip().startswith("{") else "application/yaml"
+            request = self._build(
+                "POST", "jobs/jobspec", params=params, content=jobspec.encode(),
+                headers={"Content-Type": kind},
+            )  # fmt: skip
+        else:
+            raise _invalid("A jobspec is a mapping, or its JSON or YAML text")
+        return request if dry_run else self._keyed(request, key)
 
     @staticmethod
     def _too_long(request: httpx.Request) -> bool:
@@ -626,7 +697,8 @@ class BaseClient(abc.ABC):
                 "size they cap near 8 KiB. Put a long command in a script and submit the script."
             )
         # Our server also reads the whole payload from a JSON body (no size cap but its own).
-        return self._build("POST", "jobs/submit", json=submit_payload(command, fields))
+        long = self._build("POST", "jobs/submit", json=submit_payload(command, fields))
+        return self._keyed(long, request.headers.get(IDEMPOTENCY_HEADER))
 
     def _cancel_request(self, job_id: JobId) -> httpx.Request:
         return self._build("POST", _job_path(job_id, "/cancel"))
@@ -744,13 +816,14 @@ class BaseClient(abc.ABC):
         A request is re-sent after connection failures (it never left), and, when it is
         idempotent, after other transport errors and 429/502/503/504, waiting what the answer's
         ``Retry-After`` asks (at most :attr:`max_wait`; a longer wait is not waited out but
-        raised). Idempotent means a GET, HEAD, OPTIONS, PUT or DELETE, or any request with an
-        ``Idempotency-Key`` header: a submit without one that may have reached the server is
-        never sent twice.
+        raised). Idempotent means a GET, HEAD, OPTIONS, PUT or DELETE, or a submit that carries
+        an ``Idempotency-Key`` to a server known to honour it (ours: it answers the retry with
+        the first attempt's job). Any other submit that may have reached the server is never
+        sent twice (upstream ignores the key).
         """
         if attempt + 1 >= self.attempts:
             return None
-        idempotent = request.method in _IDEMPOTENT or IDEMPOTENCY_HEADER in request.headers
+        idempotent = request.method in _IDEMPOTENT or self._keyed_retry(request)
         if exc is not None:
             if isinstance(exc, _NEVER_RETRY) or _tls_failure(exc) is not None:
                 return None  # neither a refused certificate nor a bad URL mends itself
@@ -763,6 +836,27 @@ class BaseClient(abc.ABC):
         if asked is None:
             return backoff
         return asked if asked <= self.max_wait else None
+
+    def _keyed_retry(self, request: httpx.Request) -> bool:
+        """Whether ``request`` carries a key the server honours, so re-sending it is safe."""
+        server = self._server
+        return (
+            IDEMPOTENCY_HEADER in request.headers
+            and server is not None
+            and server.supports("idempotent_submit")
+        )
+
+    def _must_know_server(self, request: httpx.Request, exc: httpx.TransportError) -> bool:
+        """Whether the server must be identified to decide on re-sending ``request`` after ``exc``.
+
+        A keyed submit that may have arrived can be re-sent only to a server that honours keys;
+        the clients ask it once (``server_info``) when that is not yet known.
+        """
+        return (
+            self._server is None
+            and IDEMPOTENCY_HEADER in request.headers
+            and not isinstance(exc, (*_NOT_SENT, *_NEVER_RETRY))
+        )
 
     def _transport_error(self, request: httpx.Request, exc: httpx.TransportError) -> TransportError:
         reason = str(exc) or type(exc).__name__
@@ -841,6 +935,25 @@ class BaseClient(abc.ABC):
                 detail=body,
                 response=response,
             ) from None
+
+    def _parse_batch(self, response: httpx.Response) -> BatchResult:
+        """The batch answer; a 400 that carries per-entry results is an answer, not an error."""
+        is_json, body = _decode(response)
+        if not (response.status_code == 400 and isinstance(body, dict) and "results" in body):
+            body = self._json(response)
+        try:
+            return BatchResult.from_json(
+                body, replayed=response.headers.get("Idempotent-Replayed") == "true"
+            )
+        except (KeyError, TypeError, ValueError, AttributeError):
+            raise not_the_api(response) from None
+
+    def _parse_dry_run(self, response: httpx.Response) -> DryRun:
+        body = self._json(response)
+        try:
+            return DryRun.from_json(body)
+        except (KeyError, TypeError, ValueError, AttributeError):
+            raise not_the_api(response) from None
 
     def _parse_output(self, response: httpx.Response) -> list[str]:
         body = self._json(response)

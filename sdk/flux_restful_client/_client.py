@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from types import TracebackType
 from typing import Any, Self, TypeVar, Unpack
@@ -11,12 +12,14 @@ from typing import Any, Self, TypeVar, Unpack
 import httpx
 
 from ._base import BaseClient, raise_for_status
-from ._exceptions import TransportError
+from ._exceptions import FluxRestfulError, TransportError
 from ._server import filter_jobs
 from ._streams import EventReader, FrameReader, OutputReader, Poll, Reader, Resume
 from ._types import JSON, CommandInput, DurationInput, JobId, SubmitFields
 from ._webhooks import WebhookCalls
 from .models import (
+    BatchResult,
+    DryRun,
     Event,
     Frame,
     Identity,
@@ -75,6 +78,8 @@ class Client(BaseClient):
             try:
                 response = self._http.send(request, stream=stream)
             except httpx.TransportError as exc:
+                if self._must_know_server(request, exc):
+                    self._learn_server()
                 delay = self._retry_delay(request, attempt, exc=exc)
                 if delay is None:
                     raise self._transport_error(request, exc) from exc
@@ -97,8 +102,8 @@ class Client(BaseClient):
         finally:
             response.close()
 
-    def _submit(self, command: CommandInput, fields: Any) -> httpx.Response:
-        request = self._submit_request(command, fields)
+    def _submit(self, command: CommandInput, fields: Any, key: str | None = None) -> httpx.Response:
+        request = self._submit_request(command, fields, key)
         if self._too_long(request):
             server = self.server_info()
             request = self._long_submit_request(request, command, fields, server)
@@ -177,9 +182,81 @@ class Client(BaseClient):
         """Webhook subscriptions to job events and their delivery logs (docs/webhooks.md)."""
         return Webhooks(self)
 
-    def submit_job(self, command: CommandInput, **fields: Unpack[SubmitFields]) -> int:
-        """Submit a job and return its id."""
-        return self._parse_submit(self._submit(command, fields))
+    def _learn_server(self) -> None:
+        """Identify the server if it can be reached (to decide whether a submit may be re-sent)."""
+        with contextlib.suppress(FluxRestfulError):
+            self.server_info()
+
+    def submit_job(
+        self,
+        command: CommandInput,
+        *,
+        idempotency_key: str | None = None,
+        **fields: Unpack[SubmitFields],
+    ) -> int:
+        """Submit a job and return its id.
+
+        Every submit carries an ``Idempotency-Key`` (``idempotency_key``, else a fresh one), so
+        it is re-sent after a transport error to a server that honours keys (ours) and the
+        server answers with the first attempt's job. Pass your own key to retry across
+        processes: the same key with the same job always answers the same id.
+        """
+        return self._parse_submit(self._submit(command, fields, idempotency_key))
+
+    def submit_many(
+        self,
+        jobs: Iterable[CommandInput | Mapping[str, Any]],
+        *,
+        cc: str | int | None = None,
+        dry_run: bool = False,
+        idempotency_key: str | None = None,
+        **defaults: Unpack[SubmitFields],
+    ) -> BatchResult:
+        """Submit many jobs in one request; each entry fails alone (see :class:`BatchResult`).
+
+        Args:
+            jobs: Each a command (string or argv list) or a mapping of submit fields with a
+                ``command``.
+            cc: Flux's ``--cc``: an idset (``"0-9"``) of copies of the one job given; ``{cc}``
+                in its command, name and workdir becomes each id, ``FLUX_JOB_CC`` is set.
+            dry_run: Validate only; the entries carry the normalised requests.
+            idempotency_key: The batch's key (default: a fresh one, kept on retries).
+            defaults: Fields for every job that does not set them.
+
+        Raises:
+            UnsupportedByServer: The server has no batch submit (upstream's).
+            InvalidRequestError: The batch as a whole is refused (empty, too big, bad ``cc``).
+        """
+        self._require(self.server_info(), "batch_submit")
+        request = self._batch_request(jobs, defaults, cc=cc, dry_run=dry_run, key=idempotency_key)
+        return self._parse_batch(self._send(request))
+
+    def dry_run(self, command: CommandInput, **fields: Unpack[SubmitFields]) -> DryRun:
+        """Validate a submit without creating a job: the request as the server would run it.
+
+        Raises:
+            UnsupportedByServer: The server has no dry run (upstream's).
+            InvalidRequestError: The submit is invalid (the reasons are the submit's own).
+        """
+        self._require(self.server_info(), "dry_run")
+        return self._parse_dry_run(self._send(self._dry_run_request(command, fields)))
+
+    def submit_jobspec(
+        self,
+        jobspec: Mapping[str, Any] | str,
+        *,
+        queue: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> int:
+        """Submit a Flux jobspec (version 1): a mapping, or its JSON or YAML text.
+
+        Raises:
+            UnsupportedByServer: The server has no jobspec submit (upstream's).
+            InvalidRequestError: The jobspec is invalid, or the executor cannot run it.
+        """
+        self._require(self.server_info(), "jobspec_submit")
+        request = self._jobspec_request(jobspec, dry_run=False, queue=queue, key=idempotency_key)
+        return self._parse_submit(self._send(request))
 
     def get_job(self, job_id: JobId) -> JobInfo:
         """Return a job's info."""

@@ -65,3 +65,5 @@ class SubmitFields(TypedDict, total=False):
     webhook_url: str | None
     """Our server: POST this job's events to this URL, signed (docs/webhooks.md); upstream
     ignores it."""
+    queue: str | None
+    """Queue to submit to (ours; upstream ignores it)."""

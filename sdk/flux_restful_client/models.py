@@ -10,6 +10,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
+    "BatchEntry",
+    "BatchResult",
+    "DryRun",
     "Event",
     "FEATURES",
     "Frame",
@@ -274,8 +277,113 @@ FEATURES: Mapping[str, str] = {
     "me": "who-am-I (/v1/me)",
     "tokens": "personal access tokens (/v1/tokens)",
     "refresh_tokens": "refresh tokens (grant_type=refresh_token)",
+    "batch_submit": "batch submit (/v1/jobs/batch)",
+    "idempotent_submit": "idempotent submit (the Idempotency-Key header)",
+    "dry_run": "dry-run submits (dry_run=true)",
+    "jobspec_submit": "jobspec submit (/v1/jobs/jobspec)",
 }
 """Features a server may offer beyond upstream's routes, by name, with what they are."""
+
+
+@dataclass(frozen=True)
+class BatchEntry:
+    """The result of one entry of a batch submit (``submit_many``)."""
+
+    index: int
+    """Position of the entry in the batch, from 0."""
+    id: int | None = None
+    """The job's id when it was accepted."""
+    status: int | None = None
+    """The HTTP status the entry failed with (400), when it failed."""
+    code: str | None = None
+    """Machine code of the failure (``invalid_request``, ``refused``, ``unsatisfiable``)."""
+    detail: str | None = None
+    """Why it failed, for people."""
+    errors: tuple[str, ...] = ()
+    """Every problem found in the entry."""
+    request: Mapping[str, Any] | None = None
+    """In a dry run: the normalised request."""
+    jobspec: Mapping[str, Any] | None = None
+    """In a dry run on the flux executor: the jobspec it would submit."""
+
+    @property
+    def ok(self) -> bool:
+        """Whether the entry was accepted (or, in a dry run, is valid)."""
+        return self.status is None
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> BatchEntry:
+        """Build from one item of the answer's ``results``."""
+        errors = data.get("errors")
+        return cls(
+            index=int(data["index"]),
+            id=_opt_int(data.get("id")),
+            status=_opt_int(data.get("status")),
+            code=data.get("code") if isinstance(data.get("code"), str) else None,
+            detail=data.get("detail") if isinstance(data.get("detail"), str) else None,
+            errors=tuple(str(e) for e in errors) if isinstance(errors, list) else (),
+            request=data.get("request") if isinstance(data.get("request"), Mapping) else None,
+            jobspec=data.get("jobspec") if isinstance(data.get("jobspec"), Mapping) else None,
+        )
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """The answer to a batch submit: one entry per job, in the order they were given."""
+
+    entries: tuple[BatchEntry, ...]
+    """Every entry's result, in order."""
+    message: str = ""
+    """The server's summary (``"Submitted 4 of 5 jobs."``)."""
+    dry_run: bool = False
+    """Whether nothing was submitted (a dry run)."""
+    replayed: bool = False
+    """Whether the server answered a retry of an earlier request with its ids."""
+
+    @property
+    def ids(self) -> list[int | None]:
+        """The job ids in order, ``None`` for an entry that failed."""
+        return [entry.id for entry in self.entries]
+
+    @property
+    def failed(self) -> list[BatchEntry]:
+        """The entries that failed."""
+        return [entry for entry in self.entries if not entry.ok]
+
+    @property
+    def ok(self) -> bool:
+        """Whether every entry was accepted (or is valid, in a dry run)."""
+        return not self.failed
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any], *, replayed: bool = False) -> BatchResult:
+        """Build from the answer of ``POST /v1/jobs/batch``."""
+        return cls(
+            entries=tuple(BatchEntry.from_json(item) for item in data["results"]),
+            message=str(data.get("Message", "")),
+            dry_run=bool(data.get("dry_run", False)),
+            replayed=replayed,
+        )
+
+
+@dataclass(frozen=True)
+class DryRun:
+    """What a dry-run submit answers: the request as the server would run it."""
+
+    request: Mapping[str, Any]
+    """The normalised request (command as argv, counts, name, envars, queue...)."""
+    jobspec: Mapping[str, Any] | None = None
+    """The jobspec the flux executor would submit (``None`` on the local executor)."""
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> DryRun:
+        """Build from a dry-run answer."""
+        jobspec = data.get("jobspec")
+        return cls(
+            request=dict(data["request"]),
+            jobspec=dict(jobspec) if isinstance(jobspec, Mapping) else None,
+        )
+
 
 OURS = "flux-restful"
 """``ServerInfo.kind`` of this project's server."""

@@ -56,6 +56,10 @@ FEATURES = (
     "tokens",
     "refresh_tokens",
     "webhooks",
+    "batch_submit",
+    "idempotent_submit",
+    "dry_run",
+    "jobspec_submit",
 )
 """Routes and parameters beyond upstream 1.1.0's that every one of our servers offers."""
 

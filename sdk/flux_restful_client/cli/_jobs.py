@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
+from typing import IO, Any
 
 import click
 
+from .._base import submit_payload
 from .._client import Client
+from .._exceptions import FluxRestfulError
 from .._types import JobId
 from ..models import JobInfo, Node
 from ._app import cli, pass_config
@@ -108,7 +111,23 @@ def _env_pairs(pairs: Iterable[str]) -> dict[str, str]:
     "--env", "envs", multiple=True, metavar="KEY=VALUE", help="Environment variable (repeatable)."
 )
 @click.option("--runtime", type=int, help="Time limit in seconds (0: none).")
-@click.option("--name", help="Job name.")
+@click.option("--name", help="Job name ({cc} is replaced by the copy's id with --cc).")
+@click.option("--queue", help="Queue to submit to (the local executor has one: default).")
+@click.option(
+    "--cc",
+    metavar="IDSET",
+    help="Submit a copy per id of IDSET, as Flux's --cc (0-9: ten copies); {cc} in the command "
+    "and --name becomes the id, FLUX_JOB_CC is set.",
+)
+@click.option(
+    "--from-file",
+    "from_file",
+    type=click.File("r"),
+    metavar="JOBS.jsonl",
+    help="Submit one job per line: a JSON object of submit fields with a command, or a JSON "
+    "string (the command); '-' reads stdin. Options given here are defaults for every line.",
+)
+@click.option("--dry-run", "dry_run", is_flag=True, help="Validate only: print the normalised job.")
 @click.option(
     "--follow",
     "-f",
@@ -126,15 +145,39 @@ def submit(
     envs: tuple[str, ...],
     follow_: bool,
     label: bool,
+    cc: str | None,
+    from_file: IO[str] | None,
+    dry_run: bool,
     **fields: Any,
 ) -> None:
-    """Submit a job: flux-restful-cli submit [OPTIONS] [--] COMMAND..."""
-    if not command:
+    """Submit a job: flux-restful-cli submit [OPTIONS] [--] COMMAND...
+
+    With --cc or --from-file, many jobs go in one request (a batch): the ids are printed in
+    order, and any job that was refused with its reason (the command exits 1 then).
+    """
+    if from_file is not None and command:
+        raise click.UsageError("Give a COMMAND or --from-file, not both")
+    if not command and from_file is None:
         click.echo("Please include the command that you want to submit!", err=True)
         sys.exit(1)
+    if follow_ and (cc is not None or from_file is not None):
+        raise click.UsageError("--follow follows one job: not with --cc or --from-file")
     envars = _env_pairs(envs)
     if envars:
         fields["envars"] = envars
+    fields = {k: v for k, v in fields.items() if v is not None}
+    if cc is not None or from_file is not None:
+        jobs: list[Any] = [list(command)]
+        places: list[str] = []
+        if from_file is not None:
+            jobs, places = read_jobs(from_file)
+        with cfg.client() as client:
+            sys.exit(_submit_batch(client, jobs, fields, cc=cc, dry_run=dry_run, places=places))
+    if dry_run:
+        with cfg.client() as client:
+            checked = client.dry_run(list(command), **fields)
+            echo_json({"request": dict(checked.request), "jobspec": checked.jobspec})
+            sys.exit(0)
     with cfg.upstream_client() as client:
         data = client.submit(list(command), **fields)
         job_id = data.get("id") if isinstance(data, dict) else None
@@ -143,6 +186,86 @@ def submit(
             sys.exit(0 if job_id is not None else 1)
         click.echo(f"Submitted job {job_id}", err=True)
         sys.exit(follow(client, job_id, label=label))
+
+
+MAX_LINE = 1 << 20
+"""Longest line of a --from-file job list, in characters."""
+
+
+def read_jobs(stream: IO[str]) -> tuple[list[dict[str, Any]], list[str]]:
+    """The jobs of a JSON-lines file and where each is (``file:line``).
+
+    One job per line; blank lines and ``#`` comments are skipped.
+
+    Raises:
+        click.ClickException: A line that is not a job, naming the file and the line.
+    """
+    name = getattr(stream, "name", "<stdin>")
+    jobs: list[dict[str, Any]] = []
+    places: list[str] = []
+    for number, line in enumerate(stream, 1):
+        text = line.strip()
+        if not text or text.startswith("#"):
+            continue
+        where = f"{name}:{number}"
+        if len(text) > MAX_LINE:
+            raise click.ClickException(f"{where}: the line is longer than {MAX_LINE:,} characters")
+        try:
+            job = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise click.ClickException(
+                f"{where}: not valid JSON ({exc.msg} at column {exc.colno})"
+            ) from None
+        if isinstance(job, str | list):
+            job = {"command": job}
+        if not isinstance(job, dict):
+            raise click.ClickException(
+                f"{where}: a job is a JSON object of submit fields or a command string, "
+                f"not {type(job).__name__}"
+            )
+        if not job.get("command"):
+            raise click.ClickException(f"{where}: the job has no command")
+        fields = dict(job)
+        try:
+            submit_payload(fields.pop("command"), fields)
+        except (TypeError, FluxRestfulError) as exc:
+            raise click.ClickException(f"{where}: {exc}") from None
+        jobs.append(job)
+        places.append(where)
+    if not jobs:
+        raise click.ClickException(f"{name}: no job in the file")
+    return jobs, places
+
+
+def _submit_batch(
+    client: Client,
+    jobs: list[Any],
+    defaults: dict[str, Any],
+    *,
+    cc: str | None,
+    dry_run: bool,
+    places: list[str],
+) -> int:
+    """Submit ``jobs`` as one batch; print the ids (or the dry run) and return the exit status.
+
+    Refused jobs are named by ``places`` (their ``file:line``) when given.
+    """
+    try:
+        result = client.submit_many(jobs, cc=cc, dry_run=dry_run, **defaults)
+    except (TypeError, FluxRestfulError) as exc:
+        raise click.ClickException(str(exc)) from None
+    body: dict[str, Any] = {"Message": result.message, "ids": result.ids}
+    if dry_run:
+        body["requests"] = [dict(e.request) if e.request else None for e in result.entries]
+    if result.failed:
+        body["failed"] = [
+            {"index": e.index, "code": e.code, "detail": e.detail} for e in result.failed
+        ]
+    echo_json(body)
+    for entry in result.failed:
+        where = places[entry.index] if entry.index < len(places) else f"job {entry.index}"
+        click.echo(f"{where}: {entry.detail}", err=True)
+    return 1 if result.failed else 0
 
 
 @cli.command()
