@@ -1,0 +1,204 @@
+"""Submit-side benchmarks (issue 12), each a ratio against a baseline measured in the same run.
+
+1. Local executor: one batch of 1,000 ``true`` jobs (``POST /v1/jobs/batch``), from the submit
+   until every job is inactive, vs ``asyncio.create_subprocess_exec("true")`` run 1,000 times
+   with the same concurrency (the server's cores) (target: >= 0.90).
+2. Flux executor: a batch of 1,000 jobs accepted (the answer with 1,000 ids) vs native pipelined
+   ``flux.job.submit_async`` of the same 1,000 jobspecs, built beforehand (target: >= 0.80).
+3. Flux executor: single HTTP submits from 8 concurrent clients (``wrk``) vs 8 threads each
+   calling ``flux.job.submit`` in a loop, each with its own handle (target: >= 0.80).
+
+Run: ``python -m bench submit`` (the local half), and inside Flux for the flux half:
+``flux start --test-size=4 python -m bench submit``. ``--profile`` records where the server's
+time goes during the flux batch with py-spy (``bench-submit-profile.txt``, collapsed stacks).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+from ._common import flux_restful, wrk_submit
+
+BATCH = 1000
+CONCURRENCY = 8
+
+
+async def _subprocess_rate(n: int, concurrency: int) -> float:
+    queue = list(range(n))
+
+    async def worker() -> None:
+        while queue:
+            queue.pop()
+            proc = await asyncio.create_subprocess_exec("true")
+            await proc.wait()
+
+    start = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return n / (time.perf_counter() - start)
+
+
+def _wait_inactive(client: httpx.Client) -> None:
+    while client.get("/v1/jobs", params={"state": "active", "limit": 1}).json()["jobs"]:
+        time.sleep(0.02)
+
+
+def local_batch(rounds: int) -> None:
+    """Rounds alternate with the baseline, each keeping its best: the machine is shared."""
+    ours = base = 0.0
+    jobs = [{"command": "true"}] * BATCH
+    with flux_restful(args=("--cores-per-node", str(CONCURRENCY))) as (url, _):
+        with httpx.Client(base_url=url, timeout=120) as client:
+            client.post("/v1/jobs/batch", json=jobs[:50]).raise_for_status()  # warm up
+            _wait_inactive(client)
+            for _ in range(rounds):
+                start = time.perf_counter()
+                answer = client.post("/v1/jobs/batch", json=jobs)
+                answer.raise_for_status()
+                assert answer.json()["accepted"] == BATCH
+                _wait_inactive(client)
+                ours = max(ours, BATCH / (time.perf_counter() - start))
+                base = max(base, asyncio.run(_subprocess_rate(BATCH, CONCURRENCY)))
+    print(
+        f"{'local batch of 1,000 true':34s} {ours:8.1f} jobs/s submit->inactive, "
+        f"create_subprocess_exec x{CONCURRENCY}: {base:8.1f}/s, ratio {ours / base:.2f} "
+        "(target >= 0.90)"
+    )
+
+
+def _native_jobspecs(count: int) -> list[str]:
+    from flux.job import JobspecV1  # type: ignore[import-not-found]
+
+    specs = []
+    for _ in range(count):
+        jobspec = JobspecV1.from_command(["true"])
+        jobspec.environment = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+        jobspec.cwd = os.getcwd()
+        specs.append(jobspec.dumps())
+    return specs
+
+
+def _native_batch(count: int) -> float:
+    import flux  # type: ignore[import-not-found]
+    import flux.job  # type: ignore[import-not-found]
+
+    handle = flux.Flux()
+    specs = _native_jobspecs(count)
+    start = time.perf_counter()
+    futures = [flux.job.submit_async(handle, spec) for spec in specs]
+    for future in futures:
+        future.get_id()
+    return count / (time.perf_counter() - start)
+
+
+def _native_single(seconds: float, callers: int) -> float:
+    import flux
+    import flux.job
+
+    spec = _native_jobspecs(1)[0]
+    counts = [0] * callers
+    stop = time.monotonic() + seconds
+
+    def caller(i: int) -> None:
+        handle = flux.Flux()
+        while time.monotonic() < stop:
+            flux.job.submit(handle, spec)
+            counts[i] += 1
+
+    threads = [threading.Thread(target=caller, args=(i,)) for i in range(callers)]
+    start = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return sum(counts) / (time.perf_counter() - start)
+
+
+def _profile(pid: int, seconds: float) -> subprocess.Popen[bytes] | None:
+    if shutil.which("py-spy") is None:
+        print("py-spy is not installed: no profile")
+        return None
+    return subprocess.Popen(
+        ["py-spy", "record", "--pid", str(pid), "--format", "raw", "--duration",
+         str(int(seconds)), "--rate", "250", "--output", "bench-submit-profile.txt"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+def flux_side(rounds: int, seconds: float, profile: bool) -> None:
+    from flux_restful_server.executors.flux import flux_available
+
+    ok, reason = flux_available()
+    if not ok:
+        print(f"flux half skipped: {reason}")
+        return
+    jobs = [{"command": "true"}] * BATCH
+    with flux_restful(args=("--executor", "flux")) as (url, proc):
+        with httpx.Client(base_url=url, timeout=120) as client:
+            client.post("/v1/jobs/batch", json=jobs[:50]).raise_for_status()  # warm up
+            ours = base = 0.0
+            spy = _profile(proc.pid, rounds * 4 + 2) if profile else None
+            for _ in range(rounds):
+                start = time.perf_counter()
+                answer = client.post("/v1/jobs/batch", json=jobs)
+                answer.raise_for_status()
+                assert answer.json()["accepted"] == BATCH
+                ours = max(ours, BATCH / (time.perf_counter() - start))
+                base = max(base, _native_batch(BATCH))
+            if spy is not None:
+                spy.wait()
+                _summarise(Path("bench-submit-profile.txt"))
+        print(
+            f"{'flux batch of 1,000 accepted':34s} {ours:8.1f} jobs/s, native submit_async "
+            f"pipelined: {base:8.1f}/s, ratio {ours / base:.2f} (target >= 0.80)"
+        )
+        single = native = 0.0
+        for _ in range(rounds):
+            single = max(single, wrk_submit(url, seconds)[0])
+            native = max(native, _native_single(seconds, CONCURRENCY))
+        print(
+            f"{'flux single submits, 8 clients':34s} {single:8.1f} jobs/s, 8 native "
+            f"flux.job.submit callers: {native:8.1f}/s, ratio {single / native:.2f} "
+            "(target >= 0.80)"
+        )
+
+
+def _summarise(path: Path, top: int = 12) -> None:
+    """Print the functions holding the most samples (self time) of a py-spy raw profile."""
+    if not path.exists():
+        return
+    own: dict[str, int] = {}
+    total = 0
+    for line in path.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not count.isdigit():
+            continue
+        frames = stack.split(";")
+        leaf = frames[-1] if frames else "?"
+        own[leaf] = own.get(leaf, 0) + int(count)
+        total += int(count)
+    print(f"server profile during the flux batches ({total} samples), most self time:")
+    for name, count in sorted(own.items(), key=lambda kv: -kv[1])[:top]:
+        print(f"  {100 * count / max(total, 1):5.1f}%  {name[:110]}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="one round each")
+    parser.add_argument("--profile", action="store_true", help="py-spy the flux batch")
+    args, _ = parser.parse_known_args(argv)
+    rounds = 1 if args.quick else 3
+    local_batch(rounds)
+    flux_side(rounds, 3.0 if args.quick else 5.0, args.profile)
+
+
+if __name__ == "__main__":
+    main()
