@@ -110,12 +110,16 @@ noauth = fuzzed("noauth_schema")
 auth = fuzzed("auth_schema")
 
 
+# Every operation of the schema runs inside one test: more routes (batch, jobspec...) take
+# longer than the suite's 120 s default on a loaded machine.
+@pytest.mark.timeout(600)
 @noauth.parametrize()
 @FUZZ_SETTINGS
 def test_fuzz_without_auth(case: schemathesis.Case) -> None:
     case.call_and_validate(checks=CHECKS, timeout=10)
 
 
+@pytest.mark.timeout(600)
 @auth.parametrize()
 @FUZZ_SETTINGS
 def test_fuzz_with_a_token(case: schemathesis.Case, token: str) -> None:
