@@ -131,6 +131,10 @@ async def test_auth_off_is_anonymous_superuser(tmp_path):
                     "tokens",
                     "refresh_tokens",
                     "webhooks",
+                    "batch_submit",
+                    "idempotent_submit",
+                    "dry_run",
+                    "jobspec_submit",
                 ],
             },
         }
