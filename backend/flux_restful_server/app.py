@@ -62,6 +62,7 @@ def create_app(settings: Settings | None = None, *, name: str | None = None) -> 
     app.on_request(refuse_malformed_body)
 
     from .auth.install import setup_auth
+    from .jobs.control import control_bp
     from .jobs.views import jobs_bp
     from .ops import setup_ops
     from .service import service_bp
@@ -70,6 +71,7 @@ def create_app(settings: Settings | None = None, *, name: str | None = None) -> 
     from .webhooks import setup_webhooks
 
     app.blueprint(jobs_bp)
+    app.blueprint(control_bp)
     setup_ops(app)
     app.blueprint(service_bp)
     app.blueprint(streams_bp)

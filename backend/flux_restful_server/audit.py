@@ -1,10 +1,11 @@
 """The audit log: one JSON line per security-relevant action, to a file or stderr.
 
-Logins (ok and failed), token handshakes, refused credentials, submits, cancels and service
-stops are recorded from the answers the server gave (response middleware), so no handler needs
-to remember to log; user changes made with ``flux-restful add-user`` and friends are recorded by
-those commands. A line holds who (API user, address), what (event, route, job id) and the
-outcome: never a password, a token or a job's command or environment. See docs/operations.md.
+Logins (ok and failed), token handshakes, refused credentials, submits, cancels (one or many),
+holds, releases, urgency changes, signals and service stops are recorded from the answers the
+server gave (response middleware), so no handler needs to remember to log; user changes made with
+``flux-restful add-user`` and friends are recorded by those commands. A line holds who (API user,
+address), what (event, route, job id) and the outcome: never a password, a token or a job's command
+or environment. See docs/operations.md.
 """
 
 from __future__ import annotations
@@ -42,6 +43,13 @@ _EVENTS = {
     "web.submit": "submit",
     "jobs.cancel": "cancel",
     "web.cancel": "cancel",
+    "control.cancel_many": "cancel_many",
+    "control.hold": "hold",
+    "control.release": "release",
+    "control.urgency": "urgency",
+    "control.signal": "signal",
+    "web.hold": "hold",
+    "web.release": "release",
     "service.stop_service": "service_stop",
     "auth.create_token": "token_created",
     "auth.revoke_token": "token_revoked",
@@ -103,7 +111,7 @@ class AuditLog:
             "outcome": "ok" if status < 400 else "failed",
             "status": status,
         }
-        if event in ("cancel", "submit") and "job_id" in request.match_info:
+        if event != "service_stop" and "job_id" in request.match_info:
             fields["job"] = str(request.match_info["job_id"])
         if event == "submit" and name in ("jobs.submit", "jobs.submit_jobspec") and status == 200:
             fields["job"] = _submitted_id(response)

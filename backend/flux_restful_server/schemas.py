@@ -121,6 +121,37 @@ SEARCH = Object(
 )
 CANCELLED = Object({"Message": String(), "id": JOB_ID}, required=["Message", "id"])
 CANCEL_REFUSED = Schema(anyOf=[CANCELLED, ERROR])
+URGENCY_SET = Object(
+    {"Message": String(), "id": JOB_ID, "urgency": Integer(), "old_urgency": Integer()},
+    required=["Message", "id", "urgency", "old_urgency"],
+)
+URGENCY_BODY = Object(
+    {"urgency": Schema(anyOf=[Integer(minimum=0, maximum=31), String()])},
+    required=["urgency"],
+    description="0-31, or Flux's words `hold` (0), `default` (16), `expedite` (31).",
+)
+SIGNALLED = Object(
+    {"Message": String(), "id": JOB_ID, "signal": Integer(), "name": String()},
+    required=["Message", "id", "signal", "name"],
+)
+SIGNAL_BODY = Object(
+    {"signal": Schema(anyOf=[Integer(minimum=1), String()])},
+    description="A signal name (`SIGUSR1`, `USR1`) or number; SIGTERM when absent.",
+)
+BULK_CANCEL_BODY = Object(
+    {
+        "ids": Schema(anyOf=[Array(Schema(anyOf=[String(), JOB_ID])), String()]),
+        "state": Schema(anyOf=[Array(String()), String()]),
+        "name": String(),
+        "user": String(),
+        "all": Boolean(),
+    },
+    description="At least one filter; they combine (a job must match all).",
+)
+BULK_CANCELLED = Object(
+    {"Message": String(), "count": Integer(minimum=0), "ids": Array(JOB_ID)},
+    required=["Message", "count", "ids"],
+)
 OUTPUT = Schema(
     anyOf=[
         Object({"Output": Array(Schema(anyOf=[String(), Object()]))}, required=["Output"]),
@@ -161,6 +192,7 @@ SUBMIT_BODY = Object(
         "webhook_url": String(),
         "queue": String(),
         "dry_run": Boolean(),
+        "dependency": Schema(anyOf=[String(), Array(String())]),
     },
     description="The submit fields as JSON (any of them may come from the query string instead).",
 )

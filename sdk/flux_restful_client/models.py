@@ -273,6 +273,7 @@ FEATURES: Mapping[str, str] = {
     "node_detail": "node detail (/v1/nodes?detail=true)",
     "batch": "batched stream frames (batch=true on /v1/jobs/{id}/stream and /v1/events)",
     "webhooks": "webhook subscriptions (/v1/webhooks)",
+    "job_control": "dependencies, hold, release, urgency, signals, bulk cancel (/v1/jobs/cancel)",
     "password_login": "password login (/v1/login/access-token)",
     "me": "who-am-I (/v1/me)",
     "tokens": "personal access tokens (/v1/tokens)",

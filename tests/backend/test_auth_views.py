@@ -135,6 +135,7 @@ async def test_auth_off_is_anonymous_superuser(tmp_path):
                     "idempotent_submit",
                     "dry_run",
                     "jobspec_submit",
+                    "job_control",
                 ],
             },
         }

@@ -60,6 +60,7 @@ FEATURES = (
     "idempotent_submit",
     "dry_run",
     "jobspec_submit",
+    "job_control",
 )
 """Routes and parameters beyond upstream 1.1.0's that every one of our servers offers."""
 

@@ -31,6 +31,13 @@ class UnsatisfiableRequest(SubmitRefused):
     """The request can never fit the resources of this executor."""
 
 
+class JobStateConflict(ExecutorError):
+    """The job is not in a state that allows the action; the message says why.
+
+    For example the urgency of a running job, or a signal to a job that is not running.
+    """
+
+
 class ExecutorUnavailable(ExecutorError):
     """The executor cannot work right now (its state dir vanished, Flux is unreachable, ...)."""
 

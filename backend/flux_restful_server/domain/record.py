@@ -76,6 +76,10 @@ class JobRecord(TypedDict, total=False):
     """Type of the first exception (``cancel``, ``timeout``, ``lost``, ...)."""
     exception_note: str | None
     """Note of the first exception."""
+    pending_reason: str
+    """Why a waiting job is not running yet, in plain words (set by the executor, not stored)."""
+    dependencies: list[str]
+    """Flux's outstanding dependencies (``after-success=ID``), while in ``DEPEND``."""
 
 
 def search_text(record: Mapping[str, Any]) -> str:

@@ -8,6 +8,46 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..limits import MAX_NAME
+from .ids import f58
+
+DEPENDENCY_SCHEMES = ("after", "afterany", "afterok", "afternotok")
+"""Flux's dependency schemes (RFC 26, ``flux submit --dependency``): ``after`` waits for the job
+to start, ``afterany`` for it to end, ``afterok`` to end successfully, ``afternotok`` to fail."""
+
+
+@dataclass(frozen=True, slots=True)
+class Dependency:
+    """A job's dependency on another job (``afterok:ID``)."""
+
+    scheme: str
+    """One of :data:`DEPENDENCY_SCHEMES`."""
+    job_id: int
+    """The job depended on."""
+
+    def describe(self) -> str:
+        """``afterok:ƒ2zqL5``: how the job's eventlog and its pending reason name it."""
+        return f"{self.scheme}:{f58(self.job_id)}"
+
+
+FLUX_DEPENDENCY_NAMES = {
+    "after-start": "after",
+    "after-finish": "afterany",
+    "after-success": "afterok",
+    "after-failure": "afternotok",
+}
+"""How Flux's dependency-after plugin names outstanding dependencies (``after-success=ID``)."""
+
+
+def dependency_text(text: str) -> str:
+    """A dependency description as users write it: ``after-success=3664815`` is ``afterok:ƒAd...``.
+
+    Descriptions already in that form (the local executor's) are returned as they are.
+    """
+    name, sep, value = text.partition("=")
+    scheme = FLUX_DEPENDENCY_NAMES.get(name)
+    if not sep or scheme is None or not value.isdigit():
+        return text
+    return f"{scheme}:{f58(int(value))}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +88,8 @@ class JobRequest:
     unsupported: tuple[str, ...] = ()
     """What of ``jobspec`` the fields above cannot express, one reason each: the local
     executor refuses such a job, the flux executor lets Flux decide."""
+    dependencies: tuple[Dependency, ...] = ()
+    """Jobs this one waits for (``afterok:ID``...); it stays in ``DEPEND`` until all are met."""
 
     @property
     def job_name(self) -> str:

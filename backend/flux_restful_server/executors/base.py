@@ -126,8 +126,26 @@ class Executor(Protocol):
             JobInactive: The job already finished.
         """
 
+    async def set_urgency(self, job_id: int, urgency: int) -> int:
+        """Set a pending job's urgency (0 holds it, 31 expedites it); return the old urgency.
+
+        Raises:
+            JobNotFound: No such job.
+            JobInactive: The job has ended.
+            JobStateConflict: The job is no longer pending (it runs).
+        """
+
+    async def signal(self, job_id: int, signum: int) -> None:
+        """Send signal ``signum`` to every task of a running job.
+
+        Raises:
+            JobNotFound: No such job.
+            JobInactive: The job has ended.
+            JobStateConflict: The job is not running.
+        """
+
     async def info(self, job_id: int) -> JobRecord:
-        """Return the job-list record of one job.
+        """Return the job-list record of one job (``pending_reason`` set while it waits).
 
         Raises:
             JobNotFound: No such job.

@@ -13,6 +13,7 @@ from typing import Any
 from ..auth.guard import Principal
 from ..domain.request import JobRequest
 from ..jobs.submit import SubmitPolicy, parse_submit
+from .access import check_dependencies, check_urgency
 from .context import AppRequest
 
 __all__ = ["submit_job", "submit_policy", "validate_submit"]
@@ -46,5 +47,9 @@ async def submit_job(request: AppRequest, principal: Principal, job_request: Job
         UnsatisfiableRequest: The request can never fit this server's resources.
         SubmitRefused: The executor refused the job.
         ExecutorUnavailable: The executor cannot take jobs right now.
+        Forbidden: An urgency above 16 from a caller who is not a superuser (403).
+        NotFound: A dependency on a job the caller may not see (404).
     """
+    check_urgency(principal, job_request.urgency)
+    await check_dependencies(request, principal, job_request.dependencies)
     return await request.app.ctx.jobs.submit(job_request, principal.owner)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from ..domain.record import JobRecord
+from ..domain.request import dependency_text
 from ..domain.states import JobResult, JobState
 
 PLACEHOLDER_KEYS = (
@@ -48,6 +50,45 @@ def runtime(info: JobRecord, now: float | None = None) -> float:
     return round(max(0.0, float(end) - float(t_run)), 6)
 
 
+def pending_reason(record: JobRecord) -> str:
+    """Why a job is not running, in plain words; ``""`` when it runs or ran.
+
+    Executors set ``pending_reason`` on the records of waiting jobs (``waiting for 4 cores (2 free
+    of 8)``, ``held (urgency 0)``, ``waiting on afterok:ƒ2zq...``); a job ended by a dependency
+    that can never be met says so (``can never run: ...``).
+    """
+    reason = record.get("pending_reason")
+    if isinstance(reason, str) and reason:
+        return reason
+    if (
+        record.get("state") == JobState.INACTIVE
+        and record.get("exception_type") == "dependency"
+        and record.get("t_run") is None
+    ):
+        return f"can never run: {record.get('exception_note') or 'a dependency failed'}"
+    return ""
+
+
+HELD = "held (urgency 0)"
+
+
+def event_reason(name: str, context: Mapping[str, Any]) -> str | None:
+    """The pending reason an eventlog event gives its job, for the event feed; ``None`` if none.
+
+    ``dependency-add`` says what the job waits on, a ``priority`` or ``urgency`` of 0 that it is
+    held, a ``dependency`` exception that it can never run.
+    """
+    if name == "dependency-add" and isinstance(context.get("description"), str):
+        return f"waiting on {dependency_text(context['description'])}"
+    if (name == "priority" and context.get("priority") == 0) or (
+        name == "urgency" and context.get("urgency") == 0
+    ):
+        return HELD
+    if name == "exception" and context.get("type") == "dependency":
+        return f"can never run: {context.get('note') or 'a dependency failed'}"
+    return None
+
+
 def job_info(record: JobRecord, now: float | None = None) -> dict[str, Any]:
     """Return the full job info of API.md for one job-list record."""
     info: dict[str, Any] = dict(record)
@@ -57,6 +98,7 @@ def job_info(record: JobRecord, now: float | None = None) -> dict[str, Any]:
     info["result"] = JobResult(result).name if result else ""
     info["returncode"] = returncode(record)
     info["runtime"] = runtime(record, now)
+    info["pending_reason"] = pending_reason(record)
     info.setdefault("queue", "")
     info.setdefault("annotations", {})
     occurred = info.get("exception_occurred")
@@ -102,4 +144,5 @@ def job_summary(record: JobRecord) -> dict[str, Any]:
         "name": record["name"],
         "user": record.get("user"),
         "t_submit": record["t_submit"],
+        "pending_reason": pending_reason(record),
     }

@@ -25,6 +25,7 @@ from ..limits import (
     show,
 )
 from ..settings import FALSE_WORDS, TRUE_WORDS
+from .dependencies import parse_dependencies
 
 MISSING_COMMAND = "A 'command' is minimally required."
 INT_FIELDS = ("num_tasks", "cores_per_task", "gpus_per_task", "num_nodes", "urgency")
@@ -136,6 +137,7 @@ def parse_submit(fields: Mapping[str, Any], policy: SubmitPolicy) -> JobRequest:
             f"queue must be a queue name (letters, digits, '.', '_', '-'; at most 64), "
             f"not {show(queue)}"
         )
+    dependencies = parse_dependencies(fields.get("dependency"), errors)
     if errors:
         raise SubmitError(errors)
     return JobRequest(
@@ -153,6 +155,7 @@ def parse_submit(fields: Mapping[str, Any], policy: SubmitPolicy) -> JobRequest:
         name=name or None,
         urgency=urgency,
         queue=queue or None,
+        dependencies=dependencies,
     )
 
 

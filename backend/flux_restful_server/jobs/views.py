@@ -93,10 +93,13 @@ SUBMIT_FIELDS = {
     "runtime": "Time limit in seconds; 0 means none.",
     "is_launcher": "Run a workflow launcher (tracked as a job).",
     "name": "Job name (default: the program's name).",
-    "urgency": "Urgency 0-31, default 16; 0 holds the job.",
+    "urgency": "Urgency 0-31, default 16; 0 holds the job; above 16 for superusers only.",
     "webhook_url": "Our extension: POST this job's events here, signed (docs/webhooks.md).",
     "queue": "Queue to submit to (flux: the instance's queues; local: only 'default').",
     "dry_run": "Validate only: answer the normalised request, create no job.",
+    "dependency": "Jobs to wait for, in Flux's syntax: `afterok:ID` (ended successfully), "
+    "`afternotok:ID` (ended in failure), `afterany:ID` (ended), `after:ID` (started); several "
+    "as a list, comma-separated, or the parameter repeated.",
 }
 
 
@@ -128,12 +131,15 @@ SUBMIT_FIELDS = {
 @openapi.parameter("queue", str, "query")
 @openapi.parameter("dry_run", bool, "query")
 @openapi.parameter(HEADER, str, "header")
+@openapi.parameter("dependency", str, "query")
 @openapi.body(json_body(SUBMIT_BODY))
 @answers(SUBMIT_ANSWER, s400=SUBMIT_REFUSED, s409=ERROR, s503=SUBMIT_INVALID)
 @openapi.secured("token")
 async def submit(request: AppRequest) -> HTTPResponse:
     principal = await authenticate(request)
     query = {k: v[0] for k, v in request.args.items()}
+    if len(request.args.getlist("dependency")) > 1:  # Flux's --dependency may be repeated
+        query["dependency"] = ",".join(request.args.getlist("dependency"))
     form = {k: v[0] for k, v in request.form.items()} if request.form else None
     body = None
     if request.body and (request.content_type or "").startswith("application/json"):

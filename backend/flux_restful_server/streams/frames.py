@@ -25,7 +25,7 @@ from ..domain.ids import InvalidJobId, parse_job_id
 from ..domain.record import JobRecord
 from ..domain.states import STATE_AFTER, JobResult, JobState
 from ..errors import BadRequest
-from ..jobs.info import returncode
+from ..jobs.info import event_reason, returncode
 from ..limits import MAX_INT, LimitError, bounded_int, show
 
 JOB_FRAME_TYPES = frozenset({"output", "state", "event", "exception", "end"})
@@ -308,9 +308,11 @@ def feed_frame(event: JobEvent) -> dict[str, Any]:
 
     ``state`` is the state the event moved the job to, or ``None`` for events that do not
     change it (``start``, ``exception``, ``release``, ...): the same whether replayed or live.
+    Events that say why a job waits (``dependency-add``, a hold, a dependency that can never be
+    met) add ``reason``, the job's pending reason in plain words.
     """
     state = STATE_AFTER.get(event.name)
-    return {
+    frame = {
         "seq": event.feed_seq,
         "id": event.job_id,
         "event": event.name,
@@ -320,6 +322,10 @@ def feed_frame(event: JobEvent) -> dict[str, Any]:
         "job_seq": event.seq,
         "context": dict(event.context),
     }
+    reason = event_reason(event.name, event.context)
+    if reason is not None:
+        frame["reason"] = reason
+    return frame
 
 
 def _split(text: str | None) -> list[str]:

@@ -91,4 +91,10 @@ def build_jobspec(
         jobspec.setattr("system.queue", queue)
     if key is not None:
         jobspec.setattr(f"system.{KEY_ATTRIBUTE}.idempotency", dict(key))
+    if request.dependencies:
+        # RFC 26: the dependency-after plugin takes the id in any encoding; decimal is plain.
+        jobspec.setattr(
+            "system.dependencies",
+            [{"scheme": d.scheme, "value": str(d.job_id)} for d in request.dependencies],
+        )
     return str(jobspec.dumps())

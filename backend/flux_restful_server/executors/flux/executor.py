@@ -24,12 +24,18 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 from ...domain.environment import job_environment
-from ...domain.errors import ExecutorUnavailable, JobInactive, JobNotFound, SubmitRefused
+from ...domain.errors import (
+    ExecutorUnavailable,
+    JobInactive,
+    JobNotFound,
+    JobStateConflict,
+    SubmitRefused,
+)
 from ...domain.events import JobEvent, LogEntry, OutputLine
 from ...domain.owner import Owner
 from ...domain.query import JobFilter, Page
 from ...domain.record import JobRecord, search_text
-from ...domain.request import JobRequest, SubmitKey, Submitted
+from ...domain.request import JobRequest, SubmitKey, Submitted, dependency_text
 from ...domain.resources import NodeInfo, ResourceLimits
 from ...domain.states import JobState
 from ...limits import LimitError, compile_search
@@ -312,6 +318,38 @@ class FluxExecutor:
         except OSError as exc:
             raise SubmitRefused(f"Flux refused to cancel job {job_id}: {_reason(exc)}") from None
 
+    async def set_urgency(self, job_id: int, urgency: int) -> int:
+        try:
+            old: int = await self._r().request(
+                lambda h: h.rpc("job-manager.urgency", {"id": job_id, "urgency": urgency}),
+                lambda f: int(f.get()["old_urgency"]),
+            )
+        except OSError as exc:
+            raise await self._control_error(job_id, exc) from None
+        return old
+
+    async def signal(self, job_id: int, signum: int) -> None:
+        flux = self._flux
+        try:
+            await self._r().request(
+                lambda h: flux.job.kill_async(h, job_id, signum), lambda f: f.get()
+            )
+        except OSError as exc:
+            raise await self._control_error(job_id, exc) from None
+
+    async def _control_error(self, job_id: int, exc: OSError) -> Exception:
+        """Map Flux's refusal of an urgency change or a signal onto the executor's errors."""
+        try:
+            record = await self.info(job_id)
+        except JobNotFound as missing:
+            return missing
+        state = JobState(record["state"])
+        if state is JobState.INACTIVE:
+            return JobInactive("job is inactive")
+        if exc.errno in (errno.EINVAL, errno.EPERM, errno.ENOENT, errno.EPROTO):
+            return JobStateConflict(f"it is {state.name}: {_reason(exc)}")
+        return SubmitRefused(f"Flux refused: {_reason(exc)}")
+
     async def info(self, job_id: int) -> JobRecord:
         flux = self._flux
         try:
@@ -325,6 +363,7 @@ class FluxExecutor:
                 raise JobNotFound(job_id) from None
             raise
         record["user"] = await self._user(job_id)
+        await self._add_reasons([record])
         return record
 
     async def query(
@@ -333,7 +372,7 @@ class FluxExecutor:
         if filters.text:
             return _window(await self._search(filters), page)
         summaries = self.index.select(filters, page)
-        if summary:
+        if summary and all(s.t_submit is not None and s.state >= JobState.RUN for s in summaries):
             # Everything a summary needs is in the index: no RPC at all.
             records = [r for s in summaries if (r := s.record()) is not None]
             if len(records) == len(summaries):
@@ -499,7 +538,25 @@ class FluxExecutor:
             if full is not None:
                 full["user"] = s.user
                 out.append(full)
+        await self._add_reasons(out)
         return out
+
+    async def _add_reasons(self, records: list[JobRecord]) -> None:
+        """Set ``pending_reason`` on the records of waiting jobs (one resource RPC at most)."""
+        free: tuple[int, int] | None = None
+        for record in records:
+            state = record.get("state")
+            if state is None or state >= JobState.RUN:
+                continue
+            if free is None and state == JobState.SCHED:
+                try:
+                    nodes = await self.nodes()
+                except OSError:
+                    nodes = []
+                free = (sum(n.cores_free for n in nodes), sum(n.cores for n in nodes))
+            reason = pending_reason(record, free)
+            if reason:
+                record["pending_reason"] = reason
 
     async def _info_or_none(self, job_id: int) -> JobRecord | None:
         with contextlib.suppress(JobNotFound):
@@ -735,6 +792,36 @@ def _quietly(fn: Any) -> None:
 
 def _reason(exc: OSError) -> str:
     return str(exc.strerror or exc)
+
+
+def pending_reason(record: JobRecord, free: tuple[int, int] | None = None) -> str:
+    """Why Flux has not run a job yet; ``""`` when it is not waiting.
+
+    From its outstanding dependencies (job-list's ``dependencies``), a hold (urgency 0), the
+    scheduler's ``sched.reason_pending`` annotation, and ``free`` (free and total cores).
+    """
+    state = record.get("state")
+    if state is None or state >= JobState.RUN:
+        return ""
+    dependencies = record.get("dependencies")
+    if state == JobState.DEPEND and isinstance(dependencies, list) and dependencies:
+        return "waiting on " + ", ".join(dependency_text(str(d)) for d in dependencies)
+    if record.get("urgency") == 0:
+        return "held (urgency 0)"
+    annotations = record.get("annotations")
+    sched = annotations.get("sched") if isinstance(annotations, dict) else None
+    why = sched.get("reason_pending") if isinstance(sched, dict) else None
+    if state != JobState.SCHED:
+        return ""
+    cores = record.get("ncores")
+    wanted = f"waiting for {cores} core{'s' if cores != 1 else ''}" if cores else "waiting"
+    if why:
+        return f"{wanted} ({why})"
+    if free is not None and free[1]:
+        if cores and cores <= free[0]:
+            return f"{wanted} ({free[0]} free of {free[1]}; queued behind other jobs)"
+        return f"{wanted} ({free[0]} free of {free[1]})"
+    return f"{wanted} (in the scheduler's queue)"
 
 
 def _ends(batch: list[LogEntry]) -> bool:

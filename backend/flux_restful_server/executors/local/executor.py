@@ -17,6 +17,7 @@ scheduler (``scheduler``), pacing of followed jobs (``pacing``), the job log for
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import os
@@ -29,23 +30,30 @@ from typing import Any
 import orjson
 
 from ...domain.environment import job_environment
-from ...domain.errors import ExecutorUnavailable, JobInactive, JobNotFound, SubmitRefused
+from ...domain.errors import (
+    ExecutorUnavailable,
+    JobInactive,
+    JobNotFound,
+    JobStateConflict,
+    SubmitRefused,
+)
 from ...domain.events import JobEvent, LogEntry, OutputLine
 from ...domain.ids import FluidGenerator, f58
 from ...domain.owner import Owner, system_account
 from ...domain.query import JobFilter, Page
 from ...domain.record import JobRecord, search_text
-from ...domain.request import JobRequest, SubmitKey, Submitted
+from ...domain.request import Dependency, JobRequest, SubmitKey, Submitted
 from ...domain.resources import NodeInfo, ResourceLimits
 from ...domain.states import STATE_AFTER, JobState
 from ...settings import Settings, SettingsError
 from ..base import INACTIVE_REVISION, OUTPUT_BATCH_BYTES
 from ..hub import Hub
+from .depend import Verdict, describe, judge, never_note, outstanding, waiting_reason
 from .joblog import Cursor, event_record, is_event, iter_records, parse_record, read_new
 from .link import SupervisorLink
 from .pacing import INGEST_CHUNK, INGEST_SLICE, Pacer
 from .reducer import Progress, apply_event
-from .resources import Allocation, Cluster
+from .resources import Allocation, Cluster, shortfall
 from .scheduler import JobQueue
 from .spares import SpareFiles
 from .statedir import lock_state_dir
@@ -91,6 +99,8 @@ class _Active(Progress):
     """What the supervisor needs to run the job (argv, env, cwd, owner), while it waits."""
     revision: int = 0
     """The executor's revision when the job's record last changed (its ``row_revisions`` entry)."""
+    waiting: list[Dependency] = field(default_factory=list)
+    """Dependencies not met yet, while the job is in ``DEPEND``."""
 
 
 class LocalExecutor:
@@ -116,6 +126,12 @@ class LocalExecutor:
         self._revision = 0
         self.queue = JobQueue()
         """Jobs waiting for resources."""
+        self._dependents: dict[int, set[int]] = {}
+        """Job id -> the jobs in ``DEPEND`` with a dependency on it."""
+        self._reasons: tuple[int, dict[int, str]] = (-1, {})
+        """Pending reasons of queued jobs, and the revision they were computed at."""
+        self._to_resolve: collections.deque[int] = collections.deque()
+        self._resolving = False
         self._poller: asyncio.Task[None] | None = None
         self._stopping = False
         self._server_env = job_environment(os.environ, {}, Owner(), settings.env_passthrough)
@@ -371,9 +387,17 @@ class LocalExecutor:
                 now,
             ),
             event_record("validate", {}, now),
-            event_record("depend", {}, now),
-            event_record("priority", {"priority": priority}, now),
         ]
+        waiting = self._judge_dependencies(job_id, request.dependencies)
+        if waiting:
+            records += [
+                event_record("dependency-add", {"description": describe(d)}, now) for d in waiting
+            ]
+        else:
+            records += [
+                event_record("depend", {}, now),
+                event_record("priority", {"priority": priority}, now),
+            ]
         path = self._log_path(job_id)
         try:
             fd = self._spares.create(path)
@@ -396,8 +420,70 @@ class LocalExecutor:
             request=request,
             searchable=searchable,
             spec=spec,
+            urgency=request.urgency,
+            waiting=waiting,
         )
+        for dependency in waiting:
+            self._dependents.setdefault(dependency.job_id, set()).add(job_id)
         return row, job
+
+    def _judge_dependencies(
+        self, job_id: int, dependencies: tuple[Dependency, ...]
+    ) -> list[Dependency]:
+        """The dependencies not met yet.
+
+        Raises:
+            SubmitRefused: A dependency on the job itself, on a job that does not exist, or one
+                that can never be met (``afterok`` on a job that failed), as Flux refuses them.
+        """
+        assert self.store is not None
+        waiting: list[Dependency] = []
+        for dependency in dependencies:
+            if dependency.job_id == job_id:
+                raise SubmitRefused(
+                    f"dependency {describe(dependency)}: a job cannot depend on itself"
+                )
+            record = self.store.info(dependency.job_id)
+            if record is None:
+                raise SubmitRefused(f"dependency {describe(dependency)}: no such job")
+            verdict, why = judge(dependency, record)
+            if verdict is Verdict.NEVER:
+                raise SubmitRefused(never_note(dependency, why))
+            if verdict is Verdict.WAITING:
+                waiting.append(dependency)
+        return waiting
+
+    def _resolve_dependents(self, target: int) -> None:
+        """Judge again the dependencies on ``target`` (it started or ended)."""
+        assert self.store is not None
+        waiters = self._dependents.pop(target, set())
+        record = self.store.info(target)
+        for job_id in sorted(waiters):
+            job = self.active.get(job_id)
+            if job is None or job.state is not JobState.DEPEND:
+                continue  # cancelled meanwhile
+            events: list[tuple[str, dict[str, Any]]] = []
+            never: dict[str, Any] | None = None
+            for dependency in [d for d in job.waiting if d.job_id == target]:
+                verdict, why = judge(dependency, record)
+                if verdict is Verdict.MET:
+                    job.waiting.remove(dependency)
+                    events.append(("dependency-remove", {"description": describe(dependency)}))
+                elif verdict is Verdict.NEVER:
+                    never = {"type": "dependency", "severity": 0, "userid": -1,
+                             "note": never_note(dependency, why)}  # fmt: skip
+                    break
+                else:
+                    self._dependents.setdefault(target, set()).add(job_id)
+            if never is not None:
+                self._append(job_id, [*events, ("exception", never)])
+                self._finish_cleanup(job_id)
+                continue
+            if not job.waiting:
+                events += [("depend", {}), ("priority", {"priority": job.urgency})]
+            if events:
+                self._append(job_id, events)
+        self._schedule()
 
     async def cancel(self, job_id: int) -> None:
         assert self.store is not None
@@ -422,18 +508,105 @@ class LocalExecutor:
         elif job.state is JobState.RUN and not job.finished:
             self.link.cancel(job_id)
 
+    def _active_job(self, job_id: int) -> _Active:
+        """The in-memory state of an active job.
+
+        Raises:
+            JobNotFound: No such job.
+            JobInactive: The job has ended.
+        """
+        assert self.store is not None
+        job = self.active.get(job_id)
+        if job is None:
+            if self.store.info(job_id) is None:
+                raise JobNotFound(job_id)
+            raise JobInactive("job is inactive")
+        return job
+
+    async def set_urgency(self, job_id: int, urgency: int) -> int:
+        job = self._active_job(job_id)
+        if job.state >= JobState.RUN:
+            raise JobStateConflict(f"it is {job.state.name}: urgency only applies to pending jobs")
+        old = job.urgency
+        if urgency == old:
+            return old
+        events: list[tuple[str, dict[str, Any]]] = [
+            ("urgency", {"userid": os.getuid(), "urgency": urgency})
+        ]
+        if job.state is JobState.SCHED:  # Flux's priority plugin: priority follows urgency
+            events.append(("priority", {"priority": urgency}))
+        self._append(job_id, events)
+        self._schedule()  # a release may let it start; a hold may unblock the jobs behind it
+        return old
+
+    async def signal(self, job_id: int, signum: int) -> None:
+        job = self._active_job(job_id)
+        if job.state is not JobState.RUN or job.finished:
+            raise JobStateConflict(f"it is {job.state.name}, not running")
+        if not self.link.send({"op": "signal", "id": job_id, "signum": signum}):
+            raise ExecutorUnavailable(
+                "the job supervisor is reconnecting: the signal was not sent; try again"
+            )
+
+    def _pending_reasons(self) -> dict[int, str]:
+        """The pending reason of every job waiting in ``DEPEND`` or ``SCHED``, by id.
+
+        Computed once per revision (any event that can change a reason changes the revision):
+        the queue in order, each job's wait explained by what it needs or who is ahead.
+        """
+        revision, reasons = self._reasons
+        if revision == self._revision:
+            return reasons
+        reasons = {}
+        queued: list[tuple[int, int]] = []
+        for job_id, job in self.active.items():
+            if job.state is JobState.DEPEND and job.waiting:
+                reasons[job_id] = waiting_reason(job.waiting)
+            elif job.state is JobState.SCHED:
+                if job.priority == 0:
+                    reasons[job_id] = "held (urgency 0)"
+                else:
+                    queued.append((-job.priority, job_id))
+        head: int | None = None
+        for _, job_id in sorted(queued):
+            request = self._request(job_id)
+            short = shortfall(self.cluster, request)
+            if head is None:
+                head = job_id
+                reasons[job_id] = short or "about to start"
+            elif short is None:
+                reasons[job_id] = (
+                    f"queued behind job {f58(head)} (first come, first served: nothing "
+                    "overtakes the head of the queue)"
+                )
+            else:
+                reasons[job_id] = short
+        self._reasons = (self._revision, reasons)
+        return reasons
+
+    def _with_reasons(self, records: list[JobRecord]) -> list[JobRecord]:
+        pending = [r for r in records if r["state"] in (JobState.DEPEND, JobState.SCHED)]
+        if pending:
+            reasons = self._pending_reasons()
+            for record in pending:
+                reason = reasons.get(record["id"])
+                if reason is not None:
+                    record["pending_reason"] = reason
+        return records
+
     async def info(self, job_id: int) -> JobRecord:
         assert self.store is not None
         info = self.store.info(job_id)
         if info is None:
             raise JobNotFound(job_id)
-        return info
+        return self._with_reasons([info])[0]
 
     async def query(
         self, filters: JobFilter, page: Page, *, summary: bool = False
     ) -> list[JobRecord]:
         assert self.store is not None
-        return self.store.query(filters, page, SUMMARY_COLUMNS if summary else INFO_COLUMNS)
+        records = self.store.query(filters, page, SUMMARY_COLUMNS if summary else INFO_COLUMNS)
+        return self._with_reasons(records)
 
     def revision(self) -> int | None:
         return self._revision
@@ -631,6 +804,7 @@ class LocalExecutor:
         events: list[JobEvent] = []
         changes: dict[str, Any] = {}
         after_clean: list[str] = []
+        revised = False
         with self.store.transaction():
             for index, raw in enumerate(records):
                 seq = first_seq + index + 1
@@ -655,6 +829,10 @@ class LocalExecutor:
                     after_clean.append("cleanup")
                 if effect.schedule:
                     after_clean.append("schedule")
+                if effect.dependents and job_id in self._dependents:
+                    after_clean.append("dependents")
+                if effect.revise:
+                    revised = True  # the job's pending reason changed
                 feed_seq = self.store.add_event(
                     job_id, seq, entry.name, entry.timestamp, entry.context
                 )
@@ -670,7 +848,7 @@ class LocalExecutor:
                 )
                 published.append(event)
                 events.append(event)
-            if changes:
+            if changes or revised:
                 self._revision += 1
                 job.revision = self._revision
             changes["log_offset"] = job.cursor.offset
@@ -692,6 +870,23 @@ class LocalExecutor:
                 self._finish_cleanup(job_id)
             elif action == "schedule":
                 self._schedule()
+            elif action == "dependents":
+                self._queue_resolve(job_id)
+
+    def _queue_resolve(self, target: int) -> None:
+        """Resolve the dependents of ``target``, in a loop rather than recursively.
+
+        A failure that ends a long chain of ``afterok`` jobs ends them one after the other.
+        """
+        self._to_resolve.append(target)
+        if self._resolving:
+            return
+        self._resolving = True
+        try:
+            while self._to_resolve:
+                self._resolve_dependents(self._to_resolve.popleft())
+        finally:
+            self._resolving = False
 
     def _finish_cleanup(self, job_id: int) -> None:
         """Write the events that end a job once its tasks are gone (or it never ran)."""
@@ -792,6 +987,7 @@ class LocalExecutor:
                 exception=bool(row["exception_occurred"]),
                 exception_type=row["exception_type"] or "",
                 waitstatus=row["waitstatus"],
+                urgency=row["urgency"],
             )
             if row["alloc"]:
                 job.alloc = Allocation.from_json(orjson.loads(row["alloc"]))
@@ -806,6 +1002,14 @@ class LocalExecutor:
                 self._recover_running(job_id, job)
             elif job.state is JobState.CLEANUP:
                 self._finish_cleanup(job_id)
+            elif job.state is JobState.DEPEND:
+                events = [(name, ctx) for _, _, name, _, ctx in self.store.events(job_id)]
+                job.waiting = outstanding(events)
+                for dependency in job.waiting:
+                    self._dependents.setdefault(dependency.job_id, set()).add(job_id)
+        # Jobs depended on may have started or ended while no server was watching.
+        for target in list(self._dependents):
+            self._queue_resolve(target)
         log.info("recovered %d active jobs", len(self.active))
 
     def _recover_running(self, job_id: int, job: _Active) -> None:

@@ -39,6 +39,8 @@ class Progress:
     """Type of the recorded exception."""
     waitstatus: int | None = None
     """Wait status from ``finish``."""
+    urgency: int = 16
+    """Current urgency (0 holds); the priority the job gets once its dependencies are met."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +57,10 @@ class Effect:
     """Write the events that end the job, once this batch is applied."""
     schedule: bool = False
     """Resources were freed: run the scheduler, once this batch is applied."""
+    dependents: bool = False
+    """The job started or ended: judge the dependencies on it again, once this batch is applied."""
+    revise: bool = False
+    """The job's pending reason changed without a stored column changing."""
 
 
 NOTHING = Effect()
@@ -82,11 +88,18 @@ def apply_event(
         changes["state"] = int(job.state)
     elif name == "priority":
         job.priority = int(ctx.get("priority", 16))
-        queued = job.state < JobState.SCHED
+        # A queued job given a new priority (its urgency changed) is queued again; the old entry
+        # is dropped as stale when it comes up.
+        queued = job.state <= JobState.SCHED
         if queued:
             job.state = JobState.SCHED
         changes.update(state=int(job.state), priority=job.priority)
         return Effect(queue=True) if queued else NOTHING
+    elif name == "urgency":
+        job.urgency = int(ctx.get("urgency", job.urgency))
+        changes["urgency"] = job.urgency
+    elif name in ("dependency-add", "dependency-remove"):
+        return Effect(revise=True)
     elif name == "alloc":
         job.state = JobState.RUN
         alloc = Allocation.from_json(ctx["alloc"])
@@ -109,7 +122,7 @@ def apply_event(
             alloc=orjson.dumps(alloc.to_json()).decode(),
             expiration=t + duration if duration else None,
         )
-        return Effect(take=take) if take is not None else NOTHING
+        return Effect(take=take, dependents=True)  # "after" dependencies are met
     elif name == "exception":
         severity = int(ctx.get("severity", 0))
         if not job.exception:
@@ -139,6 +152,7 @@ def apply_event(
             result=int(result),
             success=int(result is JobResult.COMPLETED),
         )
+        return Effect(dependents=True)
     elif name == "free" and job.alloc is not None:
         freed, job.alloc = job.alloc, None
         return Effect(release=freed, schedule=True)

@@ -177,3 +177,60 @@ def hostlist(names: list[str]) -> str:
     for prefix, nums in groups.items():
         out.append(f"{prefix}{nums[0]}" if len(nums) == 1 else f"{prefix}[{idset(nums)}]")
     return ",".join(out + plain)
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def shortfall(cluster: Cluster, req: JobRequest) -> str | None:
+    """Why ``req`` does not fit right now, in plain words; ``None`` when it fits.
+
+    For the pending reason of a queued job: ``waiting for 4 cores (2 free of 8)``.
+    """
+    alloc = cluster.try_allocate(req)
+    if alloc is not None:
+        cluster.release(alloc)
+        return None
+    total_cores = cluster.nodes * cluster.cores_per_node
+    free_cores = sum(cluster.free_cores)
+    if req.num_nodes is not None:
+        if req.exclusive:
+            idle = sum(
+                1
+                for i in range(cluster.nodes)
+                if cluster.free_cores[i] == cluster.cores_per_node
+                and cluster.free_gpus[i] == cluster.gpus_per_node
+            )
+            nodes = _plural(req.num_nodes, "whole node")
+            return f"waiting for {nodes} ({idle} idle of {cluster.nodes})"
+        per_node = math.ceil(req.num_tasks / req.num_nodes)
+        cores, gpus = per_node * req.cores_per_task, per_node * req.gpus_per_task
+        roomy = sum(
+            1
+            for i in range(cluster.nodes)
+            if cluster.free_cores[i] >= cores and cluster.free_gpus[i] >= gpus
+        )
+        what = _plural(cores, "free core") + (f" and {_plural(gpus, 'GPU')}" if gpus else "")
+        return (
+            f"waiting for {_plural(req.num_nodes, 'node')} with {what} each "
+            f"({roomy} such of {cluster.nodes})"
+        )
+    cores = req.num_tasks * req.cores_per_task
+    parts = []
+    if cores > free_cores:
+        parts.append(f"{_plural(cores, 'core')} ({free_cores} free of {total_cores})")
+    gpus = req.num_tasks * req.gpus_per_task
+    free_gpus = sum(cluster.free_gpus)
+    if gpus > free_gpus:
+        parts.append(
+            f"{_plural(gpus, 'GPU')} ({free_gpus} free of {cluster.nodes * cluster.gpus_per_node})"
+        )
+    if parts:
+        return "waiting for " + " and ".join(parts)
+    # Enough in total, but no node has room for a whole task.
+    return (
+        f"waiting for room for {_plural(req.num_tasks, 'task')} of "
+        f"{_plural(req.cores_per_task, 'core')} ({free_cores} cores free of {total_cores}, "
+        "but not a task's worth on enough nodes)"
+    )

@@ -41,15 +41,15 @@ class JobQueue:
         Args:
             cluster: Free resources; allocated from.
             priority_of: A queued job's current priority, or ``None`` when it no longer waits
-                (cancelled, or started): its entry is dropped.
+                (cancelled, or started): its entry is dropped, as is one with an old priority.
             request_of: What a job asks for (read only for the head of the queue).
         """
         heap = self._heap
         while heap:
-            job_id = heap[0][1]
+            negative, job_id = heap[0]
             priority = priority_of(job_id)
-            if priority is None:
-                heapq.heappop(heap)  # cancelled, or already started
+            if priority is None or priority != -negative:
+                heapq.heappop(heap)  # cancelled, already started, or queued again (new priority)
                 continue
             if priority == 0:
                 return  # held (urgency 0), as in Flux; held jobs sort last

@@ -117,7 +117,10 @@ INFO_COLUMNS = (
     "exception_note",
     "expiration",
 )
-SUMMARY_COLUMNS = ("id", "state", "result", "name", "user", "t_submit")
+SUMMARY_COLUMNS = (
+    "id", "state", "result", "name", "user", "t_submit",
+    "t_run", "exception_type", "exception_note",  # for "can never run: ..." in listings
+)  # fmt: skip
 _SELECT_INFO = f"SELECT {', '.join(INFO_COLUMNS)} FROM jobs"
 _BOOLS = ("success", "exception_occurred")
 

@@ -6,7 +6,8 @@ server reconnects to it. For each job it spawns the tasks (``vfork``+``exec`` th
 ``subprocess``, argv only, each task in its own process group, setuid/setgid/setgroups for
 multi-user jobs), labels every line with stream, rank and time, enforces the time limit, handles
 cancellation (SIGTERM to every task's group, SIGKILL after a grace period), and appends
-``start``, ``exception`` and ``finish`` events to the job's log. After each batch of records it
+``start``, ``exception`` and ``finish`` events to the job's log, and delivers the signals the server
+asks for (``flux job kill``) to every task's process group. After each batch of records it
 sends the job id to the server, which then ingests the log; without a server it just keeps
 writing. It leaves once it has had no job and no server for a while.
 
@@ -255,6 +256,10 @@ class Supervisor:
             job = self.jobs.get(int(msg["id"]))
             if job is not None:
                 self.terminate(job, "cancel", "")
+        elif msg["op"] == "signal":
+            job = self.jobs.get(int(msg["id"]))
+            if job is not None and not job.terminating:
+                self.signal_tasks(job, int(msg["signum"]))
         elif msg["op"] == "hello":
             # The server takes a connection only once this arrives: proof that this
             # supervisor is alive, not one whose listening socket outlived it for a moment.
