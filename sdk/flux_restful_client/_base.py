@@ -17,7 +17,7 @@ import ssl
 import uuid
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 from urllib.parse import quote
 
 import httpx
@@ -36,11 +36,12 @@ from ._exceptions import (
     UnsupportedByServer,
 )
 from ._server import describe_answer, not_the_api, parse_server_info
-from ._types import JSON, CommandInput, DurationInput, JobId, TimeoutInput
+from ._types import JSON, CommandInput, DurationInput, JobId, SignalInput, TimeoutInput
 from ._version import __version__
 from .models import (
     FEATURES,
     BatchResult,
+    CancelResult,
     DryRun,
     Identity,
     JobEvent,
@@ -49,6 +50,8 @@ from .models import (
     OutputLine,
     PersonalToken,
     ServerInfo,
+    SignalResult,
+    UrgencyChange,
 )
 from .settings import (
     DEFAULT_HOST,
@@ -86,7 +89,9 @@ _NEVER_RETRY = (httpx.UnsupportedProtocol, httpx.LocalProtocolError, httpx.Proxy
 _INT_FIELDS = ("num_tasks", "cores_per_task", "gpus_per_task", "num_nodes", "runtime", "urgency")
 _BOOL_FIELDS = ("exclusive", "is_launcher")
 _STR_FIELDS = ("workdir", "name", "webhook_url", "queue")
-SUBMIT_FIELDS = frozenset((*_INT_FIELDS, *_BOOL_FIELDS, *_STR_FIELDS, "option_flags", "envars"))
+SUBMIT_FIELDS = frozenset(
+    (*_INT_FIELDS, *_BOOL_FIELDS, *_STR_FIELDS, "option_flags", "envars", "dependency")
+)
 """Keyword arguments ``submit`` accepts besides the command."""
 MAX_SUBMIT_URL = 6000
 """Longest submit URL sent as is. Servers cap the request line (Sanic at 8 KiB with the
@@ -261,6 +266,8 @@ def submit_payload(command: CommandInput, fields: Mapping[str, Any]) -> dict[str
             value = {str(k): str(v) for k, v in value.items()}
         if key == "option_flags" and isinstance(value, Mapping):
             value = ",".join(f"{k}={v}" for k, v in value.items())
+        if key == "dependency":
+            value = _dependencies(value)
         payload[key] = value
     return payload
 
@@ -296,6 +303,35 @@ def parse_duration(value: DurationInput) -> int:
     if not seconds > 0 or seconds != seconds or seconds == float("inf"):
         raise _invalid(f"{value!r} is not a positive duration")
     return int(seconds)
+
+
+def _dependencies(value: Any) -> str:
+    """``afterok:1`` or a list of them, as the one comma-separated text the server reads."""
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, Iterable) or not all(isinstance(i, str) for i in items):
+        raise _invalid(f"dependency must be 'scheme:jobid' text or a list of them, not {value!r}")
+    return ",".join(i.strip() for i in items if i.strip())
+
+
+def bulk_cancel_body(
+    ids: Iterable[JobId] | None, state: str | Iterable[str] | None, name: str | None,
+    user: str | None, all: bool,
+) -> dict[str, Any]:  # fmt: skip
+    """The filters of ``cancel_jobs`` as the JSON body; refuses an empty filter before sending."""
+    body: dict[str, Any] = {}
+    if ids is not None:
+        body["ids"] = [str(i) for i in ids]
+    if state is not None:
+        body["state"] = [state] if isinstance(state, str) else list(state)
+    if name:
+        body["name"] = name
+    if user:
+        body["user"] = user
+    if all:
+        body["all"] = True
+    if not (body.get("ids") or body.get("state") or name or user or all):
+        raise _invalid("cancel_jobs needs at least one filter: ids, state, name, user, or all=True")
+    return body
 
 
 def is_loopback(host: str) -> bool:
@@ -703,6 +739,19 @@ class BaseClient(abc.ABC):
     def _cancel_request(self, job_id: JobId) -> httpx.Request:
         return self._build("POST", _job_path(job_id, "/cancel"))
 
+    def _urgency_request(
+        self, job_id: JobId, action: str, urgency: int | str | None = None
+    ) -> httpx.Request:
+        """``action``: ``hold``, ``release``, or ``urgency`` with ``urgency``."""
+        body = {"urgency": urgency} if action == "urgency" else None
+        return self._build("POST", _job_path(job_id, f"/{action}"), json=body)
+
+    def _signal_request(self, job_id: JobId, signal: SignalInput) -> httpx.Request:
+        return self._build("POST", _job_path(job_id, "/signal"), json={"signal": signal})
+
+    def _bulk_cancel_request(self, body: Mapping[str, Any]) -> httpx.Request:
+        return self._build("POST", "jobs/cancel", json=dict(body))
+
     def _output_request(self, job_id: JobId, labels: bool = False) -> httpx.Request:
         return self._build(
             "GET", _job_path(job_id, "/output"), params={"labels": "true"} if labels else None
@@ -954,6 +1003,23 @@ class BaseClient(abc.ABC):
             return DryRun.from_json(body)
         except (KeyError, TypeError, ValueError, AttributeError):
             raise not_the_api(response) from None
+
+    def _parse_as(self, response: httpx.Response, model: Any) -> Any:
+        """The answer as ``model`` (``model.from_json``); ``not_the_api`` when it does not fit."""
+        body = self._json(response)
+        try:
+            return model.from_json(body)
+        except (KeyError, TypeError, ValueError, AttributeError):
+            raise not_the_api(response) from None
+
+    def _parse_urgency(self, response: httpx.Response) -> UrgencyChange:
+        return cast(UrgencyChange, self._parse_as(response, UrgencyChange))
+
+    def _parse_signal(self, response: httpx.Response) -> SignalResult:
+        return cast(SignalResult, self._parse_as(response, SignalResult))
+
+    def _parse_bulk_cancel(self, response: httpx.Response) -> CancelResult:
+        return cast(CancelResult, self._parse_as(response, CancelResult))
 
     def _parse_output(self, response: httpx.Response) -> list[str]:
         body = self._json(response)

@@ -11,14 +11,15 @@ from typing import Any, Self, TypeVar, Unpack
 
 import httpx
 
-from ._base import BaseClient, raise_for_status
+from ._base import BaseClient, bulk_cancel_body, raise_for_status
 from ._exceptions import FluxRestfulError, TransportError
 from ._server import filter_jobs
 from ._streams import EventReader, FrameReader, OutputReader, Poll, Reader, Resume
-from ._types import JSON, CommandInput, DurationInput, JobId, SubmitFields
+from ._types import JSON, CommandInput, DurationInput, JobId, SignalInput, SubmitFields
 from ._webhooks import WebhookCalls
 from .models import (
     BatchResult,
+    CancelResult,
     DryRun,
     Event,
     Frame,
@@ -29,6 +30,8 @@ from .models import (
     OutputLine,
     PersonalToken,
     ServerInfo,
+    SignalResult,
+    UrgencyChange,
     Webhook,
     WebhookDelivery,
     WebhookSecret,
@@ -275,6 +278,63 @@ class Client(BaseClient):
     def cancel_job(self, job_id: JobId) -> JSON:
         """Ask for a job to be cancelled; raise when the server refuses."""
         return self._json(self._send(self._cancel_request(job_id)))
+
+    def cancel_jobs(
+        self,
+        *,
+        ids: Iterable[JobId] | None = None,
+        state: str | Iterable[str] | None = None,
+        name: str | None = None,
+        user: str | None = None,
+        all: bool = False,
+    ) -> CancelResult:
+        """Cancel every active job matching all the filters; at least one is needed.
+
+        ``all=True`` selects every job the caller may cancel; ``state`` takes ``pending``,
+        ``running`` or state names; ``user`` is for superusers.
+
+        Raises:
+            InvalidRequestError: No filter, or one the server refuses.
+            ForbiddenError: ``user`` names someone else and the caller is not a superuser.
+            UnsupportedByServer: The server has no job control (upstream's).
+        """
+        body = bulk_cancel_body(ids, state, name, user, all)
+        self._require(self.server_info(), "job_control")
+        return self._parse_bulk_cancel(self._send(self._bulk_cancel_request(body)))
+
+    def hold_job(self, job_id: JobId) -> UrgencyChange:
+        """Hold a pending job (urgency 0) until :meth:`release_job`.
+
+        Raises:
+            InvalidRequestError: The job is running or inactive.
+            UnsupportedByServer: The server has no job control (upstream's).
+        """
+        self._require(self.server_info(), "job_control")
+        return self._parse_urgency(self._send(self._urgency_request(job_id, "hold")))
+
+    def release_job(self, job_id: JobId) -> UrgencyChange:
+        """Release a held job: it gets back the urgency it had before the hold."""
+        self._require(self.server_info(), "job_control")
+        return self._parse_urgency(self._send(self._urgency_request(job_id, "release")))
+
+    def set_urgency(self, job_id: JobId, urgency: int | str) -> UrgencyChange:
+        """Set a pending job's urgency: 0-31, or ``"hold"``, ``"default"``, ``"expedite"``.
+
+        Raises:
+            InvalidRequestError: Out of range, or the job is no longer pending.
+            ForbiddenError: Above 16 and the caller is not a superuser.
+        """
+        self._require(self.server_info(), "job_control")
+        return self._parse_urgency(self._send(self._urgency_request(job_id, "urgency", urgency)))
+
+    def signal_job(self, job_id: JobId, signal: SignalInput = "SIGTERM") -> SignalResult:
+        """Send a signal (name or number) to every task of a running job.
+
+        Raises:
+            InvalidRequestError: Not a signal, or the job is not running.
+        """
+        self._require(self.server_info(), "job_control")
+        return self._parse_signal(self._send(self._signal_request(job_id, signal)))
 
     def get_output(self, job_id: JobId) -> list[str]:
         """A job's output so far, one entry per line ([] before any output)."""

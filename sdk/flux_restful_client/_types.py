@@ -12,9 +12,11 @@ __all__ = [
     "JSON",
     "CommandInput",
     "DurationInput",
+    "DependencyInput",
     "EnvInput",
     "JobId",
     "OptionFlagsInput",
+    "SignalInput",
     "SubmitFields",
     "TimeoutInput",
 ]
@@ -31,6 +33,10 @@ OptionFlagsInput: TypeAlias = str | Mapping[str, Any]
 """Flux shell options as ``"k=v,k2=v2"`` or a mapping."""
 DurationInput: TypeAlias = str | int | float | timedelta
 """A lifetime: seconds, a ``timedelta``, or text such as ``30d``, ``12h``, ``2w``, ``90m``."""
+DependencyInput: TypeAlias = str | Sequence[str]
+"""One dependency (``"afterok:ƒ2zqL5"``) or several."""
+SignalInput: TypeAlias = int | str
+"""A signal by number or name (``"SIGUSR1"``, ``"USR1"``)."""
 TimeoutInput: TypeAlias = float | httpx.Timeout | None
 """An HTTP timeout in seconds, an ``httpx.Timeout``, or ``None`` for no timeout."""
 
@@ -61,7 +67,10 @@ class SubmitFields(TypedDict, total=False):
     name: str | None
     """Job name."""
     urgency: int | None
-    """Urgency 0-31 (default 16)."""
+    """Urgency 0-31 (default 16; 0 holds the job; above 16 for superusers only)."""
+    dependency: DependencyInput | None
+    """Jobs to wait for, in Flux's syntax: ``afterok:ID``, ``afternotok:ID``, ``afterany:ID``,
+    ``after:ID`` (one, or several as a list)."""
     webhook_url: str | None
     """Our server: POST this job's events to this URL, signed (docs/webhooks.md); upstream
     ignores it."""

@@ -13,6 +13,7 @@ __all__ = [
     "BatchEntry",
     "BatchResult",
     "DryRun",
+    "CancelResult",
     "Event",
     "FEATURES",
     "Frame",
@@ -22,7 +23,9 @@ __all__ = [
     "OutputLine",
     "PersonalToken",
     "ServerInfo",
+    "SignalResult",
     "TERMINAL_STATE",
+    "UrgencyChange",
     "Webhook",
     "WebhookAttempt",
     "WebhookDelivery",
@@ -41,6 +44,11 @@ def _opt_int(value: Any) -> int | None:
         return int(value)
     except (TypeError, ValueError):
         return None
+
+
+def _opt_str(value: Any) -> str | None:
+    """Return ``value`` as text, or ``None`` for ``""`` and anything that is not text."""
+    return value if isinstance(value, str) and value else None
 
 
 def _opt_float(value: Any) -> float | None:
@@ -73,8 +81,18 @@ class JobInfo:
     """Seconds the job has been running (or ran)."""
     t_submit: float | None = None
     """Submit time (epoch seconds)."""
+    pending_reason: str | None = None
+    """Why the job is not running yet, in plain words (``held (urgency 0)``, ``waiting for 4
+    cores (2 free of 8)``, ``waiting on afterok:ƒ2zq...``), else ``None``."""
+    urgency: int | None = None
+    """The job's urgency (0 held, 16 default, 31 expedited), when the server reports it."""
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
     """The JSON object as the server sent it."""
+
+    @property
+    def is_held(self) -> bool:
+        """Whether the job waits with urgency 0 (``hold_job``) until released."""
+        return self.urgency == 0 and not self.is_done
 
     @property
     def is_done(self) -> bool:
@@ -94,7 +112,77 @@ class JobInfo:
             user=data.get("user") if isinstance(data.get("user"), str) else None,
             runtime=_opt_float(data.get("runtime")),
             t_submit=_opt_float(data.get("t_submit")),
+            pending_reason=_opt_str(data.get("pending_reason")),
+            urgency=_opt_int(data.get("urgency")),
             raw=dict(data),
+        )
+
+
+@dataclass(frozen=True)
+class UrgencyChange:
+    """The answer to ``hold_job``, ``release_job`` and ``set_urgency``."""
+
+    id: int
+    """The job."""
+    urgency: int
+    """Its urgency now."""
+    old_urgency: int
+    """Its urgency before (the same when nothing changed)."""
+    message: str = ""
+    """The server's words (``Job is held.``, ``Job is not held.``...)."""
+
+    @property
+    def changed(self) -> bool:
+        """Whether the urgency changed."""
+        return self.urgency != self.old_urgency
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> UrgencyChange:
+        """Build from the API's answer."""
+        return cls(
+            id=int(data["id"]),
+            urgency=int(data["urgency"]),
+            old_urgency=int(data["old_urgency"]),
+            message=str(data.get("Message") or ""),
+        )
+
+
+@dataclass(frozen=True)
+class SignalResult:
+    """The answer to ``signal_job``."""
+
+    id: int
+    """The job."""
+    signal: int
+    """The signal's number."""
+    name: str
+    """The signal's name (``SIGUSR1``)."""
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> SignalResult:
+        """Build from the API's answer."""
+        return cls(id=int(data["id"]), signal=int(data["signal"]), name=str(data["name"]))
+
+
+@dataclass(frozen=True)
+class CancelResult:
+    """The answer to ``cancel_jobs``: which jobs were asked to cancel."""
+
+    ids: tuple[int, ...]
+    """The jobs asked to cancel (active jobs matching the filters that the caller may cancel)."""
+    message: str = ""
+    """The server's words (``3 jobs requested to cancel.``)."""
+
+    @property
+    def count(self) -> int:
+        """How many jobs were asked to cancel."""
+        return len(self.ids)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> CancelResult:
+        """Build from the API's answer."""
+        return cls(
+            ids=tuple(int(i) for i in data.get("ids", [])), message=str(data.get("Message") or "")
         )
 
 

@@ -31,6 +31,7 @@ OUR_AUTH = {
             "me",
             "tokens",
             "refresh_tokens",
+            "job_control",
         ],
     },
 }

@@ -122,15 +122,81 @@ def version(cfg: CliConfig) -> None:
 
 
 @cli.command()
-@click.argument("jobid")
+@click.argument("jobids", nargs=-1, metavar="[JOBID]...")
+@click.option("--all", "all_", is_flag=True, help="Every active job you may cancel.")
+@click.option(
+    "--state",
+    "states",
+    multiple=True,
+    help="Only jobs in this state: pending, running, or a state name (repeatable).",
+)
+@click.option("--name", help="Only jobs whose name contains this.")
+@click.option("--user", help="Only this user's jobs (superusers).")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask before cancelling several jobs.")
 @pass_config
-def cancel(cfg: CliConfig, jobid: str) -> None:
-    """Cancel a job."""
-    with cfg.upstream_client() as client:
-        data = client.cancel(jobid)
-    echo_json(data)
-    if not (isinstance(data, dict) and data.get("Message") == "Job is requested to cancel."):
-        sys.exit(1)
+def cancel(
+    cfg: CliConfig,
+    jobids: tuple[str, ...],
+    all_: bool,
+    states: tuple[str, ...],
+    name: str | None,
+    user: str | None,
+    yes: bool,
+) -> None:
+    """Cancel a job, or every job matching filters (as `flux cancel --all --states`).
+
+    With one JOBID and no filter it prints the server's answer, as upstream's CLI does. With
+    filters (or several ids) it asks first, showing how many jobs match; --yes skips the question.
+    """
+    bulk = bool(all_ or states or name or user or len(jobids) > 1)
+    if not bulk:
+        if not jobids:
+            raise click.UsageError("give a JOBID, or filters: --all, --state, --name, --user")
+        with cfg.upstream_client() as upstream:
+            data = upstream.cancel(jobids[0])
+        echo_json(data)
+        if not (isinstance(data, dict) and data.get("Message") == "Job is requested to cancel."):
+            sys.exit(1)
+        return
+    with cfg.client() as client:
+        if not yes:
+            _confirm_bulk_cancel(client, jobids, states, name, user)
+        result = client.cancel_jobs(
+            ids=jobids or None, state=states or None, name=name, user=user, all=all_
+        )
+    click.echo(result.message or f"{result.count} jobs requested to cancel.")
+    for job_id in result.ids:
+        click.echo(job_id)
+
+
+def _confirm_bulk_cancel(
+    client: Any, jobids: tuple[str, ...], states: tuple[str, ...], name: str | None,
+    user: str | None,
+) -> None:  # fmt: skip
+    """Ask before a bulk cancel, naming how many active jobs match (refuse without a terminal)."""
+    what = [f"{len(jobids)} given id(s)"] if jobids else []
+    what += [f"state {', '.join(states)}"] if states else []
+    what += [f"name containing {name!r}"] if name else []
+    what += [f"user {user}"] if user else []
+    if not jobids:
+        matching = [
+            j for j in client.list_jobs(name=name, user=user, state="active") if not j.is_done
+        ]
+        if states:
+            wanted = {s.upper() for s in states}
+            groups = {"PENDING": {"DEPEND", "PRIORITY", "SCHED"}, "RUNNING": {"RUN"}}
+            allowed = set().union(*(groups.get(s, {s}) for s in wanted))
+            matching = [j for j in matching if j.state in allowed]
+        count = f"{len(matching)} active job{'s' if len(matching) != 1 else ''}"
+    else:
+        count = "the given jobs"
+    scope = f" ({'; '.join(what)})" if what else " (every job you may cancel)"
+    if not sys.stdin.isatty():
+        raise click.ClickException(
+            f"refusing to cancel {count}{scope} without confirmation: pass --yes"
+        )
+    if not click.confirm(f"Cancel {count}{scope}?", default=False, err=True):
+        raise click.Abort()
 
 
 @cli.command()

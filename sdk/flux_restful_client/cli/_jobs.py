@@ -129,6 +129,16 @@ def _env_pairs(pairs: Iterable[str]) -> dict[str, str]:
 )
 @click.option("--dry-run", "dry_run", is_flag=True, help="Validate only: print the normalised job.")
 @click.option(
+    "--urgency", type=click.IntRange(0, 31), help="0-31 (default 16; 0 holds; >16 superusers)."
+)
+@click.option(
+    "--dependency",
+    "dependencies",
+    multiple=True,
+    metavar="SCHEME:JOBID",
+    help="Wait for a job: afterok, afternotok, afterany or after (repeatable), as Flux's.",
+)
+@click.option(
     "--follow",
     "-f",
     "follow_",
@@ -143,6 +153,7 @@ def submit(
     /,
     command: tuple[str, ...],
     envs: tuple[str, ...],
+    dependencies: tuple[str, ...],
     follow_: bool,
     label: bool,
     cc: str | None,
@@ -165,6 +176,8 @@ def submit(
     envars = _env_pairs(envs)
     if envars:
         fields["envars"] = envars
+    if dependencies:
+        fields["dependency"] = list(dependencies)
     fields = {k: v for k, v in fields.items() if v is not None}
     if cc is not None or from_file is not None:
         jobs: list[Any] = [list(command)]
