@@ -31,6 +31,7 @@ from .messages import (
     ReloadRequested,
     RetryRequested,
     SubmitRequested,
+    UrgencyRequested,
 )
 from .screens.confirm import ConfirmScreen
 from .screens.detail import JobDetailScreen
@@ -40,11 +41,14 @@ from .screens.log import LogScreen
 from .screens.nodes import NodesScreen
 from .screens.submit import SubmitScreen
 from .screens.unreachable import UnreachableScreen
+from .screens.urgency import UrgencyScreen
 from .store import JobFilter, JobStore
 
 __all__ = ["DashboardApp"]
 
-REFRESH_EVENTS = frozenset({"submit", "start", "finish", "clean", "exception", "release"})
+REFRESH_EVENTS = frozenset(
+    {"submit", "start", "finish", "clean", "exception", "release", "urgency", "depend"}
+)
 """Feed events after which the job's full info is fetched (name, result, return code...)."""
 
 
@@ -266,6 +270,10 @@ class DashboardApp(App[None]):
     def _cancel_requested(self, message: CancelRequested) -> None:
         self.confirm_cancel(message.job_ids)
 
+    @on(UrgencyRequested)
+    def _urgency_requested(self, message: UrgencyRequested) -> None:
+        self.confirm_urgency(message.job_ids, message.action)
+
     @on(SubmitRequested)
     def _submit_requested(self, message: SubmitRequested) -> None:
         self.action_submit()
@@ -347,6 +355,65 @@ class DashboardApp(App[None]):
                 self.cancel_jobs(ids)
 
         self.push_screen(ConfirmScreen(f"Cancel {what}?", confirm_label="Cancel jobs"), answered)
+
+    def confirm_urgency(self, job_ids: Iterable[int], action: str) -> None:
+        """Ask, then hold, release or set the urgency of these jobs (``action``)."""
+        ids = list(job_ids)
+        if self.read_only or not ids:
+            return
+        what = (
+            f"job {ids[0]}"
+            if len(ids) == 1
+            else f"{len(ids)} jobs ({', '.join(map(str, ids[:5]))}{'…' if len(ids) > 5 else ''})"
+        )
+        if action == "urgency":
+            first = self.store.jobs.get(ids[0])
+
+            def chosen(value: int | None) -> None:
+                if value is not None:
+                    self.change_urgency(ids, action, value)
+
+            self.push_screen(UrgencyScreen(what, first.urgency if first else None), chosen)
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.change_urgency(ids, action, None)
+
+        question = (
+            f"Hold {what}? It stays queued until released."
+            if action == "hold"
+            else f"Release {what}?"
+        )
+        label = "Hold jobs" if action == "hold" else "Release jobs"
+        self.push_screen(ConfirmScreen(question, confirm_label=label), answered)
+
+    @work(group="urgency")
+    async def change_urgency(self, ids: list[int], action: str, value: int | None) -> None:
+        """Hold, release or set the urgency of jobs; each refusal is a notification."""
+        title = {"hold": "Hold", "release": "Release"}.get(action, "Urgency")
+        done = 0
+        for job_id in ids:
+            try:
+                if action == "hold":
+                    await self.client.hold_job(job_id)
+                elif action == "release":
+                    await self.client.release_job(job_id)
+                else:
+                    await self.client.set_urgency(job_id, value if value is not None else 16)
+            except FluxRestfulError as exc:
+                self.notify(str(exc), title=f"{title} job {job_id}", severity="error")
+            else:
+                done += 1
+        if done:
+            jobs = f"{done} job{'s' if done > 1 else ''}"
+            said = {"hold": f"{jobs} held", "release": f"{jobs} released"}.get(
+                action, f"Urgency {value} set for {jobs}"
+            )
+            self.notify(said, title=title)
+            self.fetch_jobs(ids)
+        if self.jobs_screen.is_mounted:
+            self.jobs_screen.table.action_clear_marks()
 
     @work(group="cancel")
     async def cancel_jobs(self, ids: list[int]) -> None:

@@ -24,6 +24,7 @@ __all__ = [
     "ReloadRequested",
     "RetryRequested",
     "SubmitRequested",
+    "UrgencyRequested",
 ]
 
 
@@ -107,3 +108,13 @@ class ReloadRequested(Message):
 @dataclass
 class RetryRequested(Message):
     """A screen asked to reconnect to the server now."""
+
+
+@dataclass
+class UrgencyRequested(Message):
+    """A screen asked to hold, release or re-prioritise jobs (the app confirms first)."""
+
+    job_ids: list[int]
+    """The jobs."""
+    action: str
+    """``hold``, ``release`` or ``urgency`` (the app asks for the value)."""

@@ -108,6 +108,16 @@ def merge_event(job: JobInfo | None, event: Event) -> JobInfo:
     for key in _EVENT_FIELDS:
         if key in event.raw:
             raw[key] = event.raw[key]
+    reason = event.raw.get("reason")
+    if isinstance(reason, str):
+        raw["pending_reason"] = reason
+    elif event.state in ("RUN", "CLEANUP", "INACTIVE") and not str(
+        raw.get("pending_reason") or ""
+    ).startswith("can never run"):
+        raw["pending_reason"] = ""
+    context = event.raw.get("context")
+    if event.event == "urgency" and isinstance(context, dict) and "urgency" in context:
+        raw["urgency"] = context["urgency"]
     if event.state:
         raw["state"] = event.state
         if event.state == "RUN" and event.t is not None and not raw.get("t_run"):

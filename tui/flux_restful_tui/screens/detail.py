@@ -27,7 +27,8 @@ __all__ = ["JobDetailScreen", "deliveries_table", "info_table", "timeline"]
 DELIVERY_STYLES = {"delivered": "green", "pending": "yellow", "failed": "red"}
 
 FIELDS = (
-    "id", "name", "user", "state", "result", "returncode", "runtime", "ntasks", "ncores",
+    "id", "name", "user", "state", "pending_reason", "result", "returncode", "runtime",
+    "ntasks", "ncores",
     "nnodes", "nodelist", "cwd", "queue", "urgency", "priority", "duration", "t_submit",
     "t_run", "t_cleanup", "t_inactive", "waitstatus", "exception",
 )  # fmt: skip
@@ -56,6 +57,8 @@ def info_table(job: JobInfo, runtime: float | None) -> Table:
     table.add_column(style="bold cyan", no_wrap=True)
     table.add_column()
     for key in FIELDS:
+        if key == "pending_reason" and not job.pending_reason:
+            continue  # shown only while the job waits (or could never run)
         if key in job.raw or key in ("id", "state"):
             table.add_row(key, _value(key, job.raw.get(key, getattr(job, key, "")), job, runtime))
     return table

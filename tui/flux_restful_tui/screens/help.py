@@ -21,6 +21,8 @@ HELP_TEXT = """\
 | `space` / `ctrl+a` / `esc` | mark / mark all / unmark |
 | `s` | submit a job |
 | `c` | cancel the marked jobs (or the current one) |
+| `h` / `u` | hold / release the marked jobs (held: urgency 0, they wait until released) |
+| `p` | set the urgency of the marked jobs (0-31, `hold`, `default`, `expedite`) |
 | `/` | filter (regex; `!` inverts) |
 | `1`…`5` | all / pending / running / done / failed |
 | `m` | mine / all |

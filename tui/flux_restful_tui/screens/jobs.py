@@ -22,6 +22,7 @@ from ..messages import (
     NodesRequested,
     ReloadRequested,
     SubmitRequested,
+    UrgencyRequested,
 )
 from ..store import QUICK_FILTERS
 from ..widgets.footer import KeysFooter
@@ -42,6 +43,9 @@ class JobsScreen(Screen[None]):
         Binding("l", "open_log", "Log"),
         Binding("s", "submit", "Submit"),
         Binding("c", "cancel", "Cancel"),
+        Binding("h", "control('hold')", "Hold"),
+        Binding("u", "control('release')", "Release"),
+        Binding("p", "control('urgency')", "Urgency", show=False),
         Binding("n", "nodes", "Nodes"),
         Binding("slash", "filter", "Filter"),
         Binding("o", "sort", "Sort"),
@@ -92,7 +96,7 @@ class JobsScreen(Screen[None]):
         self.refresh_counts()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in ("submit", "cancel") and self.ctx.read_only:
+        if action in ("submit", "cancel", "control") and self.ctx.read_only:
             return False
         if action == "mine" and self.identity is not None and not self.identity.superuser:
             return False  # a user sees only their own jobs: "all" would show the same
@@ -144,6 +148,10 @@ class JobsScreen(Screen[None]):
 
     def action_cancel(self) -> None:
         self.post_message(CancelRequested(list(self.table.selection())))
+
+    def action_control(self, action: str) -> None:
+        """Hold, release or set the urgency of the marked jobs (or the current one)."""
+        self.post_message(UrgencyRequested(list(self.table.selection()), action))
 
     def action_nodes(self) -> None:
         self.post_message(NodesRequested())

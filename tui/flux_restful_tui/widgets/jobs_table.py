@@ -118,6 +118,7 @@ class JobsTable(ScrollView, can_focus=True):
             text-style: $block-cursor-text-style;
         }
         & > .jobs-table--mark { color: $warning; text-style: bold; }
+        & > .jobs-table--reason { color: $text-muted; text-style: italic; }
     }
     """
 
@@ -126,6 +127,7 @@ class JobsTable(ScrollView, can_focus=True):
         "jobs-table--even-row",
         "jobs-table--cursor",
         "jobs-table--mark",
+        "jobs-table--reason",
     }
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -194,7 +196,10 @@ class JobsTable(ScrollView, can_focus=True):
         return {
             "sel": ("●" if mark else " ", self._styles.get("mark", Style()) if mark else Style()),
             "id": (str(job.id), Style()),
-            "name": (job.name, Style()),
+            "name": (
+                f"{job.name} · {job.pending_reason}" if job.pending_reason else job.name,
+                self._styles.get("reason", _style("italic")) if job.pending_reason else Style(),
+            ),
             "user": (job.user or "", Style()),
             "state": (job.state, state_style(job.state)),
             "result": (job.result, _style(RESULT_STYLES.get(job.result, ""))),
@@ -279,6 +284,7 @@ class JobsTable(ScrollView, can_focus=True):
             "even": self.get_component_rich_style("jobs-table--even-row"),
             "cursor": self.get_component_rich_style("jobs-table--cursor"),
             "mark": self.get_component_rich_style("jobs-table--mark", partial=True),
+            "reason": self.get_component_rich_style("jobs-table--reason", partial=True),
         }
         return super().render_lines(crop)
 
