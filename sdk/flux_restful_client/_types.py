@@ -11,8 +11,8 @@ import httpx
 __all__ = [
     "JSON",
     "CommandInput",
-    "DurationInput",
     "DependencyInput",
+    "DurationInput",
     "EnvInput",
     "JobId",
     "OptionFlagsInput",
