@@ -15,7 +15,8 @@ from sanic.response import HTTPResponse, json
 from ..auth import Principal
 from ..domain.errors import ExecutorUnavailable, SubmitRefused, UnsatisfiableRequest
 from ..domain.request import JobRequest, SubmitKey, Submitted
-from ..http import AppRequest, submit_policy
+from ..errors import AppError
+from ..http import AppRequest, check_dependencies, check_urgency, submit_policy
 from ..settings import SettingsError, parse_bool
 from .batch import BatchError, Entry, parse_batch
 from .idempotency import REPLAYED, fingerprint, request_key, reused
@@ -90,6 +91,8 @@ async def submit_one(
     executor = request.app.ctx.jobs
     try:
         job = checked(request, job)
+        check_urgency(principal, job.urgency)  # 403 above 16 unless a superuser
+        await check_dependencies(request, principal, job.dependencies)  # 404 for unseen jobs
         if dry_run:
             jobspec = await executor.dry_run(job, principal.owner)
             return json(_dry_run_body(job, jobspec))
@@ -193,6 +196,11 @@ async def _run_batch(
             continue
         try:
             job = checked(request, entry.request)
+            try:
+                check_urgency(principal, job.urgency)
+                await check_dependencies(request, principal, job.dependencies)
+            except AppError as exc:  # this entry fails alone, with the reason
+                raise SubmitRefused(str(exc.body.get("detail") or exc)) from None
             if dry_run:
                 jobspec = await executor.dry_run(job, principal.owner)
                 results[entry.index] = {"index": entry.index, **_dry_run_body(job, jobspec)}
