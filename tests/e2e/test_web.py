@@ -279,3 +279,28 @@ def test_auth_pages_challenge_with_basic_and_accept_it(server_factory: ServerFac
         assert login.status_code == 303 and login.headers["location"] == "/jobs"
         offsite = user.get("/login", params={"next": "//evil.example/x"})
         assert offsite.headers["location"] == "/"
+
+
+def test_a_pending_job_is_held_and_released_from_its_page(web: httpx.Client) -> None:
+    held = web.post("/v1/jobs/submit", params={"command": "true", "urgency": "0"}).json()["id"]
+    after = web.post(
+        "/v1/jobs/submit", params={"command": "true", "dependency": f"afterok:{held}"}
+    ).json()["id"]
+    page = web.get(f"/job/{held}").text
+    assert "Release job" in page and "Hold job" not in page
+    assert html.escape(job_state(web, held)["pending_reason"]) in page  # held (urgency 0)
+    page = web.get(f"/job/{after}").text
+    assert "Hold job" in page and "waiting on afterok:" in html.unescape(page)
+    token = CSRF.search(page).group(1)  # type: ignore[union-attr]
+    assert web.post(f"/job/{after}/hold").status_code == 403  # no CSRF token, nothing done
+    done = web.post(f"/job/{after}/hold", data={"csrf_token": token})
+    assert done.headers["location"] == f"/job/{after}?msg=held"
+    assert job_state(web, after)["urgency"] == 0
+    assert "it will not start until released" in web.get(done.headers["location"]).text
+    for job_id in (held, after):
+        done = web.post(f"/job/{job_id}/release", data={"csrf_token": token})
+        assert done.headers["location"] == f"/job/{job_id}?msg=released"
+    wait_for(lambda: job_state(web, after)["result"] == "COMPLETED", timeout=30)
+    late = web.post(f"/job/{after}/hold", data={"csrf_token": token})
+    assert late.headers["location"] == f"/job/{after}?msg=urgency-not-pending"
+    assert "Hold job" not in web.get(f"/job/{after}").text

@@ -24,6 +24,7 @@ from ..domain.query import Page
 from ..domain.states import ACTIVE_STATES, JobResult, JobState
 from ..errors import BadRequest, job_not_found
 from ..http import AppRequest, caller_filter, check_urgency, job_id_arg, visible_job
+from ..http.urgency import urgency_before_hold
 from ..limits import bounded_int, show
 from ..schemas import (
     BULK_CANCEL_BODY,
@@ -40,7 +41,6 @@ control_bp = Blueprint("control", url_prefix="/v1/jobs")
 
 URGENCY_WORDS = {"hold": 0, "default": 16, "expedite": 31}
 """Flux's names for urgencies (``flux job urgency ID hold``)."""
-DEFAULT_URGENCY = 16
 MAX_BULK_IDS = 10_000
 """Most ids one bulk cancel may name."""
 PENDING_STATES = frozenset({JobState.NEW, JobState.DEPEND, JobState.PRIORITY, JobState.SCHED})
@@ -179,23 +179,11 @@ async def release(request: AppRequest, job_id: str) -> HTTPResponse:
         return json(
             {"Message": "Job is not held.", "id": jid, "urgency": current, "old_urgency": current}
         )
-    previous = await _urgency_before_hold(request, jid)
-    return await _set_urgency(request, principal, jid, previous, "Job is released.")
-
-
-async def _urgency_before_hold(request: AppRequest, job_id: int) -> int:
-    """The last urgency other than 0 in the job's eventlog (``submit``, ``urgency``), else 16."""
     try:
-        events = await request.app.ctx.jobs.eventlog(job_id)
+        previous = await urgency_before_hold(request, jid)
     except JobNotFound:
-        raise job_not_found(job_id) from None
-    previous = DEFAULT_URGENCY
-    for event in events:
-        if event.name in ("submit", "urgency"):
-            value = event.context.get("urgency")
-            if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-                previous = value
-    return previous
+        raise job_not_found(jid) from None
+    return await _set_urgency(request, principal, jid, previous, "Job is released.")
 
 
 @control_bp.post("/<job_id:str>/signal")

@@ -39,6 +39,9 @@ MESSAGES = {
     "launcher": "Your launcher was submitted; the jobs it spawns appear in the jobs table.",
     "cancel-requested": "Job is requested to cancel.",
     "cancel-inactive": "Job cannot be cancelled: job is inactive.",
+    "held": "Job is held: it will not start until released.",
+    "released": "Job is released: it can be scheduled again.",
+    "urgency-not-pending": "Only a pending job can be held or released: this one has started.",
 }
 """Messages a redirect can ask a page to show, by code (never text from the URL)."""
 
@@ -131,6 +134,7 @@ def detail_rows(info: Mapping[str, Any]) -> Safe:
         ("Name", info.get("name"), "name"),
         ("User", info.get("user") or "", "user"),
         ("State", badge("state", info["state"]), "state"),
+        ("Waiting because", info.get("pending_reason") or "", "pending_reason"),
         ("Result", badge("result", info["result"]) if info["result"] else "", "result"),
         ("Return code", info.get("returncode"), "returncode"),
         ("Runtime", seconds(info.get("runtime")), "runtime"),

@@ -19,11 +19,21 @@ from ..domain.errors import (
     ExecutorUnavailable,
     JobInactive,
     JobNotFound,
+    JobStateConflict,
     SubmitRefused,
     UnsatisfiableRequest,
 )
 from ..domain.query import Page
-from ..http import AppRequest, caller_filter, submit_job, submit_policy, validate_submit
+from ..domain.states import JobState
+from ..http import (
+    AppRequest,
+    caller_filter,
+    check_urgency,
+    submit_job,
+    submit_policy,
+    validate_submit,
+)
+from ..http.urgency import urgency_before_hold
 from ..jobs.info import job_info
 from ..jobs.submit import SubmitError
 from ..limits import LimitError, bounded_int
@@ -41,7 +51,7 @@ from .format import (
     webhook_section,
 )
 from .forms import SubmitForm, local_path, output_page_number
-from .render import fill, join, page, tag
+from .render import Safe, fill, join, page, tag
 
 web_bp = Blueprint("web")
 web_bp.exception(PageError)(render_page_error)
@@ -197,6 +207,10 @@ async def _output_page(request: AppRequest, job_id: int, number: int) -> tuple[s
     return b"".join(taken).decode("utf-8", errors="replace"), False
 
 
+PENDING = frozenset(state.name for state in JobState if state < JobState.RUN)
+"""States in which a job can still be held or released."""
+
+
 @web_bp.get("/job/<job_id:str>")
 async def job_page(request: AppRequest, job_id: str) -> HTTPResponse:
     principal = await caller(request)
@@ -210,6 +224,23 @@ async def job_page(request: AppRequest, job_id: str) -> HTTPResponse:
         if active
         else ""
     )
+    hold = Safe("")
+    token, new = csrf.token(request)
+    if info["state"] in PENDING:
+        held = info.get("urgency") == 0
+        hold = fill(
+            "urgency_form.html",
+            {
+                "id": jid,
+                "action": "release" if held else "hold",
+                "label": "Release job" if held else "Hold job",
+                "title": "Let it be scheduled again, at its urgency before the hold"
+                if held
+                else "Keep it from starting (urgency 0) until released",
+                "csrf_field": csrf.FIELD,
+                "csrf_token": token,
+            },
+        )
     body = fill(
         "job.html",
         {
@@ -217,7 +248,7 @@ async def job_page(request: AppRequest, job_id: str) -> HTTPResponse:
             "name": info.get("name"),
             "active": "true" if active else "false",
             "rows": detail_rows(info),
-            "cancel": cancel,
+            "cancel": join([hold, cancel]),
             "output": output,
             "empty": ""
             if output or active or number > 1
@@ -231,7 +262,10 @@ async def job_page(request: AppRequest, job_id: str) -> HTTPResponse:
         },
     )
     message = flash(request.args.get("msg"))
-    return page(f"Job {jid}", body, user=principal.name, message=message)
+    response = page(f"Job {jid}", body, user=principal.name, message=message)
+    if new:
+        csrf.remember(request, response, token)
+    return response
 
 
 @web_bp.get("/job/<job_id:str>/cancel")
@@ -271,3 +305,30 @@ async def cancel(request: AppRequest, job_id: str) -> HTTPResponse:
     except JobNotFound:
         raise PageError(404, "Job not found", f"Job {jid} not found") from None
     return redirect(f"/job/{jid}?msg=cancel-requested", status=303)
+
+
+@web_bp.post("/job/<job_id:str>/hold")
+async def hold(request: AppRequest, job_id: str) -> HTTPResponse:
+    return await _set_urgency(request, job_id, release=False)
+
+
+@web_bp.post("/job/<job_id:str>/release")
+async def release(request: AppRequest, job_id: str) -> HTTPResponse:
+    return await _set_urgency(request, job_id, release=True)
+
+
+async def _set_urgency(request: AppRequest, job_id: str, *, release: bool) -> HTTPResponse:
+    """Hold (urgency 0) or release a pending job, as ``POST /v1/jobs/{id}/hold|release``."""
+    principal = await caller(request)
+    check_csrf(request)
+    jid = page_job_id(job_id)
+    await visible(request, principal, jid)
+    try:
+        urgency = await urgency_before_hold(request, jid) if release else 0
+        check_urgency(principal, urgency)
+        await request.app.ctx.jobs.set_urgency(jid, urgency)
+    except (JobInactive, JobStateConflict):
+        return redirect(f"/job/{jid}?msg=urgency-not-pending", status=303)
+    except JobNotFound:
+        raise PageError(404, "Job not found", f"Job {jid} not found") from None
+    return redirect(f"/job/{jid}?msg={'released' if release else 'held'}", status=303)
