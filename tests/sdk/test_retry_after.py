@@ -6,6 +6,21 @@ import httpx
 import pytest
 
 from flux_restful_client import Client, RateLimitedError, ServerError
+from tests.sdk.conftest import OUR_AUTH
+
+KEYS_HONOURED = {**OUR_AUTH, "server": {**OUR_AUTH["server"], "features": ["idempotent_submit"]}}
+"""``GET /v1/auth`` of a server that honours Idempotency-Key (ours since batch submit)."""
+
+
+def _honouring_keys(handler):
+    """Answer ``GET /v1/auth`` as a server that honours keys; the rest goes to ``handler``."""
+
+    def wrapped(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v1/auth":
+            return httpx.Response(200, json=KEYS_HONOURED)
+        return handler(request)
+
+    return wrapped
 
 
 def _answer(status: int, retry_after: str | None = None) -> httpx.Response:
@@ -46,7 +61,7 @@ async def test_a_wait_longer_than_max_wait_is_raised_at_once(runner):
 
 
 @pytest.mark.parametrize("status", [429, 503])
-async def test_a_submit_is_never_resent_without_an_idempotency_key(runner, status):
+async def test_a_submit_is_not_resent_to_a_server_not_known_to_honour_keys(runner, status):
     calls = []
 
     def handler(request: httpx.Request) -> httpx.Response:
@@ -69,15 +84,17 @@ async def test_a_submit_with_an_idempotency_key_is_resent(runner):
             return _answer(429, "0")
         return httpx.Response(200, json={"Message": "Job submit.", "id": 7})
 
-    client = runner.mock(handler, headers={"Idempotency-Key": "k-1"})
-    assert await runner.call(client, "submit_job", "true") == 7
-    assert calls == ["k-1", "k-1"]
+    client = runner.mock(_honouring_keys(handler), ours=False)
+    await runner.call(client, "server_info")  # it honours keys: re-sending is safe
+    assert await runner.call(client, "submit_job", "true", idempotency_key="k-1") == 7
+    assert calls == ["k-1", "k-1"]  # the submit twice, with its key
     await runner.close(client)
 
 
 def test_retry_delays_follow_the_header():
     client = Client(
-        host="http://127.0.0.1:9", transport=httpx.MockTransport(lambda r: _answer(200))
+        host="http://127.0.0.1:9",
+        transport=httpx.MockTransport(_honouring_keys(lambda r: _answer(200))),
     )
     get = client._http.build_request("GET", "jobs")
     post = client._http.build_request("POST", "jobs/submit")
@@ -89,6 +106,9 @@ def test_retry_delays_follow_the_header():
     assert client._retry_delay(get, 0, response=_answer(429, date)) == 0.0
     assert client._retry_delay(get, 0, response=_answer(429)) == client.backoff
     assert client._retry_delay(post, 0, response=_answer(429, "1")) is None
+    # A keyed submit is re-sent once the server is known to honour keys (ours does).
+    assert client._retry_delay(keyed, 0, response=_answer(429, "1")) is None
+    client.server_info()
     assert client._retry_delay(keyed, 0, response=_answer(429, "1")) == 1.0
     assert client._retry_delay(get, 4, response=_answer(429, "1")) is None  # attempts spent
     client.close()

@@ -157,14 +157,14 @@ class JobIndex:
             summary = self.jobs[job_id] = Summary(
                 job_id, jobspec_user(jobspec), jobspec_name(jobspec)
             )
+        if jobspec is not None:
+            summary.user = summary.user or jobspec_user(jobspec)
+            summary.name = jobspec_name(jobspec) or summary.name
         if name == "submit" and summary.key is None:
             recorded = jobspec_key(jobspec)
             if recorded is not None:
                 key, print_, index = recorded
                 self.add_key(SubmitKey(summary.user, key, print_), index, job_id)
-        elif jobspec is not None:
-            summary.user = summary.user or jobspec_user(jobspec)
-            summary.name = jobspec_name(jobspec) or summary.name
         summary.events += 1
         if name == "submit":
             summary.t_submit = timestamp
