@@ -372,12 +372,15 @@ class FluxExecutor:
         if filters.text:
             return _window(await self._search(filters), page)
         summaries = self.index.select(filters, page)
-        if summary and all(s.t_submit is not None and s.state >= JobState.RUN for s in summaries):
-            # Everything a summary needs is in the index: no RPC at all.
-            records = [r for s in summaries if (r := s.record()) is not None]
-            if len(records) == len(summaries):
-                return records
-        return await self._records(summaries)
+        if not summary:
+            return await self._records(summaries)
+        # A started job's summary is all in the index (no RPC); a pending one's needs job-list
+        # for its pending reason. Each job is answered one way, as row_revisions() says.
+        kept = {s.id: r for s in summaries if _indexed(s) and (r := s.record()) is not None}
+        fetched = {
+            r["id"]: r for r in await self._records([s for s in summaries if s.id not in kept])
+        }
+        return [r for s in summaries if (r := kept.get(s.id) or fetched.get(s.id)) is not None]
 
     def revision(self) -> int | None:
         # Jobs change inside Flux between journal events we may not have read yet.
@@ -389,16 +392,13 @@ class FluxExecutor:
         return [s.id for s in self.index.select(filters, page)]
 
     def row_revisions(self, ids: Sequence[int], *, summary: bool = False) -> list[int | None]:
-        # A summary comes from the index alone once the job's submit event is in (see query()),
-        # and the index changes only by events, which it counts; full records come from
+        # A started job's summary comes from the index alone (see query() and _indexed()), and
+        # the index changes only by events, which it counts; full records come from
         # job-list, which may be ahead of the journal we have read.
         if not summary:
             return [None] * len(ids)
         jobs = self.index.jobs
-        return [
-            s.events if (s := jobs.get(i)) is not None and s.t_submit is not None else None
-            for i in ids
-        ]
+        return [s.events if (s := jobs.get(i)) is not None and _indexed(s) else None for i in ids]
 
     async def count(self, filters: JobFilter) -> int:
         if filters.text:
@@ -855,3 +855,11 @@ def _sign_as(uid: int, jobspec: str) -> str:
     except OSError as exc:
         raise SubmitRefused(f"cannot sign the job as uid {uid}: {_reason(exc)}") from None
     return signed.decode() if isinstance(signed, bytes) else str(signed)
+
+
+def _indexed(summary: Summary) -> bool:
+    """Whether a job's summary row comes from the index alone.
+
+    It must have started (a pending job's reason needs job-list) and its submit event be in.
+    """
+    return summary.t_submit is not None and summary.state >= JobState.RUN
