@@ -41,7 +41,9 @@ test-flux *args:
         python -m pytest -p no:cacheprovider tests/backend/test_flux_executor.py \
         tests/backend/test_flux_units.py tests/backend/test_executor_contract.py \
         tests/backend/test_jobs_api.py tests/backend/test_workers.py \
-        tests/backend/test_webhooks_flux.py {{args}} || status=$?
+        tests/backend/test_webhooks_flux.py tests/backend/test_job_control.py \
+        tests/backend/test_submit_control.py tests/backend/test_submit_durable.py \
+        {{args}} || status=$?
     # Each of these starts upstream's server in a Flux instance of its own (not inside this one).
     python -m pytest -p no:cacheprovider -rs tests/sdk/test_real_upstream.py \
         tests/cli/test_real_upstream.py tests/tui/test_real_upstream.py {{args}} || status=$?
