@@ -34,7 +34,7 @@ def alloc_json(cores: dict[int, int], ranks: list[int]) -> dict[str, object]:
 
 
 # -- the reducer ----------------------------------------------------------------------------------
-def test_submit_to_priority_queues_the_job_once_with_its_priority():
+def test_submit_to_priority_queues_the_job_with_its_priority_and_again_on_a_new_one():
     job = Progress(JobState.NEW, 16)
     changes, effects = run(
         job,
@@ -46,9 +46,14 @@ def test_submit_to_priority_queues_the_job_once_with_its_priority():
     assert job.state is JobState.SCHED and job.priority == 20
     assert changes == {"state": int(JobState.SCHED), "t_depend": 1.0, "priority": 20}
     assert [e.queue for e in effects] == [False, False, False, True]
-    # A second priority event (a new urgency) changes the priority but does not queue it again.
+    # A second priority event (a new urgency) queues it again at its new place; the scheduler
+    # drops the old entry as stale when it comes up.
     _, again = run(job, event("priority", priority=5))
-    assert job.priority == 5 and again == [NOTHING]
+    assert job.priority == 5 and [e.queue for e in again] == [True]
+    # A started job's priority event changes nothing in the queue.
+    job.state = JobState.RUN
+    _, late = run(job, event("priority", priority=7))
+    assert late == [NOTHING]
 
 
 def test_alloc_records_the_resources_as_job_list_shows_them_and_takes_them_once():
