@@ -29,8 +29,16 @@ JOB_ROUTES = (
 
 @pytest.fixture(scope="module")
 def module_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """Two nodes of 2 cores, no GPUs."""
-    server = start_server(tmp_path_factory.mktemp("bad"), ["--nodes", "2", "--cores-per-node", "2"])
+    """Two nodes of 2 cores, no GPUs, and no submit rate limit.
+
+    This module sends hundreds of refused submits in a few seconds; each counts against the
+    per-caller submit rate (as it should: parsing costs the server), so on a fast machine the
+    limit answered 429 before validation did. Rate limits have their own tests.
+    """
+    server = start_server(
+        tmp_path_factory.mktemp("bad"),
+        ["--nodes", "2", "--cores-per-node", "2", "--submit-rate", "off"],
+    )
     yield server
     server.stop()
 

@@ -45,7 +45,11 @@ async def test_frames_and_events_arrive_batched_and_identical(runner, server):
     events = await runner.collect(client, "iter_events", limit=10)
     assert [e.event for e in events][:2] == ["submit", "validate"]
     streams = [u for u in seen if u.path.endswith("/stream") or u.path == "/v1/events"]
-    assert len(streams) == 3
+    # a follower that falls behind is sent ``lagged`` and resumes with ``since``: on a loaded
+    # machine the first follow may take more than one connection, so count kinds, not requests
+    assert "since" not in streams[0].params
+    assert any(u.params.get("since") == str(since) for u in streams)
+    assert streams[-1].path == "/v1/events"
     assert all(u.params.get("batch") == "true" for u in streams)
 
 
