@@ -82,6 +82,22 @@ def deliveries(client: httpx.Client, hook_id: str) -> list[dict[str, Any]]:
     return list(r.json()["deliveries"])
 
 
+def settled(client: httpx.Client, hook_id: str, count: int, **kw: Any) -> None:
+    """Wait until the server's log shows ``count`` deliveries for the hook, all delivered.
+
+    A delivery is marked delivered only after the receiver answered it, and nothing is sent
+    again once delivered: from then on the receiver's count is final, so a repeat or an extra
+    delivery (the bugs these tests look for) has already arrived when this returns.
+    """
+
+    def done() -> bool:
+        r = client.get(f"/v1/webhooks/{hook_id}/deliveries", params={"limit": 1000}, **kw)
+        log = r.json()["deliveries"]
+        return len(log) >= count and all(d["status"] == "delivered" for d in log)
+
+    wait_for(done, 30, what=f"{count} deliveries of {hook_id} delivered")
+
+
 def body(got: Received) -> dict[str, Any]:
     return dict(json.loads(got.body))
 
@@ -91,8 +107,8 @@ def test_signed_deliveries_once_per_event_in_order(client: httpx.Client) -> None
         hook_id, secret = subscribe(client, rec.url)
         first = submit(client, "true")
         second = submit(client, "false")
-        got = rec.wait(6)
-        time.sleep(0.3)  # anything extra (a repeat) would arrive now
+        rec.wait(6)
+        settled(client, hook_id, 6)  # anything extra (a repeat) has arrived by now
         got = rec.received
         assert len(got) == 6
         verified = [Webhook(secret).verify(g.body, g.headers) for g in got]
@@ -213,7 +229,8 @@ def test_kill_9_with_20_pending_deliveries_delivers_all_after_restart(
     with receiver(port=port) as rec:
         server.restart()
         got = rec.wait(20, timeout=30)
-        time.sleep(0.3)
+        with httpx.Client(base_url=server.url, timeout=10) as client:
+            settled(client, hook_id, 20)
         assert len(rec.received) == 20
         bodies = [Webhook(secret).verify(g.body, g.headers) for g in rec.received]
         assert sorted(b["data"]["id"] for b in bodies) == sorted(ids)
@@ -279,7 +296,8 @@ def test_per_submit_webhook_url_covers_that_job_only(client: httpx.Client) -> No
         job = submit(client, "true", webhook_url=rec.url)
         submit(client, "true")
         got = rec.wait(3)
-        time.sleep(0.5)
+        per_job = [h for h in client.get("/v1/webhooks").json()["webhooks"] if h["url"] == rec.url]
+        settled(client, per_job[0]["id"], 3)
         assert len(rec.received) == 3
         assert [body(g)["type"] for g in got] == ["job.submitted", "job.started", "job.finished"]
         assert {body(g)["data"]["id"] for g in got} == {job}
@@ -329,8 +347,10 @@ def test_ownership(server_factory: ServerFactory) -> None:
         bob_job = r.json()["id"]
         r = client.post("/v1/jobs/submit", params={"command": "true"}, headers=alice)
         alice_job = r.json()["id"]
-        got = rec.wait(4)  # Alice's three events and Bob's finished
-        time.sleep(0.5)
+        rec.wait(4)  # Alice's three events and Bob's finished
+        settled(client, hook_id, 3, headers=alice)
+        settled(client, bob_hook, 1, headers=bob)
+        got = rec.received
         seen = {(g.headers["webhook-id"].split("_")[1], body(g)["data"]["id"]) for g in got}
         assert {job for _, job in seen} == {alice_job, bob_job}
         assert all(job == alice_job for hook, job in seen if f"wh_{hook}" == hook_id)
