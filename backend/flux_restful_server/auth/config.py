@@ -1,4 +1,4 @@
-"""Auth settings: refuse configurations that cannot work, before the server starts.
+"""Auth settings: refuse configurations that cannot work, before the server starts; log them.
 
 Kept apart from the service so that ``flux-restful serve`` (and tests) can check settings without
 opening anything, and so that the service module holds only what runs per request.
@@ -7,12 +7,15 @@ opening anything, and so that the service module holds only what runs per reques
 from __future__ import annotations
 
 import hmac
+import logging
 
 from ..settings import Settings, SettingsError
 from . import pam as pam_backend
 from .ratelimit import parse_rates
 
-__all__ = ["check_auth_settings", "mask"]
+__all__ = ["check_auth_settings", "log_auth_config", "mask"]
+
+logger = logging.getLogger("flux_restful_server.auth")
 
 
 def check_auth_settings(settings: Settings) -> None:
@@ -64,3 +67,35 @@ def check_auth_settings(settings: Settings) -> None:
 def mask(value: str | None) -> str:
     """Show that a secret is set without showing it."""
     return "********" if value else "(unset)"
+
+
+def log_auth_config(
+    settings: Settings, *, password_login: bool, handshake: bool, key_source: str
+) -> None:
+    """Log how auth is configured at start-up, secrets masked, with a warning for a weak one."""
+    s = settings
+    logger.info(
+        "Auth: backend=%s, server mode=%s, password login=%s, handshake=%s",
+        s.auth_backend,
+        s.server_mode,
+        password_login,
+        handshake,
+    )
+    if not s.auth_enabled:
+        return
+    logger.info(
+        "Auth: FLUX_USER=%s, FLUX_TOKEN=%s, FLUX_SECRET_KEY=%s, token signing key from %s, "
+        "tokens last %d min, FLUX_ADMIN_USERS=%s, FLUX_MIN_UID=%d",
+        s.flux_user or "(unset)",
+        mask(s.flux_token),
+        mask(s.secret_key),
+        key_source,
+        s.access_token_expires_minutes,
+        ",".join(sorted(s.admin_users)) or "(none)",
+        s.min_uid,
+    )
+    if s.secret_key and len(s.secret_key.encode()) < 32:
+        logger.warning(
+            "FLUX_SECRET_KEY is shorter than 32 bytes: anyone who sees one handshake can "
+            "try to guess it offline; use a longer random secret"
+        )

@@ -28,8 +28,8 @@ from ..schemas import (
     json_body,
 )
 from .errors import BadTokenRequest, LoginFailed, RefreshRefused
+from .grants import Grant
 from .guard import auth_service, authenticate, client_address
-from .service import Grant
 
 DEFAULT_TOKEN_LIFETIME = 30 * 86400
 """Seconds a personal token lasts when ``expires_in`` is not given (30 days)."""
