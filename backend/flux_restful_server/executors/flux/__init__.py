@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
-from .executor import FluxExecutor, FluxUnavailable, flux_available
+from ._connect import FluxUnavailable, flux_available
+from .executor import FluxExecutor
 
 __all__ = ["FluxExecutor", "FluxUnavailable", "flux_available"]
