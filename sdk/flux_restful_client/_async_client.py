@@ -11,8 +11,10 @@ from typing import Any, Self, TypeVar, Unpack
 import anyio
 import httpx
 
-from ._base import BaseClient, bulk_cancel_body, raise_for_status
+from ._arguments import bulk_cancel_body
+from ._base import BaseClient
 from ._exceptions import FluxRestfulError, TransportError
+from ._responses import raise_for_status
 from ._server import filter_jobs
 from ._streams import EventReader, FrameReader, OutputReader, Poll, Reader, Resume
 from ._types import JSON, CommandInput, DurationInput, JobId, SignalInput, SubmitFields

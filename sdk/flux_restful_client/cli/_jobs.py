@@ -12,7 +12,7 @@ from typing import IO, Any
 
 import click
 
-from .._base import submit_payload
+from .._arguments import submit_payload
 from .._client import Client
 from .._exceptions import FluxRestfulError
 from .._types import JobId

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import click
 
-from .._base import parse_duration
+from .._arguments import parse_duration
 from .._exceptions import FluxRestfulError
 from ..models import PersonalToken
 from ._app import cli, pass_config
