@@ -7,24 +7,32 @@ back exactly what it took.
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from flux_restful_server.domain.errors import UnsatisfiableRequest
-from flux_restful_server.domain.events import JobEvent, OutputLine
+from flux_restful_server.domain.events import JobEvent, OutputLine, OutputRun
 from flux_restful_server.domain.request import JobRequest
 from flux_restful_server.executors.local.joblog import (
     Cursor,
     event_record,
     is_event,
+    iter_records,
+    iter_slices,
     output_record,
+    output_records,
+    parse_entries,
+    parse_events,
     parse_record,
     read_new,
+    read_slice,
 )
 from flux_restful_server.executors.local.resources import Cluster, hostlist, idset
+from flux_restful_server.executors.local.supervisor import LINE_MAX, has_long_line
 
 
 def cluster(nodes: int = 2, cores: int = 4, gpus: int = 0) -> Cluster:
@@ -137,6 +145,82 @@ def test_records_round_trip():
     assert is_event(event_record("finish", {}, 1.0)) and not is_event(
         output_record(b"o", 0, b"", 1)
     )
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.binary(max_size=40).map(lambda b: b.replace(b"\n", b"")), min_size=1))
+def test_lines_read_at_once_are_labelled_as_one_record_each(lines: list[bytes]):
+    # The supervisor labels a whole read in one operation: the same bytes as record by record.
+    data = b"".join(line + b"\n" for line in lines)
+    expected = b"".join(output_record(b"e", 3, line, 12.25) for line in lines)
+    assert output_records(b"e", 3, data, 12.25) == expected
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(0, 3 * LINE_MAX), min_size=1, max_size=6))
+@example([LINE_MAX]).via("the longest line kept whole")
+@example([LINE_MAX + 1]).via("the shortest line cut")
+@example([0, LINE_MAX, 0, LINE_MAX + 1])
+@example([LINE_MAX // 2] * 5)
+def test_long_lines_are_found_without_looking_at_every_line(lengths: list[int]):
+    data = b"".join(b"x" * n + b"\n" for n in lengths)
+    assert has_long_line(data, len(data)) == (max(lengths) > LINE_MAX)
+
+
+_record = st.one_of(
+    st.tuples(
+        st.sampled_from([b"o", b"e", b"O", b"E"]),
+        st.integers(0, 2),
+        st.sampled_from([b"x", b"a @ b", b"", b"\\", b"12.0 @ - {", b"\xff"]),
+        st.sampled_from([1.0, 2.5]),
+    ).map(lambda r: output_record(*r)),
+    st.sampled_from(
+        [
+            event_record("start", {"n": " @ "}, 3.0),
+            b"4.0 @ - {cut short\n",  # a record a killed writer left behind
+            b"garbage\n",
+        ]
+    ),
+)
+
+
+def _one_by_one(body: bytes, first: int) -> list:
+    return [parse_record(7, seq, raw) for seq, raw in enumerate(body[:-1].split(b"\n"), first)]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_record, min_size=1, max_size=30), st.integers(1, 1000))
+def test_runs_of_lines_parse_to_the_entries_of_their_records(records: list[bytes], first: int):
+    # Records with one label (one read of one pipe) become one OutputRun; expanded, the
+    # entries are those of parsing every record on its own, and so are the events alone.
+    body = b"".join(records)
+    entries = parse_entries(7, first, body)
+    flat = [e for x in entries for e in (x.lines() if isinstance(x, OutputRun) else [x])]
+    expected = _one_by_one(body, first)
+    assert flat == expected
+    assert all(run.count > 1 for run in entries if isinstance(run, OutputRun))
+    events = [e for e, raw in zip(expected, body[:-1].split(b"\n"), strict=True) if is_event(raw)]
+    assert parse_events(7, first, body) == events
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(_record, min_size=1, max_size=40), st.integers(1, 50), st.integers(20, 400))
+def test_a_slice_read_takes_at_most_the_records_asked_for(records, most, limit):
+    with tempfile.TemporaryDirectory() as tmp:
+        log = str(Path(tmp) / "job.log")
+        Path(log).write_bytes(b"".join(records))
+        cursor, seen = Cursor(), b""
+        while body := read_slice(log, cursor, limit, most):
+            assert body.endswith(b"\n") and 1 <= body.count(b"\n") <= most
+            seen += body
+            assert (cursor.offset, cursor.seq) == (len(seen), seen.count(b"\n"))
+        assert seen == b"".join(records)
+        for start in (0, 1, len(records) // 2, len(records)):
+            slices = list(iter_slices(log, start, None, limit))
+            assert b"".join(body for _, body in slices).split(b"\n")[:-1] == list(
+                iter_records(log, start)
+            )
+            assert not slices or slices[0][0] == start + 1
 
 
 def test_a_damaged_record_is_shown_raw_never_an_error():

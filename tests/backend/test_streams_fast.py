@@ -7,19 +7,26 @@ import json
 
 import httpx
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from flux_restful_server.domain.errors import SubscriberLagged
-from flux_restful_server.domain.events import JobEvent, OutputLine
+from flux_restful_server.domain.events import JobEvent, OutputLine, OutputRun, entries_after
 from flux_restful_server.executors.hub import Hub
 from flux_restful_server.streams.frames import (
+    MAX_BATCH_BYTES,
     SSE,
     TEXT,
     WS,
+    batch_frames,
+    batch_segments,
     encode,
     encode_output,
+    encode_run,
     join,
     messages,
     output_frame,
+    run_wire,
     wire,
 )
 
@@ -50,6 +57,83 @@ async def test_followers_share_each_published_slice_and_overflow_is_cut_off_at_i
             await b.get_batch()
         assert lag.value.resume_seq == 3
         assert hub.room(7) == 10  # a lagged follower holds nobody back
+
+
+def _run(seq: int, lines: list[bytes], **fields) -> OutputRun:
+    data = b"".join(line + b"\n" for line in lines)
+    return OutputRun(7, seq, len(lines), fields.get("t", 1.5), "stdout", 0, data)
+
+
+async def test_a_run_of_lines_counts_as_its_lines_toward_the_limit():
+    hub = Hub(limit=10)
+    with hub.job(7) as sub:
+        hub.publish_many([_run(1, [b"a"] * 6), _line(7)])
+        assert hub.room(7) == 3
+        hub.publish_many([_run(8, [b"b"] * 4)])  # 11 entries queued: cut off
+        with pytest.raises(SubscriberLagged) as lag:
+            await sub.get_batch()
+        assert lag.value.resume_seq == 0
+
+
+def test_a_run_cut_after_a_seq_keeps_exactly_the_later_lines():
+    run = _run(5, [b"five", b"six", b"seven", b"eight"])
+    assert run.last == 8
+    assert run.after(4) is run
+    assert entries_after([run], 8) == []
+    for seq in range(5, 8):
+        rest = run.after(seq)
+        assert rest is not None
+        lines = rest.lines() if isinstance(rest, OutputRun) else [rest]
+        assert lines == [line for line in run.lines() if line.seq > seq]
+    assert entries_after([_line(3), run, _line(9)], 6) == [run.after(6), _line(9)]
+
+
+_payloads = st.lists(
+    (st.binary(max_size=30) | st.text(max_size=20).map(str.encode)).map(
+        lambda b: b.replace(b"\n", b"")  # a line's bytes: anything but a newline
+    ),
+    min_size=2,
+    max_size=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_payloads, st.sampled_from(["stdout", "stderr"]), st.integers(0, 300), st.floats(0, 2e9))
+@example([b"a\\nb", b"c\\"], "stdout", 0, 1.5).via("backslashes before an n")
+@example([b"tab\t", b"\x01\x1f\x7f", b'"quoted"'], "stderr", 3, 1795952282.56)
+@example([b"bad \xff", b"ok"], "stdout", 1, 2.0).via("not UTF-8: data_b64 on that line")
+def test_a_run_encodes_to_the_same_bytes_as_its_lines_one_by_one(lines, stream, rank, t):
+    run = OutputRun(7, 40, len(lines), t, stream, rank, b"".join(x + b"\n" for x in lines))
+    singles = [wire(encode_output(line), line.seq) for line in run.lines()]
+    assert encode_run(run) == b",".join(frame[TEXT] for frame in singles)
+    assert run_wire(run) == join(singles)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.booleans(), st.integers(1, 400), st.integers(0, 30_000)), max_size=8))
+@example([(True, 300, 800)] * 3).via("runs larger than a batch, cut between their entries")
+@example([(False, 1, 300_000), (True, 2, 200_000)]).via("entries larger than a batch")
+def test_batches_of_runs_are_the_batches_of_their_lines(shape):
+    # Segments (a run's entries joined, or one entry) give the very batches that their
+    # entries one by one give: the same cuts, the same SSE ids.
+    segments, texts, seqs, seq = [], [], [], 1
+    for is_run, count, width in shape:
+        if is_run and count > 1:
+            run = _run(seq, [b"x" * (width // count)] * count)
+            segments.append((encode_run(run), run.count, run.last))
+            texts += [encode_output(line) for line in run.lines()]
+        else:
+            text = encode({"seq": seq, "type": "event", "name": "n" * width})
+            segments.append((text.encode(), 1, seq))
+            texts.append(text.encode())
+            count = 1
+        seqs += range(seq, seq + count)
+        seq += count
+    frames = batch_segments(segments)
+    assert frames == batch_frames(texts, seqs)
+    for frame in frames:
+        entries = json.loads(frame[TEXT])["entries"]
+        assert len(frame[TEXT]) <= MAX_BATCH_BYTES or len(entries) == 1
 
 
 async def test_publish_many_sends_events_to_the_feed():

@@ -51,3 +51,83 @@ class OutputLine:
 
 LogEntry = JobEvent | OutputLine
 """An entry of a job's log, as streamed by ``/v1/jobs/{id}/stream``."""
+
+
+@dataclass(frozen=True, slots=True)
+class OutputRun:
+    """Consecutive complete lines of one task's stream, read at one moment: ``count`` entries.
+
+    The local executor hands a followed job's output to the hub this way, one object per read
+    of the task's pipe rather than one per line, so that a follower that asks for batches can
+    have them encoded in bulk (``streams.frames.encode_run``); any other reader takes
+    :meth:`lines`, the same entries one by one.
+    """
+
+    job_id: int
+    """The job that wrote them."""
+    seq: int
+    """The first line's position in the job's log; the others follow it without a gap."""
+    count: int
+    """How many lines (entries) the run holds: at least 2."""
+    timestamp: float
+    """When the lines were read, seconds since the epoch (the same for every line)."""
+    stream: str
+    """``"stdout"`` or ``"stderr"``."""
+    rank: int
+    """Task rank that wrote them."""
+    data: bytes
+    """The lines' raw bytes, each ending with its newline."""
+
+    @property
+    def last(self) -> int:
+        """The last line's seq."""
+        return self.seq + self.count - 1
+
+    def lines(self) -> list[OutputLine]:
+        """The run's entries, one :class:`OutputLine` per line."""
+        job, t, stream, rank = self.job_id, self.timestamp, self.stream, self.rank
+        return [
+            OutputLine(job, seq, t, stream, rank, line + b"\n")
+            for seq, line in enumerate(self.data[:-1].split(b"\n"), self.seq)
+        ]
+
+    def after(self, seq: int) -> OutputRun | OutputLine | None:
+        """The part of the run with seqs above ``seq`` (``None`` when nothing is)."""
+        skip = seq - self.seq + 1
+        if skip <= 0:
+            return self
+        if skip >= self.count:
+            return None
+        data = self.data.split(b"\n", skip)[-1]
+        if skip == self.count - 1:
+            return OutputLine(self.job_id, self.last, self.timestamp, self.stream, self.rank, data)
+        return OutputRun(
+            self.job_id, seq + 1, self.count - skip, self.timestamp, self.stream, self.rank, data
+        )
+
+
+StreamEntry = LogEntry | OutputRun
+"""What a job's stream carries: log entries, and runs of output lines (each a run of entries)."""
+
+
+def entry_count(entry: StreamEntry) -> int:
+    """How many log entries ``entry`` stands for."""
+    return entry.count if isinstance(entry, OutputRun) else 1
+
+
+def last_seq(entry: StreamEntry) -> int:
+    """The seq of the last log entry ``entry`` stands for."""
+    return entry.last if isinstance(entry, OutputRun) else entry.seq
+
+
+def entries_after(entries: list[StreamEntry], seq: int) -> list[StreamEntry]:
+    """The part of ``entries`` with seqs above ``seq`` (runs cut where needed)."""
+    out: list[StreamEntry] = []
+    for entry in entries:
+        if isinstance(entry, OutputRun):
+            rest = entry.after(seq)
+            if rest is not None:
+                out.append(rest)
+        elif entry.seq > seq:
+            out.append(entry)
+    return out

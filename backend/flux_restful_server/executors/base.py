@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any, Protocol
 
 from ..domain.errors import SubmitRefused
-from ..domain.events import JobEvent, LogEntry, OutputLine
+from ..domain.events import JobEvent, OutputLine, StreamEntry
 from ..domain.owner import Owner
 from ..domain.query import JobFilter, Page
 from ..domain.record import JobRecord
@@ -207,12 +207,13 @@ class Executor(Protocol):
         Raises ``JobNotFound`` before yielding for an unknown job.
         """
 
-    def log(self, job_id: int, since: int = 0) -> AsyncIterator[list[LogEntry]]:
+    def log(self, job_id: int, since: int = 0) -> AsyncIterator[Sequence[StreamEntry]]:
         """Yield the job's log entries with ``seq > since`` in batches: history, then live.
 
-        Batches are never empty. Ends after the job's last entry (``clean``) has been yielded,
-        or when the executor stops. Raises ``JobNotFound`` before yielding for an unknown job,
-        and ``SubscriberLagged`` when the consumer fell too far behind the live entries.
+        Batches are never empty; consecutive output lines may come as one ``OutputRun``.
+        Ends after the job's last entry (``clean``) has been yielded, or when the executor stops.
+        Raises ``JobNotFound`` before yielding for an unknown job, and ``SubscriberLagged`` when
+        the consumer fell too far behind the live entries.
         """
 
     def feed(self, since: int = 0) -> AsyncIterator[list[JobEvent]]:

@@ -18,9 +18,9 @@ from contextlib import contextmanager
 from typing import Generic, TypeVar
 
 from ..domain.errors import SubscriberLagged
-from ..domain.events import JobEvent, LogEntry
+from ..domain.events import JobEvent, StreamEntry, entry_count
 
-T = TypeVar("T", JobEvent, LogEntry)
+T = TypeVar("T", bound=StreamEntry)
 
 DEFAULT_LIMIT = 10_000
 
@@ -31,6 +31,7 @@ class Subscription(Generic[T]):
     Entries are queued in chunks as published: a slice published with :meth:`Hub.publish_many`
     is one list shared by every follower of the job, and :meth:`get_batch` hands it out as is
     when it is all that is queued, so per-batch work (encoding frames) can be shared too.
+    The limit counts log entries, not objects: an :class:`OutputRun` counts as its lines.
     """
 
     def __init__(self, limit: int) -> None:
@@ -48,14 +49,16 @@ class Subscription(Generic[T]):
         """Queue ``item`` (whose stream position is ``seq``), or cut the subscriber off."""
         self.push_chunk([item], seq)
 
-    def push_chunk(self, items: list[T], first_seq: int) -> None:
+    def push_chunk(self, items: list[T], first_seq: int, count: int | None = None) -> None:
         """Queue ``items`` (not copied: never change them afterwards), the first at ``first_seq``.
 
-        A subscriber that would hold more than its limit is cut off instead.
+        ``count`` is how many entries they stand for (default: one each). A subscriber that
+        would hold more than its limit is cut off instead.
         """
         if self.lagged_from is not None or not items:
             return
-        if self._count + len(items) > self._limit:
+        size = len(items) if count is None else count
+        if self._count + size > self._limit:
             # Everything up to the entry before the oldest queued one was delivered.
             self.lagged_from = (self._first_seq if self._chunks else first_seq) - 1
             self._chunks.clear()
@@ -64,7 +67,7 @@ class Subscription(Generic[T]):
             if not self._chunks:
                 self._first_seq = first_seq
             self._chunks.append(items)
-            self._count += len(items)
+            self._count += size
         self._ready.set()
 
     def __len__(self) -> int:
@@ -103,7 +106,7 @@ class Hub:
 
     def __init__(self, limit: int = DEFAULT_LIMIT) -> None:
         self.limit = limit
-        self._jobs: dict[int, set[Subscription[LogEntry]]] = {}
+        self._jobs: dict[int, set[Subscription[StreamEntry]]] = {}
         self._feed: set[Subscription[JobEvent]] = set()
         self._deferred: dict[int, asyncio.TimerHandle] = {}
         self._waiting: dict[int, float] = {}
@@ -159,33 +162,36 @@ class Hub:
         now = asyncio.get_running_loop().time()
         return now - self._waiting.setdefault(job_id, now)
 
-    def publish_many(self, entries: list[LogEntry]) -> None:
+    def publish_many(self, entries: list[StreamEntry]) -> None:
         """Deliver entries of one job, in order, as one shared chunk (and events to the feed).
 
         ``entries`` is handed to every follower as is: never change it afterwards.
         """
         if not entries:
             return
-        for sub in self._jobs.get(entries[0].job_id, ()):
-            sub.push_chunk(entries, entries[0].seq)
+        subs = self._jobs.get(entries[0].job_id)
+        if subs:
+            count = sum(map(entry_count, entries))
+            for sub in subs:
+                sub.push_chunk(entries, entries[0].seq, count)
         if self._feed:
             for entry in entries:
                 if isinstance(entry, JobEvent) and entry.feed_seq:
                     for fsub in self._feed:
                         fsub.push(entry, entry.feed_seq)
 
-    def publish(self, entry: LogEntry) -> None:
+    def publish(self, entry: StreamEntry) -> None:
         """Deliver a job log entry to the job's followers (and events to the feed)."""
         for sub in self._jobs.get(entry.job_id, ()):
-            sub.push(entry, entry.seq)
+            sub.push_chunk([entry], entry.seq, entry_count(entry))
         if isinstance(entry, JobEvent) and entry.feed_seq:
             for fsub in self._feed:
                 fsub.push(entry, entry.feed_seq)
 
     @contextmanager
-    def job(self, job_id: int) -> Iterator[Subscription[LogEntry]]:
+    def job(self, job_id: int) -> Iterator[Subscription[StreamEntry]]:
         """Subscribe to one job's log entries for the duration of the block."""
-        sub: Subscription[LogEntry] = Subscription(self.limit)
+        sub: Subscription[StreamEntry] = Subscription(self.limit)
         self._jobs.setdefault(job_id, set()).add(sub)
         try:
             yield sub

@@ -17,7 +17,7 @@ from sanic_ext import openapi
 
 from ..auth import Principal, authenticate, recheck, stream_slot
 from ..domain.errors import JobNotFound, SubscriberLagged
-from ..domain.events import JobEvent, LogEntry, OutputLine
+from ..domain.events import JobEvent, OutputLine, OutputRun, StreamEntry, entry_count, last_seq
 from ..domain.record import JobRecord
 from ..domain.states import JobState
 from ..http import AppRequest, job_id_arg, query_bool, visible_job
@@ -30,8 +30,10 @@ from .frames import (
     JOIN_AT,
     FeedFilter,
     Rendering,
+    Segment,
     Wire,
     batch_frames,
+    batch_segments,
     encode,
     encode_output,
     end_frame,
@@ -41,6 +43,8 @@ from .frames import (
     join,
     parse_since,
     parse_types,
+    run_segment,
+    run_wire,
     wire,
 )
 from .transport import (
@@ -211,38 +215,42 @@ async def job_stream(request: AppRequest, job_id: str) -> HTTPResponse | None:
 
     how: Rendering = (types, batched)
 
-    async def render(batch: list[LogEntry]) -> tuple[Frames, int, bool]:
+    async def render(batch: list[StreamEntry]) -> tuple[Frames, int, bool]:
         # A live batch is one list shared by every follower that keeps up: its frames are
-        # encoded and joined once (BATCHES); its entries are encoded once either way (CACHE).
+        # encoded and joined once (BATCHES); its entries are encoded once either way (CACHE,
+        # RUN_SEGMENTS).
         hit = BATCHES.get(batch, how)
         if hit is not None:
-            return [hit], batch[-1].seq, False
+            return [hit], last_seq(batch[-1]), False
         if batched:
-            texts, seqs, clean = render_texts(batch)
-            frames = batch_frames(texts, seqs)
+            segments, clean = render_segments(batch)
+            frames = batch_segments(segments)
         else:
             frames, clean = render_entries(batch)
         if clean is not None:
             # The end frame is a frame of its own (after the last batch, when batched).
             frames.append(wire(encode(end_frame(clean, await _record(jid))), clean.seq))
             return frames, clean.seq, True
-        if len(frames) > 1 and (batched or len(batch) >= JOIN_AT):
+        shared = batched or sum(map(entry_count, batch)) >= JOIN_AT
+        if len(frames) > 1 and shared:
             frames = [join(frames)]
-        if frames and (batched or len(batch) >= JOIN_AT):
+        if frames and shared:
             BATCHES.put(batch, how, frames[0])
-        return frames, batch[-1].seq, False
+        return frames, last_seq(batch[-1]), False
 
-    def render_entries(batch: list[LogEntry]) -> tuple[Frames, JobEvent | None]:
+    def render_entries(batch: list[StreamEntry]) -> tuple[Frames, JobEvent | None]:
         """One frame per entry, up to the ``clean`` event (returned, not rendered)."""
         frames: Frames = []
         append = frames.append
-        cached = CACHE.items.get
+        cached = CACHE.get
         for entry in batch:
-            if isinstance(entry, OutputLine):
+            if isinstance(entry, (OutputLine, OutputRun)):
                 if want_output:
-                    hit = cached(id(entry))
-                    if hit is not None and hit[0] is entry:
-                        append(hit[1])
+                    hit = cached(entry)
+                    if hit is not None:
+                        append(hit)
+                    elif isinstance(entry, OutputRun):
+                        append(CACHE.put(entry, run_wire(entry)))
                     else:
                         append(CACHE.put(entry, wire(encode_output(entry), entry.seq)))
                 continue
@@ -253,27 +261,30 @@ async def job_stream(request: AppRequest, job_id: str) -> HTTPResponse | None:
                 append(wire(encode(event_frame(entry, kind)), entry.seq))
         return frames, None
 
-    def render_texts(batch: list[LogEntry]) -> tuple[list[bytes], list[int], JobEvent | None]:
-        """The JSON of each entry's frame and its seq, up to the ``clean`` event (returned).
+    def render_segments(batch: list[StreamEntry]) -> tuple[list[Segment], JobEvent | None]:
+        """The JSON of the entries' frames, up to the ``clean`` event (returned).
 
         Batched followers need no per-entry websocket or SSE bytes, and no per-entry cache:
-        followers that keep up share the whole rendered batch (BATCHES).
+        followers that keep up share the whole rendered batch (BATCHES), and a run of output
+        lines is encoded once for all of them (RUN_SEGMENTS).
         """
-        texts: list[bytes] = []
-        seqs: list[int] = []
+        segments: list[Segment] = []
+        append = segments.append
         for entry in batch:
+            if isinstance(entry, OutputRun):
+                if want_output:
+                    append(run_segment(entry))
+                continue
             if isinstance(entry, OutputLine):
                 if want_output:
-                    texts.append(encode_output(entry))
-                    seqs.append(entry.seq)
+                    append((encode_output(entry), 1, entry.seq))
                 continue
             kind = frame_type(entry)
             if kind == "end":
-                return texts, seqs, entry
+                return segments, entry
             if types is None or kind in types:
-                texts.append(encode(event_frame(entry, kind)).encode())
-                seqs.append(entry.seq)
-        return texts, seqs, None
+                append((encode(event_frame(entry, kind)).encode(), 1, entry.seq))
+        return segments, None
 
     async def _record(jid: int) -> JobRecord | None:
         try:
@@ -384,8 +395,10 @@ async def _copy_output(request: AppRequest, principal: Principal, jid: int) -> N
         while True:
             try:
                 async for batch in executor.log(jid, since):
-                    data = b"".join(e.data for e in batch if isinstance(e, OutputLine))
-                    since = batch[-1].seq
+                    data = b"".join(
+                        [e.data for e in batch if isinstance(e, (OutputLine, OutputRun))]
+                    )
+                    since = last_seq(batch[-1])
                     if data:
                         await response.send(data.decode("utf-8", errors="replace"))
                 return

@@ -37,7 +37,7 @@ from ...domain.errors import (
     JobStateConflict,
     SubmitRefused,
 )
-from ...domain.events import JobEvent, LogEntry, OutputLine
+from ...domain.events import JobEvent, OutputLine, StreamEntry, entries_after, last_seq
 from ...domain.ids import FluidGenerator, f58
 from ...domain.owner import Owner, system_account
 from ...domain.query import JobFilter, Page
@@ -49,7 +49,17 @@ from ...settings import Settings, SettingsError
 from ..base import INACTIVE_REVISION, OUTPUT_BATCH_BYTES
 from ..hub import Hub
 from .depend import Verdict, describe, judge, never_note, outstanding, waiting_reason
-from .joblog import Cursor, event_record, is_event, iter_records, parse_record, read_new
+from .joblog import (
+    Cursor,
+    event_record,
+    is_event,
+    iter_records,
+    iter_slices,
+    parse_entries,
+    parse_events,
+    parse_record,
+    read_slice,
+)
 from .link import SupervisorLink
 from .pacing import INGEST_CHUNK, INGEST_SLICE, Pacer
 from .reducer import Progress, apply_event
@@ -63,7 +73,10 @@ from .supervisor import has_start, log_locked
 log = logging.getLogger("flux_restful.local")
 
 HISTORY_BATCH = 1000
-"""Entries per batch when replaying history."""
+"""Feed events per batch when replaying history."""
+
+HISTORY_BYTES = 1 << 18
+"""Bytes of a job's log per batch when replaying its history."""
 
 SAFETY_POLL = 1.0
 """Seconds between catch-up reads of every running job's log (a safety net for notifications)."""
@@ -665,7 +678,7 @@ class LocalExecutor:
         if batch:
             yield batch
 
-    async def log(self, job_id: int, since: int = 0) -> AsyncIterator[list[LogEntry]]:
+    async def log(self, job_id: int, since: int = 0) -> AsyncIterator[list[StreamEntry]]:
         assert self.store is not None
         if job_id not in self.active and self.store.info(job_id) is None:
             raise JobNotFound(job_id)
@@ -673,14 +686,10 @@ class LocalExecutor:
             job = self.active.get(job_id)
             stop = None if job is None else job.cursor.offset
             seq = since
-            batch: list[LogEntry] = []
-            for raw in iter_records(self._log_path(job_id), since, stop):
-                seq += 1
-                batch.append(parse_record(job_id, seq, raw))
-                if len(batch) >= HISTORY_BATCH:
-                    yield batch
-                    batch = []
-            if batch:
+            path = self._log_path(job_id)
+            for first, body in iter_slices(path, since, stop, HISTORY_BYTES):
+                batch = parse_entries(job_id, first, body)
+                seq = last_seq(batch[-1])
                 yield batch
             if job is None:
                 return
@@ -690,10 +699,10 @@ class LocalExecutor:
                 if not live:
                     return
                 if live[0].seq <= seq:
-                    live = [entry for entry in live if entry.seq > seq]
+                    live = entries_after(live, seq)
                     if not live:
                         continue
-                seq = live[-1].seq
+                seq = last_seq(live[-1])
                 last = live[-1]  # clean is the last entry of a job's log
                 yield live
                 if isinstance(last, JobEvent) and last.name == "clean":
@@ -754,10 +763,9 @@ class LocalExecutor:
             os.close(fd)
         if job is not None and caught_up:
             first_seq = job.cursor.seq
-            records = data[:-1].split(b"\n")
             job.cursor.offset += len(data)
-            job.cursor.seq += len(records)
-            self._apply_records(job_id, job, first_seq, records)
+            job.cursor.seq += data.count(b"\n")
+            self._apply_records(job_id, job, first_seq, data)
         else:
             self._ingest(job_id, whole=True)
 
@@ -779,7 +787,7 @@ class LocalExecutor:
             # reading, not 100 MB of memory.
             while job_id in self.active:
                 first_seq = job.cursor.seq
-                records = read_new(path, job.cursor, INGEST_CHUNK)
+                records = read_slice(path, job.cursor, INGEST_CHUNK)
                 if not records:
                     return
                 self._apply_records(job_id, job, first_seq, records)
@@ -788,33 +796,32 @@ class LocalExecutor:
             count = self.pacer.allowance(job_id)
             if count is None:
                 return
-            records = read_new(path, job.cursor, INGEST_SLICE, count)
+            records = read_slice(path, job.cursor, INGEST_SLICE, count)
             if records and os.stat(path).st_size > job.cursor.offset:
                 self.pacer.read_on(job_id)
         if records:
             self._apply_records(job_id, job, first_seq, records)
 
-    def _apply_records(
-        self, job_id: int, job: _Active, first_seq: int, records: list[bytes]
-    ) -> None:
-        """Apply records just read (numbered from ``first_seq + 1``) to the store and the hub."""
+    def _apply_records(self, job_id: int, job: _Active, first_seq: int, records: bytes) -> None:
+        """Apply records just read (numbered from ``first_seq + 1``) to the store and the hub.
+
+        Only followed jobs' output is parsed, a run of lines at a time (``joblog.parse_entries``).
+        """
         assert self.store is not None
         follow = self.hub.has_job_subscribers(job_id)
-        published: list[LogEntry] = []
+        found = (parse_entries if follow else parse_events)(job_id, first_seq + 1, records)
+        published: list[StreamEntry] = []
         events: list[JobEvent] = []
         changes: dict[str, Any] = {}
         after_clean: list[str] = []
         revised = False
         with self.store.transaction():
-            for index, raw in enumerate(records):
-                seq = first_seq + index + 1
-                if not is_event(raw):
-                    if follow:
-                        published.append(parse_record(job_id, seq, raw))
-                    continue
-                entry = parse_record(job_id, seq, raw)
-                if not isinstance(entry, JobEvent):  # a record cut short by a killed writer
-                    log.warning("job %d: damaged log record %d kept as output", job_id, seq)
+            for entry in found:
+                seq = entry.seq
+                if not isinstance(entry, JobEvent):
+                    if isinstance(entry, OutputLine) and entry.rank == -1 and is_event(entry.data):
+                        # A record cut short by a killed writer.
+                        log.warning("job %d: damaged log record %d kept as output", job_id, seq)
                     if follow:
                         published.append(entry)
                     continue

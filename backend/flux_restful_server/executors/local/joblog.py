@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
-from ...domain.events import JobEvent, LogEntry, OutputLine
+from ...domain.events import JobEvent, LogEntry, OutputLine, OutputRun, StreamEntry
 
 _STREAMS = {
     b"o": ("stdout", True),
@@ -42,6 +43,17 @@ def event_record(name: str, context: Mapping[str, Any], t: float) -> bytes:
 def output_record(kind: bytes, rank: int, line: bytes, t: float) -> bytes:
     """Encode one output line (``line`` without its newline) as one record."""
     return b"%.6f %s %d %s\n" % (t, kind, rank, line)
+
+
+def output_records(kind: bytes, rank: int, lines: bytes, t: float) -> bytes:
+    """Encode several lines read at once (``lines``: each ends with a newline) as records.
+
+    The same bytes as one :func:`output_record` per line, in one operation: every record of the
+    read has the same ``<time> <kind> <rank>`` label, so labelling is one replace of the
+    newlines (the supervisor's per-line cost was this formatting: 0.2 of 0.5 µs a line).
+    """
+    label = b"%.6f %s %d " % (t, kind, rank)
+    return label + lines[:-1].replace(b"\n", b"\n" + label) + b"\n"
 
 
 def _fast_constructor(cls: type[OutputLine]) -> Callable[..., OutputLine]:
@@ -113,19 +125,30 @@ class Cursor:
 def read_new(
     path: str, cursor: Cursor, limit: int | None = None, records_limit: int | None = None
 ) -> list[bytes]:
-    """Read complete records after ``cursor``, advancing it.
+    """Read complete records after ``cursor``, advancing it (each without its newline).
 
     At most ``limit`` bytes and ``records_limit`` records are taken.
     A trailing partial record (being written right now) is left for the next call.
     """
+    body = read_slice(path, cursor, limit, records_limit)
+    return body[:-1].split(b"\n") if body else []
+
+
+def read_slice(
+    path: str, cursor: Cursor, limit: int | None = None, records_limit: int | None = None
+) -> bytes:
+    """Read complete records after ``cursor`` as one bytes (each ending with its newline).
+
+    Like :func:`read_new`, without an object per record.
+    """
     try:
         fd = os.open(path, os.O_RDONLY)
     except FileNotFoundError:
-        return []
+        return b""
     try:
         size = os.fstat(fd).st_size
         if size <= cursor.offset:
-            return []
+            return b""
         want = size - cursor.offset if limit is None else min(limit, size - cursor.offset)
         data = os.pread(fd, want, cursor.offset)
         end = data.rfind(b"\n")
@@ -142,46 +165,134 @@ def read_new(
     finally:
         os.close(fd)
     if end < 0:
-        return []
-    records = data[:end].split(b"\n")
-    if records_limit is not None and len(records) > records_limit:
-        records = records[:records_limit]
-        end = sum(map(len, records)) + len(records) - 1
-    cursor.offset += end + 1
-    cursor.seq += len(records)
-    return records
+        return b""
+    end += 1
+    count = data.count(b"\n", 0, end)
+    if records_limit is not None and count > records_limit:
+        end = _cut(data, end, count, records_limit)
+        count = data.count(b"\n", 0, end)
+    body = data[:end] if end < len(data) else data
+    cursor.offset += end
+    cursor.seq += count
+    return body
+
+
+def _cut(data: bytes, end: int, count: int, most: int) -> int:
+    """Where to cut ``data[:end]`` (``count`` records) to keep at most ``most`` records.
+
+    Guessed from the records' mean size and corrected, a few searches instead of one per record.
+    """
+    while count > most:
+        guess = end * most // count
+        cut = data.rfind(b"\n", 0, max(1, guess)) + 1
+        if cut == 0:
+            return data.find(b"\n") + 1  # one record, however long
+        count = data.count(b"\n", 0, cut)
+        end = cut
+    return end
+
+
+_RUN = re.compile(rb"(\d+\.\d+ ([oe]) (\d+) )[^\n]*\n(?:\1[^\n]*\n)*")
+"""Consecutive complete-line records with one label: one read of one task's stdout or stderr."""
+
+
+def parse_entries(job_id: int, first_seq: int, body: bytes) -> list[StreamEntry]:
+    """The entries of ``body`` (complete records, each ending with its newline), from ``first_seq``.
+
+    Lines that one read of a task's pipe produced (records with the same label) become one
+    :class:`OutputRun`, found by one regular-expression match and stripped of their labels by
+    one replace; events and lone records are parsed one by one (:func:`parse_record`).
+    """
+    out: list[StreamEntry] = []
+    append = out.append
+    match = _RUN.match
+    seq, pos, size = first_seq, 0, len(body)
+    while pos < size:
+        found = match(body, pos)
+        if found is not None:
+            end = found.end()
+            count = body.count(b"\n", pos, end)
+            if count > 1:
+                label, kind, rank = found.groups()
+                data = body[pos + len(label) : end].replace(b"\n" + label, b"\n")
+                stamp = float(label[: label.index(b" ")])
+                stream = "stdout" if kind == b"o" else "stderr"
+                append(OutputRun(job_id, seq, count, stamp, stream, int(rank), data))
+                seq += count
+                pos = end
+                continue
+        end = body.find(b"\n", pos)
+        append(parse_record(job_id, seq, body[pos:end]))
+        seq += 1
+        pos = end + 1
+    return out
+
+
+def parse_events(job_id: int, first_seq: int, body: bytes) -> list[LogEntry]:
+    """The eventlog events of ``body`` (as :func:`parse_entries`), without a step per record.
+
+    Event records are found by searching for their kind (`` @``, checked to be the record's
+    second field). One that cannot be parsed (cut short by a killed writer) is returned as
+    :func:`parse_record` returns it.
+    """
+    out: list[LogEntry] = []
+    seq, counted, pos = first_seq, 0, 0
+    find, rfind, count = body.find, body.rfind, body.count
+    while (hit := find(b" @", pos)) >= 0:
+        start = rfind(b"\n", 0, hit) + 1
+        end = find(b"\n", hit)
+        if find(b" ", start, hit) < 0:  # the record's first space: its kind is "@"
+            seq += count(b"\n", counted, start)
+            counted = start
+            out.append(parse_record(job_id, seq, body[start:end]))
+        pos = end + 1
+    return out
 
 
 def iter_records(path: str, start_seq: int = 0, stop_offset: int | None = None) -> Iterator[bytes]:
-    """Yield raw records with seq >= ``start_seq`` and ending before ``stop_offset``."""
+    """Yield raw records after the first ``start_seq`` and ending before ``stop_offset``."""
+    for _, body in iter_slices(path, start_seq, stop_offset):
+        yield from body[:-1].split(b"\n")
+
+
+def iter_slices(
+    path: str, start_seq: int = 0, stop_offset: int | None = None, size: int = CHUNK
+) -> Iterator[tuple[int, bytes]]:
+    """Yield the records after the first ``start_seq`` and ending before ``stop_offset``.
+
+    In slices of complete records read about ``size`` bytes at a time: ``(seq, records)``, the
+    seq of the slice's first record (from 1) and the records, each ending with its newline.
+    """
     try:
         f = open(path, "rb")  # noqa: SIM115 - closed in finally; a generator
     except FileNotFoundError:
         return
     try:
-        seq = 0
+        seq = 0  # records before the slice
         pos = 0
         rest = b""
         while stop_offset is None or pos < stop_offset:
-            want = CHUNK if stop_offset is None else min(CHUNK, stop_offset - pos)
+            want = size if stop_offset is None else min(size, stop_offset - pos)
             chunk = f.read(want)
             if not chunk:
                 break
             pos += len(chunk)
-            data = rest + chunk
-            end = data.rfind(b"\n")
-            if end < 0:
+            data = rest + chunk if rest else chunk
+            end = data.rfind(b"\n") + 1
+            if not end:
                 rest = data
                 continue
-            rest = data[end + 1 :]
-            body = data[:end]
-            count = body.count(b"\n") + 1
+            rest = data[end:]
+            body = data[:end] if rest else data
+            count = body.count(b"\n")
             if seq + count <= start_seq:
                 seq += count
                 continue
-            records = body.split(b"\n")
-            skip = max(0, start_seq - seq)
-            yield from records[skip:]
+            if seq < start_seq:
+                body = body.split(b"\n", start_seq - seq)[-1]
+                count -= start_seq - seq
+                seq = start_seq
+            yield seq + 1, body
             seq += count
     finally:
         f.close()

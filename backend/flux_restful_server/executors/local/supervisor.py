@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ...hardening import forbid_tracing
-from .joblog import event_record, output_record
+from .joblog import event_record, output_record, output_records
 
 READ_SIZE = 1 << 16
 LINE_MAX = 1 << 16
@@ -102,6 +102,21 @@ def split_line(line: bytes) -> list[bytes]:
         start = cut
     pieces.append(bytes(view[start:]))
     return pieces
+
+
+def has_long_line(data: bytes, end: int) -> bool:
+    """Whether a line of ``data[:end]`` (complete lines) is longer than :data:`LINE_MAX`.
+
+    A few searches per read, not one step per line: each looks for the last newline within
+    ``LINE_MAX`` bytes of where the previous line began.
+    """
+    start = 0
+    while end - start > LINE_MAX + 1:
+        newline = data.rfind(b"\n", start, start + LINE_MAX + 1)
+        if newline < 0:
+            return True
+        start = newline + 1
+    return False
 
 
 @dataclass(slots=True)
@@ -400,14 +415,17 @@ class Supervisor:
         # partial is shorter than LINE_MAX, so each read copies O(LINE_MAX + READ_SIZE) bytes:
         # the cost is linear in the output, whatever its line lengths.
         data = job.partial[fd] + chunk
-        lines = data.split(b"\n")
-        rest = lines.pop()
+        end = data.rfind(b"\n") + 1
+        rest = data[end:]
         pending = job.pending
-        for line in lines:
-            if len(line) > LINE_MAX:
-                *pieces, line = split_line(line)
-                pending.extend(output_record(part, rank, piece, t) for piece in pieces)
-            pending.append(output_record(full, rank, line, t))
+        if end and not has_long_line(data, end):
+            pending.append(output_records(full, rank, data[:end], t))  # the common case
+        elif end:
+            for line in data[: end - 1].split(b"\n"):
+                if len(line) > LINE_MAX:
+                    *pieces, line = split_line(line)
+                    pending.extend(output_record(part, rank, piece, t) for piece in pieces)
+                pending.append(output_record(full, rank, line, t))
         if len(rest) > LINE_MAX:
             *pieces, rest = split_line(rest)
             pending.extend(output_record(part, rank, piece, t) for piece in pieces)
