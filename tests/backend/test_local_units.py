@@ -7,7 +7,9 @@ back exactly what it took.
 
 from __future__ import annotations
 
+import os
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -30,8 +32,10 @@ from flux_restful_server.executors.local.joblog import (
     parse_record,
     read_new,
     read_slice,
+    read_some,
 )
 from flux_restful_server.executors.local.resources import Cluster, hostlist, idset
+from flux_restful_server.executors.local.spares import PREFIX, STOCK, SpareFiles
 from flux_restful_server.executors.local.supervisor import LINE_MAX, has_long_line
 
 
@@ -241,3 +245,43 @@ def test_read_new_leaves_a_record_being_written_for_the_next_read(tmp_path: Path
     assert (cursor.seq, cursor.offset) == (2, log.stat().st_size)
     assert read_new(str(log), cursor) == []
     assert read_new(str(tmp_path / "missing.log"), Cursor()) == []
+
+
+def test_read_some_says_when_a_limit_left_records_behind(tmp_path: Path):
+    log = tmp_path / "job.log"
+    records = [output_record(b"o", 0, b"line %d" % i, 1.0) for i in range(3)]
+    log.write_bytes(b"".join(records) + b"2.0 o 0 part")
+    cursor = Cursor()
+    # Two records fit the limit: the third is still there to read.
+    assert read_some(str(log), cursor, len(records[0]) * 2 + 1) == (b"".join(records[:2]), True)
+    # The rest of the file is read: only a record being written is left, no need to look again.
+    assert read_some(str(log), cursor, 1 << 20) == (records[2], False)
+    assert read_some(str(log), cursor, 1 << 20) == (b"", False)
+    assert read_some(str(log), Cursor(), records_limit=1) == (records[0], True)
+    assert read_some(str(tmp_path / "missing.log"), Cursor()) == (b"", False)
+
+
+def _spares(directory: Path) -> int:
+    return len(list(directory.glob(PREFIX + "*")))
+
+
+def _wait_for(condition, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.01)
+
+
+def test_spare_files_grow_to_a_burst_that_ran_them_out_and_are_removed_at_close(tmp_path: Path):
+    spares = SpareFiles(tmp_path, most=STOCK * 3)
+    try:
+        _wait_for(lambda: _spares(tmp_path) == STOCK)
+        burst = STOCK * 2
+        for n in range(burst):
+            os.close(spares.create(str(tmp_path / f"{n}.log")))
+        assert all((tmp_path / f"{n}.log").stat().st_size == 0 for n in range(burst))
+        # Once the burst is over, the stock is made again, as large as the burst.
+        _wait_for(lambda: _spares(tmp_path) == burst)
+    finally:
+        spares.close()
+    assert _spares(tmp_path) == 0

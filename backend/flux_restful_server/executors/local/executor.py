@@ -59,6 +59,7 @@ from .joblog import (
     parse_events,
     parse_record,
     read_slice,
+    read_some,
 )
 from .link import SupervisorLink
 from .pacing import INGEST_CHUNK, INGEST_SLICE, Pacer
@@ -96,6 +97,22 @@ def job_account(name: str) -> Owner:
     return account
 
 
+def _encode(
+    job_id: int, seq: int, events: list[tuple[str, dict[str, Any]]], t: float
+) -> tuple[bytes, list[JobEvent]]:
+    """Encode server-decided events as log records; also return them as a reader parses them.
+
+    The entries are numbered after ``seq`` and carry the time as the records hold it (to the
+    microsecond), so applying them is the same as reading the records back, without the read.
+    """
+    data = b"".join(event_record(name, ctx, t) for name, ctx in events)
+    stamp = float(b"%.6f" % t)
+    entries = [
+        JobEvent(job_id, seq + n, name, stamp, ctx) for n, (name, ctx) in enumerate(events, 1)
+    ]
+    return data, entries
+
+
 @dataclass(slots=True, kw_only=True)
 class _Active(Progress):
     """What the server keeps in memory for a job that is not inactive."""
@@ -126,6 +143,7 @@ class LocalExecutor:
         self.hub = hub or Hub()
         self.state_dir = Path(settings.state_dir)
         self.jobs_dir = self.state_dir / "jobs"
+        self._log_prefix = f"{self.jobs_dir}{os.sep}"
         self.cluster = Cluster(settings.nodes, settings.cores_per_node, settings.gpus_per_node)
         self.active: dict[int, _Active] = {}
         self.store: Store | None = None
@@ -148,6 +166,8 @@ class LocalExecutor:
         self._poller: asyncio.Task[None] | None = None
         self._stopping = False
         self._server_env = job_environment(os.environ, {}, Owner(), settings.env_passthrough)
+        self._environments: dict[Owner, dict[str, str]] = {}
+        """The server's part of the job environment, by owner (see ``_environment``)."""
         self._job_account = job_account(settings.job_user) if settings.job_user else None
         """The system account every job runs as (``--job-user``), or ``None``."""
         self.event_hook: EventHook | None = None
@@ -158,7 +178,7 @@ class LocalExecutor:
     async def start(self) -> None:
         self._open_state_dir()
         self._check_isolation()
-        self._spares = SpareFiles(self.jobs_dir)
+        self._spares = SpareFiles(self.jobs_dir, most=self.settings.max_batch)
         store = self.store = Store(self.settings.db_path)
         epoch = store.meta("epoch")
         if epoch is None:
@@ -262,7 +282,7 @@ class LocalExecutor:
 
     # -- paths ----------------------------------------------------------------------------------
     def _log_path(self, job_id: int) -> str:
-        return str(self.jobs_dir / f"{job_id}.log")
+        return f"{self._log_prefix}{job_id}.log"  # a format, not pathlib: a few calls per job
 
     # -- the Executor interface -----------------------------------------------------------------
     def limits(self) -> ResourceLimits:
@@ -297,7 +317,7 @@ class LocalExecutor:
         if unready is not None:
             raise ExecutorUnavailable(f"jobs cannot be run right now: {unready}")
         outcomes: list[int | SubmitRefused] = []
-        accepted: list[tuple[int, int, dict[str, Any], _Active]] = []
+        accepted: list[tuple[int, int, dict[str, Any], _Active, list[JobEvent]]] = []
         now = time.time()
         for index, request in requests:
             try:
@@ -306,22 +326,26 @@ class LocalExecutor:
                 outcomes.append(exc)
                 continue
             job_id = self.ids.next()
-            row, job = self._record(job_id, request, job_owner, cwd, owner.uid is not None, now)
-            accepted.append((index, job_id, row, job))
+            row, job, first = self._record(
+                job_id, request, job_owner, cwd, owner.uid is not None, now
+            )
+            accepted.append((index, job_id, row, job, first))
             outcomes.append(job_id)
         if not accepted:
             return outcomes
         try:
             with self.store.transaction():  # one commit: the jobs, their first events, their keys
-                for index, job_id, row, job in accepted:
+                for index, job_id, row, job, first in accepted:
                     self.active[job_id] = job
                     self.store.insert_job(row)
                     if key is not None:
                         self.store.add_key(key, index, job_id)
-                    self._ingest(job_id)
+                    # The log holds these and nothing else yet: apply them as written, without
+                    # reading them back (a recovering server reads them from the log).
+                    self._apply(job_id, job, first)
                 self._schedule()
         except BaseException:
-            for _, job_id, _, _ in accepted:
+            for _, job_id, _, _, _ in accepted:
                 self.active.pop(job_id, None)
             raise
         return outcomes
@@ -348,15 +372,15 @@ class LocalExecutor:
 
     def _record(
         self, job_id: int, request: JobRequest, owner: Owner, cwd: str, chown: bool, now: float
-    ) -> tuple[dict[str, Any], _Active]:
-        """Write the job's log (its first events) and return its store row and memory record.
+    ) -> tuple[dict[str, Any], _Active, list[JobEvent]]:
+        """Write the job's log (its first events); return its store row, memory record and events.
+
+        The memory record's cursor is past the events written, which are returned to be applied.
 
         Raises:
             ExecutorUnavailable: The log cannot be created.
         """
-        env = job_environment(
-            self._server_env, request.envars, owner, self.settings.env_passthrough
-        )
+        env = self._environment(request, owner)
         spec = {
             "argv": list(request.command),
             "env": env,
@@ -393,24 +417,16 @@ class LocalExecutor:
             "spec": orjson.dumps(spec).decode(),
         }
         priority = request.urgency  # Flux's default priority plugin: priority = urgency
-        records = [
-            event_record(
-                "submit",
-                {"userid": userid, "urgency": request.urgency, "flags": 0, "version": 1},
-                now,
-            ),
-            event_record("validate", {}, now),
+        events: list[tuple[str, dict[str, Any]]] = [
+            ("submit", {"userid": userid, "urgency": request.urgency, "flags": 0, "version": 1}),
+            ("validate", {}),
         ]
         waiting = self._judge_dependencies(job_id, request.dependencies)
         if waiting:
-            records += [
-                event_record("dependency-add", {"description": describe(d)}, now) for d in waiting
-            ]
+            events += [("dependency-add", {"description": describe(d)}) for d in waiting]
         else:
-            records += [
-                event_record("depend", {}, now),
-                event_record("priority", {"priority": priority}, now),
-            ]
+            events += [("depend", {}), ("priority", {"priority": priority})]
+        data, first = _encode(job_id, 0, events, now)
         path = self._log_path(job_id)
         try:
             fd = self._spares.create(path)
@@ -421,14 +437,14 @@ class LocalExecutor:
         try:
             if chown and owner.uid is not None:
                 os.fchown(fd, owner.uid, owner.gid if owner.gid is not None else -1)
-            os.write(fd, b"".join(records))
+            os.write(fd, data)
         finally:
             os.close(fd)
         searchable = {k: row[k] for k in ("id", "name", "user", "cwd", "state")}
         job = _Active(
             JobState.NEW,
             priority,
-            cursor=Cursor(),
+            cursor=Cursor(len(data), len(first)),
             user=owner.user,
             request=request,
             searchable=searchable,
@@ -438,7 +454,23 @@ class LocalExecutor:
         )
         for dependency in waiting:
             self._dependents.setdefault(dependency.job_id, set()).add(job_id)
-        return row, job
+        return row, job, first
+
+    def _environment(self, request: JobRequest, owner: Owner) -> dict[str, str]:
+        """The job's environment (``job_environment``), its server part computed once per owner."""
+        base = self._environments.get(owner)
+        if base is None:
+            if len(self._environments) >= 1024:
+                self._environments.clear()
+            base = self._environments[owner] = job_environment(
+                self._server_env, {}, owner, self.settings.env_passthrough
+            )
+        # Filtering is idempotent and the user's variables are applied last, so this is
+        # job_environment(server_env, request.envars, owner, ...) without matching the
+        # allowlist's patterns again for every job.
+        env = dict(base)
+        env.update({str(k): str(v) for k, v in request.envars.items()})
+        return env
 
     def _judge_dependencies(
         self, job_id: int, dependencies: tuple[Dependency, ...]
@@ -749,8 +781,8 @@ class LocalExecutor:
     def _append(self, job_id: int, events: list[tuple[str, dict[str, Any]]]) -> None:
         """Append server-decided events to a job's log and ingest them at once."""
         now = time.time()
-        data = b"".join(event_record(name, ctx, now) for name, ctx in events)
         job = self.active.get(job_id)
+        data, entries = _encode(job_id, job.cursor.seq if job is not None else 0, events, now)
         fd = os.open(self._log_path(job_id), os.O_RDWR | os.O_APPEND | os.O_CLOEXEC)
         try:
             size = os.fstat(fd).st_size
@@ -762,10 +794,9 @@ class LocalExecutor:
         finally:
             os.close(fd)
         if job is not None and caught_up:
-            first_seq = job.cursor.seq
             job.cursor.offset += len(data)
-            job.cursor.seq += data.count(b"\n")
-            self._apply_records(job_id, job, first_seq, data)
+            job.cursor.seq += len(entries)
+            self._apply(job_id, job, entries)
         else:
             self._ingest(job_id, whole=True)
 
@@ -785,12 +816,12 @@ class LocalExecutor:
         if whole or not follow:
             # In bounded slices: a job that wrote 100 MB since the last look costs 100 MB of
             # reading, not 100 MB of memory.
-            while job_id in self.active:
+            more = True
+            while more and job_id in self.active:
                 first_seq = job.cursor.seq
-                records = read_slice(path, job.cursor, INGEST_CHUNK)
-                if not records:
-                    return
-                self._apply_records(job_id, job, first_seq, records)
+                records, more = read_some(path, job.cursor, INGEST_CHUNK)
+                if records:
+                    self._apply_records(job_id, job, first_seq, records)
             return
         else:
             count = self.pacer.allowance(job_id)
@@ -807,9 +838,18 @@ class LocalExecutor:
 
         Only followed jobs' output is parsed, a run of lines at a time (``joblog.parse_entries``).
         """
-        assert self.store is not None
         follow = self.hub.has_job_subscribers(job_id)
         found = (parse_entries if follow else parse_events)(job_id, first_seq + 1, records)
+        self._apply(job_id, job, found, follow)
+
+    def _apply(
+        self, job_id: int, job: _Active, found: Sequence[StreamEntry], follow: bool = False
+    ) -> None:
+        """Apply a job's log entries, in order, to the store and the hub.
+
+        The job's cursor is already past them; output entries are only published, to followers.
+        """
+        assert self.store is not None
         published: list[StreamEntry] = []
         events: list[JobEvent] = []
         changes: dict[str, Any] = {}
@@ -858,14 +898,14 @@ class LocalExecutor:
             if changes or revised:
                 self._revision += 1
                 job.revision = self._revision
-            changes["log_offset"] = job.cursor.offset
-            changes["log_seq"] = job.cursor.seq
-            self.store.update_job(job_id, changes)
             if "state" in changes:
                 if not job.searchable:  # recovered job: read its row once
                     job.searchable = dict(self.store.job_row(job_id) or {})
                 job.searchable.update(changes)
-                self.store.update_job(job_id, {"search_text": search_text(job.searchable)})
+                changes["search_text"] = search_text(job.searchable)
+            changes["log_offset"] = job.cursor.offset
+            changes["log_seq"] = job.cursor.seq
+            self.store.update_job(job_id, changes)
             if self.event_hook is not None and events:
                 store = self.store
                 self.event_hook(store.db, events, lambda: store.info(job_id))

@@ -141,14 +141,25 @@ def read_slice(
 
     Like :func:`read_new`, without an object per record.
     """
+    return read_some(path, cursor, limit, records_limit)[0]
+
+
+def read_some(
+    path: str, cursor: Cursor, limit: int | None = None, records_limit: int | None = None
+) -> tuple[bytes, bool]:
+    """:func:`read_slice`, also saying whether complete records may be left after the limits.
+
+    ``False`` means every complete record the file held when it was read was taken (what
+    follows is at most a record being written), so a reader need not look again until told.
+    """
     try:
-        fd = os.open(path, os.O_RDONLY)
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except FileNotFoundError:
-        return b""
+        return b"", False
     try:
         size = os.fstat(fd).st_size
         if size <= cursor.offset:
-            return b""
+            return b"", False
         want = size - cursor.offset if limit is None else min(limit, size - cursor.offset)
         data = os.pread(fd, want, cursor.offset)
         end = data.rfind(b"\n")
@@ -165,16 +176,18 @@ def read_slice(
     finally:
         os.close(fd)
     if end < 0:
-        return b""
+        return b"", False
+    left = cursor.offset + len(data) < size  # the byte limit stopped the read before the end
     end += 1
     count = data.count(b"\n", 0, end)
     if records_limit is not None and count > records_limit:
         end = _cut(data, end, count, records_limit)
         count = data.count(b"\n", 0, end)
+        left = True
     body = data[:end] if end < len(data) else data
     cursor.offset += end
     cursor.seq += count
-    return body
+    return body, left
 
 
 def _cut(data: bytes, end: int, count: int, most: int) -> int:
