@@ -7,7 +7,6 @@ removed, deactivated or given a new password, so their outstanding tokens stop w
 
 from __future__ import annotations
 
-import os
 import re
 import secrets
 import sqlite3
@@ -15,6 +14,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..database import connect
 from .token_store import purge_user_tokens
 
 _NAME_RE = re.compile(r"[A-Za-z0-9_.@+][A-Za-z0-9_.@+-]{0,63}")
@@ -94,15 +94,7 @@ class UserStore:
         """
         self.db_path = db_path
         try:
-            db_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            new_file = not db_path.exists()
-            self._db = sqlite3.connect(
-                db_path, isolation_level=None, check_same_thread=False, timeout=10.0
-            )
-            if new_file:
-                os.chmod(db_path, 0o600)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA busy_timeout=10000")
+            self._db = connect(db_path, busy_timeout=10.0, synchronous=None, private=True)
             self._db.execute(_SCHEMA)
         except (OSError, sqlite3.Error) as exc:
             raise UserStoreError(f"Cannot open the user store {db_path}: {exc}") from None

@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import re
 import secrets
 import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from ..database import connect
 
 __all__ = [
     "PERSONAL_PREFIX",
@@ -170,15 +171,7 @@ class TokenStore:
             TokenStoreError: The file cannot be opened as a SQLite database.
         """
         try:
-            db_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            new_file = not db_path.exists()
-            self._db = sqlite3.connect(
-                db_path, isolation_level=None, check_same_thread=False, timeout=10.0
-            )
-            if new_file:
-                os.chmod(db_path, 0o600)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA busy_timeout=10000")
+            self._db = connect(db_path, busy_timeout=10.0, synchronous=None, private=True)
             for statement in _SCHEMA:
                 self._db.execute(statement)
         except (OSError, sqlite3.Error) as exc:

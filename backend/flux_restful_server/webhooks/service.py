@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from ..database import transaction
 from ..domain.errors import JobNotFound, SubscriberLagged
 from ..domain.events import JobEvent
 from ..executors.local import LocalExecutor
@@ -46,7 +47,6 @@ from .store import (
     WebhookStore,
     insert_deliveries,
     set_meta,
-    transaction,
     updated,
 )
 

@@ -12,13 +12,14 @@ from __future__ import annotations
 import secrets
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import orjson
+
+from ..database import connect, transaction
 
 __all__ = ["Attempt", "Delivery", "Hook", "WebhookStore", "new_hook_id"]
 
@@ -267,10 +268,7 @@ class WebhookStore:
     """The webhook tables of one state dir's database, on a connection of their own."""
 
     def __init__(self, path: Path) -> None:
-        self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.execute("PRAGMA busy_timeout=5000")
+        self.db = connect(path)
         self.db.executescript(SCHEMA)
 
     def close(self) -> None:
@@ -446,18 +444,6 @@ class WebhookStore:
             "WHERE id = ?",
             (now, delivery_id),
         )
-
-
-@contextmanager
-def transaction(db: sqlite3.Connection) -> Iterator[None]:
-    """Commit the block's statements on ``db`` together, or none of them."""
-    db.execute("BEGIN")
-    try:
-        yield
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
-    db.execute("COMMIT")
 
 
 def insert_deliveries(

@@ -15,6 +15,7 @@ from typing import Any, TypeAlias, cast
 
 import orjson
 
+from ...database import connect
 from ...domain.events import JobEvent
 from ...domain.query import JobFilter, Page
 from ...domain.record import JobRecord
@@ -134,10 +135,7 @@ class Store:
     """The SQLite job store of one state dir."""
 
     def __init__(self, path: Path) -> None:
-        self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.execute("PRAGMA busy_timeout=5000")
+        self.db = connect(path)
         self.db.executescript(SCHEMA)
         self.db.create_function("REGEXP", 2, _regexp, deterministic=True)
         self.depth = 0
