@@ -58,6 +58,19 @@ def test_a_sanic_whose_frames_differ_from_ours_stops_the_server(monkeypatch):
         sanic_ws.check()
 
 
+def test_a_sanic_whose_timeouts_ignore_the_connection_setting_stops_the_server(monkeypatch):
+    # Streams exempt themselves from RESPONSE_TIMEOUT through the connection's response_timeout
+    # (test_bad_input.py's test_streams_outlive_the_response_timeout proves it end to end).
+    from sanic.server.protocols.http_protocol import HttpProtocol
+
+    def check_timeouts(self):  # a Sanic that reads the app's setting each time instead
+        return self.app.config.RESPONSE_TIMEOUT
+
+    monkeypatch.setattr(HttpProtocol, "check_timeouts", check_timeouts)
+    with pytest.raises(sanic_ws.SanicInternalsChanged, match="response_timeout"):
+        sanic_ws.check()
+
+
 # The server, with Sanic's public ws.send() made to fail: a stream that completes proves that
 # every frame went through the one-write fast path.
 _NO_PUBLIC_SEND = """

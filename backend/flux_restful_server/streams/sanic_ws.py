@@ -1,6 +1,6 @@
 """Every use of Sanic's websocket internals, in one module, checked when the app is built.
 
-The stream routes need four things Sanic's public API does not give:
+The stream routes need five things Sanic's public API does not give:
 
 * **the upgrade by hand.** Sanic cannot route a websocket and an HTTP ``GET`` on one path, so a
   stream route is a ``GET`` handler that upgrades when asked (:func:`accept`), with the call
@@ -15,7 +15,12 @@ The stream routes need four things Sanic's public API does not give:
   Sanic's backpressure and ``http.lifecycle.send`` signal) under the socket's ``conn_mutex``,
   instead of one :meth:`ws.send` per message, which builds each frame again per follower.
   ``python -m bench.bench_streams`` prints its ratio to ``ws.send``: 1.9 to 4.9 times as many
-  one-line frames per second (two runs on a loaded 2-core machine), so the fast path stays.
+  one-line frames per second (two runs on a loaded 2-core machine), so the fast path stays;
+* **no response timeout while a stream runs** (:func:`no_response_timeout`): Sanic cuts any
+  response that has written nothing for ``RESPONSE_TIMEOUT`` seconds and exempts only
+  websockets; it has no per-route or per-request setting (25.12), so an SSE stream with a long
+  ``ping`` or a quiet job's ``/output/stream`` sets its connection's ``response_timeout``
+  (``HttpProtocol``'s slot, read by ``check_timeouts`` at each turn) to infinity while it runs.
 
 :func:`check` runs when the streams blueprint is registered and raises
 :class:`SanicInternalsChanged` naming what moved, so a Sanic release that renames one of these
@@ -27,12 +32,15 @@ of open connections (``GRACEFUL_SHUTDOWN_TIMEOUT``), so no registry of streams i
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
-from collections.abc import Callable, Iterable
-from typing import Any, TypeVar
+import math
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, TypeVar, cast
 
 import sanic
-from sanic import Sanic
+from sanic import Request, Sanic
+from sanic.server.protocols.http_protocol import HttpProtocol
 from sanic.server.protocols.websocket_protocol import WebSocketProtocol
 from sanic.server.websockets.impl import WebsocketImplProtocol
 from websockets.protocol import OPEN
@@ -99,6 +107,23 @@ async def send_texts(ws: WebsocketImplProtocol, texts: Iterable[str]) -> None:
         await ws.send(text)
 
 
+@contextlib.contextmanager
+def no_response_timeout(request: Request[Any, Any]) -> Iterator[None]:
+    """Exempt a stream from the response timeout while it runs (Sanic exempts only websockets).
+
+    Sanic cancels any response that has written nothing for ``RESPONSE_TIMEOUT`` seconds, so an
+    SSE stream with a long ``ping`` or a quiet job's ``/output/stream`` was cut mid-way, without
+    its final frame. The connection gets its timeout back when the stream ends.
+    """
+    protocol = cast(HttpProtocol, request.transport.get_protocol())
+    saved = protocol.response_timeout
+    protocol.response_timeout = math.inf
+    try:
+        yield
+    finally:
+        protocol.response_timeout = saved
+
+
 def shutdown_started(app: Sanic[Any, Any]) -> asyncio.Future[Any]:
     """A future done once the server starts its graceful shutdown."""
     return asyncio.ensure_future(app.event(SHUTDOWN_SIGNAL))
@@ -139,6 +164,12 @@ def check() -> None:
             problems.append(f"WebsocketImplProtocol.{name} is gone")
     if "is_websocket" not in inspect.getsource(Sanic.handle_request):
         problems.append("Sanic.handle_request no longer honours a handler's is_websocket")
+    if "response_timeout" not in getattr(HttpProtocol, "__slots__", ()) or (
+        "self.response_timeout" not in inspect.getsource(HttpProtocol.check_timeouts)
+    ):
+        problems.append(
+            "HttpProtocol.check_timeouts no longer reads a connection's response_timeout"
+        )
     try:
         ws_proto = ServerProtocol(state=OPEN)
         ws = WebsocketImplProtocol(ws_proto)

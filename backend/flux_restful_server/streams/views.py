@@ -21,7 +21,6 @@ from ..domain.events import JobEvent, OutputLine, OutputRun, StreamEntry, entry_
 from ..domain.record import JobRecord
 from ..domain.states import JobState
 from ..http import AppRequest, job_id_arg, query_bool, visible_job
-from ..http.limits import no_response_timeout
 from ..schemas import EVENTLOG, answers
 from . import sanic_ws
 from .frames import (
@@ -152,7 +151,7 @@ async def serve_stream(
     with slots:
         response = await request.respond(content_type="text/event-stream", headers=SSE_HEADERS)
         ended: Outcome | None = None
-        with no_response_timeout(request), contextlib.suppress(StreamRefused):
+        with sanic_ws.no_response_timeout(request), contextlib.suppress(StreamRefused):
             ended = await run(principal, SSESink(response))
         with contextlib.suppress(Exception):
             await response.eof()
@@ -405,7 +404,7 @@ async def _copy_output(request: AppRequest, principal: Principal, jid: int) -> N
             except SubscriberLagged as lag:
                 since = lag.resume_seq  # reading from the file again is always possible here
 
-    with no_response_timeout(request):
+    with sanic_ws.no_response_timeout(request):
         copying = asyncio.ensure_future(copy())
         revoked = asyncio.ensure_future(watch(lambda: recheck(request.app, principal)))
         try:
