@@ -51,26 +51,57 @@ def _wait_inactive(client: httpx.Client) -> None:
         time.sleep(0.02)
 
 
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _settle(pid: int, timeout: float = 30.0) -> None:
+    """Wait until the server takes no CPU (its spare files are made, in idle time).
+
+    Each round then starts from an idle server, and the baseline does not share the cores with
+    work the server does between batches. Without ``/proc``, nothing is waited for.
+    """
+    if not Path(f"/proc/{pid}/stat").exists():
+        return
+    deadline = time.monotonic() + timeout
+    used = _cpu_seconds(pid)
+    while time.monotonic() < deadline:
+        time.sleep(0.25)
+        used, before = _cpu_seconds(pid), used
+        if used - before <= 0.01:  # at most one clock tick in a quarter of a second
+            return
+
+
 def local_batch(rounds: int) -> None:
-    """Rounds alternate with the baseline, each keeping its best: the machine is shared."""
-    ours = base = 0.0
+    """Rounds alternate with the baseline, each keeping its best: the machine is shared.
+
+    The first batch finds no spare files for its jobs (the stock grows to the largest batch seen,
+    in idle time: ``executors/local/spares.py``), so it is also shown alone.
+    """
+    ours = base = first = 0.0
     jobs = [{"command": "true"}] * BATCH
-    with flux_restful(args=("--cores-per-node", str(CONCURRENCY))) as (url, _):
+    with flux_restful(args=("--cores-per-node", str(CONCURRENCY))) as (url, proc):
         with httpx.Client(base_url=url, timeout=120) as client:
             client.post("/v1/jobs/batch", json=jobs[:50]).raise_for_status()  # warm up
             _wait_inactive(client)
-            for _ in range(rounds):
+            for _ in range(max(rounds, 2)):
+                _settle(proc.pid)
                 start = time.perf_counter()
                 answer = client.post("/v1/jobs/batch", json=jobs)
                 answer.raise_for_status()
                 assert answer.json()["accepted"] == BATCH
                 _wait_inactive(client)
-                ours = max(ours, BATCH / (time.perf_counter() - start))
+                rate = BATCH / (time.perf_counter() - start)
+                first = first or rate
+                ours = max(ours, rate)
+                _settle(proc.pid)
                 base = max(base, asyncio.run(_subprocess_rate(BATCH, CONCURRENCY)))
     print(
         f"{'local batch of 1,000 true':34s} {ours:8.1f} jobs/s submit->inactive, "
         f"create_subprocess_exec x{CONCURRENCY}: {base:8.1f}/s, ratio {ours / base:.2f} "
-        "(target >= 0.90)"
+        f"(target >= 0.90); first batch (no spare files yet) {first:.1f}/s, "
+        f"ratio {first / base:.2f}"
     )
 
 

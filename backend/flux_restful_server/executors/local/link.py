@@ -57,6 +57,8 @@ class SupervisorLink:
         self._proc: subprocess.Popen[bytes] | None = None
         self._reader: asyncio.Task[None] | None = None
         self._cancels: set[int] = set()
+        self._outbox: list[bytes] = []
+        """Requests sent during this turn of the event loop, written together at its end."""
         self.closing = False
         """Set when the executor stops: a connection that ends then is not replaced."""
         self.unready: str | None = "the executor has not started"
@@ -86,11 +88,24 @@ class SupervisorLink:
             self._writer = None
 
     def send(self, message: dict[str, Any]) -> bool:
-        """Send one request; ``False`` when no supervisor is connected."""
+        """Send one request; ``False`` when no supervisor is connected.
+
+        Requests are written once per turn of the event loop, all together: a turn that starts
+        several jobs (a notification naming jobs that ended frees their cores) costs one write
+        here and one read in the supervisor, not one each.
+        """
         if self._writer is None or self._writer.is_closing():
             return False
-        self._writer.write(orjson.dumps(message) + b"\n")
+        if not self._outbox:
+            asyncio.get_running_loop().call_soon(self._flush)
+        self._outbox.append(orjson.dumps(message))
         return True
+
+    def _flush(self) -> None:
+        data = b"\n".join(self._outbox) + b"\n"
+        self._outbox.clear()
+        if self._writer is not None and not self._writer.is_closing():
+            self._writer.write(data)  # else lost with the connection, as unsent bytes would be
 
     def cancel(self, job_id: int) -> None:
         """Ask the supervisor to cancel a running job, now or as soon as one is connected."""
