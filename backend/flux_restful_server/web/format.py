@@ -17,7 +17,7 @@ from .forms import SUBMIT_TEXT_FIELDS
 from .render import Safe, esc, fill, join, tag
 
 if TYPE_CHECKING:
-    from ..webhooks.store import Delivery
+    from ..webhooks.records import Delivery
 
 __all__ = [
     "JOB_COLUMNS",

@@ -3,8 +3,10 @@
 ```
 config     FLUX_WEBHOOK_* settings          policy     URL rules, allowlist on resolved addresses
 signing    Standard Webhooks headers        events     which job events, the delivery body
-store      subscriptions, outbox, log       delivery   one attempt within every limit (httpx)
-service    matching, dispatcher, workers    subscribe  request bodies -> subscriptions
+records    Hook, Delivery, Attempt          store      their tables: subscriptions, outbox, log
+registry   subscriptions in memory          outbox     the deliveries a batch of events makes
+dispatch   sending, retries, pausing        delivery   one attempt within every limit (httpx)
+service    wiring: in (outbox), out (lock)  subscribe  request bodies -> subscriptions
 views      the /v1/webhooks blueprint
 ```
 

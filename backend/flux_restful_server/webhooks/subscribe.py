@@ -16,8 +16,8 @@ from ..errors import BadRequest, NotFound
 from ..limits import MAX_NAME, show
 from .events import UnknownEvent, parse_events
 from .policy import TargetRefused, resolve
+from .records import Hook, new_hook_id, updated
 from .signing import new_secret
-from .store import Hook, new_hook_id, updated
 
 if TYPE_CHECKING:
     from ..auth import Principal

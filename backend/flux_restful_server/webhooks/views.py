@@ -23,8 +23,8 @@ from ..errors import AppError, BadRequest
 from ..http import AppRequest, job_id_arg, query_int, visible_job
 from ..schemas import ERROR, NULLABLE_STRING, NUMBER, answers, json_body
 from .events import EVENT_NAMES
+from .records import updated
 from .service import WebhookService
-from .store import updated
 from .subscribe import change_hook, make_hook, owned_hook
 
 __all__ = ["webhooks_bp"]
