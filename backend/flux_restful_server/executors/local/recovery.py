@@ -1,0 +1,97 @@
+"""Recovery: re-attaching the jobs a previous server (or a lost supervisor) left active.
+
+At start every job that is not inactive is rebuilt from its row and then from its log (the
+records it missed are ingested); a running job is left to its supervisor if its log is locked,
+asked for again if it never started (the supervisor runs a job at most once), and failed as
+``lost`` if it started and its supervisor is gone.
+"""
+
+from __future__ import annotations
+
+import orjson
+
+from ...domain.states import JobState
+from .depend import outstanding
+from .joblog import (
+    Cursor,
+)
+from .resources import Allocation
+from .state import ActiveJob, ExecutorState, log
+from .supervisor import has_start, log_locked
+
+
+class Recovery(ExecutorState):
+    """The executor's part that recovers active jobs; see the module docstring."""
+
+    def _recover(self) -> None:
+        """Re-attach every job that was not inactive when the last server stopped."""
+        assert self.store is not None
+        for row in self.store.active_jobs():
+            job_id = row["id"]
+            job = ActiveJob(
+                JobState(row["state"]),
+                row["priority"] if row["priority"] is not None else row["urgency"],
+                cursor=Cursor(row["log_offset"], row["log_seq"]),
+                user=row["user"],
+                exception=bool(row["exception_occurred"]),
+                exception_type=row["exception_type"] or "",
+                waitstatus=row["waitstatus"],
+                urgency=row["urgency"],
+            )
+            if row["alloc"]:
+                job.alloc = Allocation.from_json(orjson.loads(row["alloc"]))
+                self.cluster.take(job.alloc)
+            self.active[job_id] = job
+            if job.state is JobState.SCHED:
+                self.queue.push(job_id, job.priority)
+            self._ingest(job_id)
+            if job_id not in self.active:
+                continue
+            if job.state is JobState.RUN and not job.finished:
+                self._recover_running(job_id, job)
+            elif job.state is JobState.CLEANUP:
+                self._finish_cleanup(job_id)
+            elif job.state is JobState.DEPEND:
+                events = [(name, ctx) for _, _, name, _, ctx in self.store.events(job_id)]
+                job.waiting = outstanding(events)
+                for dependency in job.waiting:
+                    self._dependents.setdefault(dependency.job_id, set()).add(job_id)
+        # Jobs depended on may have started or ended while no server was watching.
+        for target in list(self._dependents):
+            self._queue_resolve(target)
+        log.info("recovered %d active jobs", len(self.active))
+
+    def _recover_running(self, job_id: int, job: ActiveJob) -> None:
+        path = self._log_path(job_id)
+        if log_locked(path):
+            return  # still running: the supervisor names it to us as it writes
+        if not has_start(path):
+            # Allocated but never started (the server stopped before the supervisor got it):
+            # ask again. The supervisor runs a job at most once.
+            self._launch(job_id, job)
+            return
+        self._check_lost(job_id, job)
+
+    def _reattach(self) -> None:
+        """After a lost supervisor was replaced: re-attach, relaunch or fail the running jobs."""
+        for job_id, job in list(self.active.items()):
+            if job.state is JobState.RUN and not job.finished:
+                try:
+                    self._recover_running(job_id, job)
+                except Exception:
+                    log.exception("re-attaching job %d failed", job_id)
+
+    def _check_lost(self, job_id: int, job: ActiveJob) -> None:
+        """Fail a job whose tasks began but whose supervisor died before it finished."""
+        path = self._log_path(job_id)
+        if log_locked(path) or not has_start(path):
+            return  # running, or not started yet
+        # The lock was free, and finish is written before the lock is released: whatever the
+        # log holds now is all it will ever hold.
+        self._ingest(job_id, whole=True)
+        if job_id in self.active and not job.finished:
+            note = "the job supervisor exited before the job finished"
+            self._append(job_id, [
+                ("exception", {"type": "lost", "severity": 0, "userid": -1, "note": note}),
+                ("finish", {"status": 9}),
+            ])  # fmt: skip
