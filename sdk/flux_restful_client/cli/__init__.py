@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import _control, _jobs, _settings_cmds, _shell, _tokens, _webhooks  # noqa: F401
+from . import _control, _jobs, _settings_cmds, _shell, _submit, _tokens, _webhooks  # noqa: F401
 from ._app import cli, main
 from ._config import CliConfig
 from ._dashboard import tui_main
