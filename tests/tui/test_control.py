@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 
 from rich.console import Console
-from textual.widgets import Input
+from textual.widgets import Button, Input, Label
 
 from flux_restful_client import AsyncClient
 from flux_restful_tui import DashboardApp
@@ -89,6 +89,47 @@ async def test_refusals_are_notifications_and_the_detail_shows_the_reason(aclien
         lines = [" ".join(line.split()) for line in console.export_text().splitlines()]
         assert "pending_reason held (urgency 0)" in lines
         await aclient.cancel_jobs(ids=[running, held])
+
+
+async def _asked(pilot, app: DashboardApp, key: str) -> tuple[str, str]:
+    """Press ``key``, read the confirmation as the user does (question, button), decline it."""
+    await pilot.press(key)
+    await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+    question = str(app.screen.query_one("#confirm-question", Label).render())
+    label = str(app.screen.query_one("#confirm-yes", Button).label)
+    await pilot.press("n")
+    await until(pilot, lambda: not isinstance(app.screen, ConfirmScreen))
+    return question, label
+
+
+async def test_confirmations_name_the_job_or_the_count(aclient: AsyncClient):
+    ids = [await aclient.submit_job(["true"], urgency=0, name=f"parked-{n}") for n in range(3)]
+    app = DashboardApp(aclient, feed=FAST)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: set(ids) <= set(app.jobs_screen.table.row_ids()))
+        one = ids[0]
+        assert app.jobs_screen.table.select_job(one)
+        assert await _asked(pilot, app, "c") == (f"Cancel job {one}?", "Cancel job")
+        assert await _asked(pilot, app, "h") == (
+            f"Hold job {one}? It stays queued until released.",
+            "Hold job",
+        )
+        assert await _asked(pilot, app, "u") == (f"Release job {one}?", "Release job")
+        await pilot.press("p")
+        await until(pilot, lambda: isinstance(app.screen, UrgencyScreen))
+        asked = str(app.screen.query_one("#urgency-question", Label).render())
+        assert asked.startswith(f"Urgency of job {one}: 0-31")
+        await pilot.press("escape")
+        await until(pilot, lambda: app.screen is app.jobs_screen)
+        for job_id in ids:
+            assert app.jobs_screen.table.select_job(job_id)
+            await pilot.press("space")
+        await until(pilot, lambda: app.jobs_screen.table.marks == set(ids))
+        listed = ", ".join(map(str, sorted(ids)))
+        assert await _asked(pilot, app, "c") == (f"Cancel 3 jobs ({listed})?", "Cancel jobs")
+        assert await _asked(pilot, app, "u") == (f"Release 3 jobs ({listed})?", "Release jobs")
+        assert [(await aclient.get_job(i)).urgency for i in ids] == [0, 0, 0]  # all declined
+    await aclient.cancel_jobs(ids=ids)
 
 
 def test_urgency_words():

@@ -1,4 +1,9 @@
-"""The dashboard application: owns the client, the jobs store and the feed worker."""
+"""The dashboard application: owns the client, the jobs store and the feed worker.
+
+It keeps the store in step with the server (the feed, listings, fetches of changed jobs) and
+answers the screens' requests for navigation; job control (confirm, then act) is
+``control.JobControl``, which the app is.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ from typing import ClassVar
 
 import anyio
 from textual import on, work
-from textual.app import App, SystemCommand
+from textual.app import SystemCommand
 from textual.binding import Binding, BindingType
 from textual.reactive import reactive
 from textual.screen import Screen
@@ -18,6 +23,7 @@ from textual.worker import Worker, WorkerState
 from flux_restful_client import AsyncClient, FluxRestfulError, JobInfo
 
 from .context import DashContext
+from .control import JobControl
 from .feed import FeedSettings, follow_jobs
 from .messages import (
     CancelRequested,
@@ -33,7 +39,6 @@ from .messages import (
     SubmitRequested,
     UrgencyRequested,
 )
-from .screens.confirm import ConfirmScreen
 from .screens.detail import JobDetailScreen
 from .screens.help import HelpScreen
 from .screens.jobs import JobsScreen
@@ -41,7 +46,6 @@ from .screens.log import LogScreen
 from .screens.nodes import NodesScreen
 from .screens.submit import SubmitScreen
 from .screens.unreachable import UnreachableScreen
-from .screens.urgency import UrgencyScreen
 from .store import JobFilter, JobStore
 
 __all__ = ["DashboardApp"]
@@ -52,7 +56,7 @@ REFRESH_EVENTS = frozenset(
 """Feed events after which the job's full info is fetched (name, result, return code...)."""
 
 
-class DashboardApp(App[None]):
+class DashboardApp(JobControl):
     """A live terminal dashboard of a Flux RESTful API server."""
 
     CSS_PATH = "app.tcss"
@@ -234,6 +238,9 @@ class DashboardApp(App[None]):
                 if job.id == screen.job_id:
                     screen.job_changed(job)
 
+    def refetch(self, ids: list[int]) -> None:
+        self.fetch_jobs(ids)
+
     @work(group="fetch")
     async def fetch_jobs(self, ids: list[int]) -> None:
         """Fetch full info of jobs named by feed events."""
@@ -338,98 +345,6 @@ class DashboardApp(App[None]):
         self.jobs_screen.rebuild()
         self.jobs_screen.table.select_job(job_id)
         self.open_log(job_id)
-
-    def confirm_cancel(self, job_ids: Iterable[int]) -> None:
-        """Ask, then cancel these jobs."""
-        ids = list(job_ids)
-        if self.read_only or not ids:
-            return
-        what = (
-            f"job {ids[0]}"
-            if len(ids) == 1
-            else f"{len(ids)} jobs ({', '.join(map(str, ids[:5]))}{'…' if len(ids) > 5 else ''})"
-        )
-
-        def answered(yes: bool | None) -> None:
-            if yes:
-                self.cancel_jobs(ids)
-
-        self.push_screen(ConfirmScreen(f"Cancel {what}?", confirm_label="Cancel jobs"), answered)
-
-    def confirm_urgency(self, job_ids: Iterable[int], action: str) -> None:
-        """Ask, then hold, release or set the urgency of these jobs (``action``)."""
-        ids = list(job_ids)
-        if self.read_only or not ids:
-            return
-        what = (
-            f"job {ids[0]}"
-            if len(ids) == 1
-            else f"{len(ids)} jobs ({', '.join(map(str, ids[:5]))}{'…' if len(ids) > 5 else ''})"
-        )
-        if action == "urgency":
-            first = self.store.jobs.get(ids[0])
-
-            def chosen(value: int | None) -> None:
-                if value is not None:
-                    self.change_urgency(ids, action, value)
-
-            self.push_screen(UrgencyScreen(what, first.urgency if first else None), chosen)
-            return
-
-        def answered(yes: bool | None) -> None:
-            if yes:
-                self.change_urgency(ids, action, None)
-
-        question = (
-            f"Hold {what}? It stays queued until released."
-            if action == "hold"
-            else f"Release {what}?"
-        )
-        label = "Hold jobs" if action == "hold" else "Release jobs"
-        self.push_screen(ConfirmScreen(question, confirm_label=label), answered)
-
-    @work(group="urgency")
-    async def change_urgency(self, ids: list[int], action: str, value: int | None) -> None:
-        """Hold, release or set the urgency of jobs; each refusal is a notification."""
-        title = {"hold": "Hold", "release": "Release"}.get(action, "Urgency")
-        done = 0
-        for job_id in ids:
-            try:
-                if action == "hold":
-                    await self.client.hold_job(job_id)
-                elif action == "release":
-                    await self.client.release_job(job_id)
-                else:
-                    await self.client.set_urgency(job_id, value if value is not None else 16)
-            except FluxRestfulError as exc:
-                self.notify(str(exc), title=f"{title} job {job_id}", severity="error")
-            else:
-                done += 1
-        if done:
-            jobs = f"{done} job{'s' if done > 1 else ''}"
-            said = {"hold": f"{jobs} held", "release": f"{jobs} released"}.get(
-                action, f"Urgency {value} set for {jobs}"
-            )
-            self.notify(said, title=title)
-            self.fetch_jobs(ids)
-        if self.jobs_screen.is_mounted:
-            self.jobs_screen.table.action_clear_marks()
-
-    @work(group="cancel")
-    async def cancel_jobs(self, ids: list[int]) -> None:
-        """Cancel jobs; each refusal is a notification with the server's reason."""
-        done = 0
-        for job_id in ids:
-            try:
-                await self.client.cancel_job(job_id)
-            except FluxRestfulError as exc:
-                self.notify(str(exc), title=f"Cancel job {job_id}", severity="error")
-            else:
-                done += 1
-        if done:
-            self.notify(f"Cancel requested for {done} job{'s' if done > 1 else ''}", title="Cancel")
-        if self.jobs_screen.is_mounted:
-            self.jobs_screen.table.action_clear_marks()
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
