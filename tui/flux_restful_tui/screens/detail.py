@@ -20,7 +20,7 @@ from ..context import DashContext
 from ..messages import CancelRequested, LogRequested
 from ..store import format_runtime
 from ..widgets.footer import KeysFooter
-from ..widgets.jobs_table import RESULT_STYLES, format_time, state_text
+from ..widgets.formats import RESULT_STYLES, format_time, state_text
 
 __all__ = ["JobDetailScreen", "deliveries_table", "info_table", "timeline"]
 

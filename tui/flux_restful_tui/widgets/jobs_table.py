@@ -8,7 +8,6 @@ window, whatever the number of jobs.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import ClassVar
@@ -16,7 +15,6 @@ from typing import ClassVar
 from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
 from rich.style import Style
-from rich.text import Text
 from textual import events
 from textual.binding import Binding, BindingType
 from textual.geometry import Region, Size
@@ -27,8 +25,9 @@ from textual.strip import Strip
 from flux_restful_client import JobInfo
 
 from ..store import RUNNING_STATES, JobStore, format_runtime
+from .formats import RESULT_STYLES, cached_style, format_time, state_style
 
-__all__ = ["COLUMNS", "JobsTable", "format_time", "state_style", "state_text"]
+__all__ = ["COLUMNS", "JobsTable"]
 
 COLUMNS: tuple[tuple[str, str, int | None], ...] = (
     ("sel", " ", 1),
@@ -46,42 +45,6 @@ COLUMNS: tuple[tuple[str, str, int | None], ...] = (
 
 NAME_MIN = 8
 """Narrowest the flexible name column gets."""
-
-STATE_STYLES = {
-    "DEPEND": "magenta",
-    "PRIORITY": "magenta",
-    "SCHED": "yellow",
-    "RUN": "bold green",
-    "CLEANUP": "cyan",
-    "INACTIVE": "dim",
-}
-RESULT_STYLES = {"COMPLETED": "green", "FAILED": "bold red", "CANCELED": "yellow", "TIMEOUT": "red"}
-
-_STYLE_CACHE: dict[str, Style] = {}
-
-
-def _style(name: str) -> Style:
-    style = _STYLE_CACHE.get(name)
-    if style is None:
-        style = _STYLE_CACHE[name] = Style.parse(name) if name else Style()
-    return style
-
-
-def state_style(state: str) -> Style:
-    """The colour of a state name."""
-    return _style(STATE_STYLES.get(state, ""))
-
-
-def state_text(state: str) -> Text:
-    """A state name in its colour."""
-    return Text(state, style=STATE_STYLES.get(state, ""))
-
-
-def format_time(t: float | None) -> str:
-    """Epoch seconds as local ``MM-DD HH:MM:SS`` (``""`` when unknown)."""
-    if not t:
-        return ""
-    return time.strftime("%m-%d %H:%M:%S", time.localtime(t))
 
 
 def _dash(value: object) -> str:
@@ -198,12 +161,14 @@ class JobsTable(ScrollView, can_focus=True):
             "id": (str(job.id), Style()),
             "name": (
                 f"{job.name} · {job.pending_reason}" if job.pending_reason else job.name,
-                self._styles.get("reason", _style("italic")) if job.pending_reason else Style(),
+                self._styles.get("reason", cached_style("italic"))
+                if job.pending_reason
+                else Style(),
             ),
             "user": (job.user or "", Style()),
             "state": (job.state, state_style(job.state)),
-            "result": (job.result, _style(RESULT_STYLES.get(job.result, ""))),
-            "rc": (rc, _style("red") if job.returncode else Style()),
+            "result": (job.result, cached_style(RESULT_STYLES.get(job.result, ""))),
+            "rc": (rc, cached_style("red") if job.returncode else Style()),
             "tasks": (f"{_dash(raw.get('ntasks'))}/{_dash(raw.get('nnodes'))}", Style()),
             "runtime": (format_runtime(self.store.runtime(job)), Style()),
             "submitted": (format_time(job.t_submit), Style()),

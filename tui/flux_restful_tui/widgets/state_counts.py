@@ -8,7 +8,7 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widgets import Static
 
-from .jobs_table import STATE_STYLES
+from .formats import STATE_STYLES
 
 __all__ = ["StateCounts"]
 
