@@ -1,8 +1,9 @@
 """Building each call's ``httpx.Request``: method, path, query, body and headers.
 
-One builder per call of the API, grouped by resource (jobs, job control, output and streams,
-tokens); the arguments are checked in ``_arguments`` first, so nothing the server would refuse
-for its shape is built. The clients send what these return.
+One builder per call of the API, grouped by resource (jobs and nodes, submits, job control,
+output and streams, the server and personal tokens); the arguments are checked in ``_arguments``
+first, so nothing the server would refuse for its shape is built. The clients send what these
+return.
 """
 
 from __future__ import annotations
