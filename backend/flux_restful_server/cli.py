@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import gc
 import logging
 import os
 import socket
@@ -66,12 +67,33 @@ APP_NAME = "flux_restful"
 """The Sanic app's name: every worker process builds its app under it."""
 
 
+GC_THRESHOLDS = (50_000, 20, 100)
+"""The collector's thresholds while serving (Python's: 700, 10, 10); see :func:`collect_less`."""
+
+
 def worker_app(settings: Settings) -> App:
     """Build the app in a server process (the main one, and each worker Sanic spawns)."""
     forbid_tracing()  # a spawned worker is a fresh exec: make it non-dumpable too
     from .app import create_app
 
-    return create_app(settings, name=APP_NAME)
+    app = create_app(settings, name=APP_NAME)
+    app.after_server_start(collect_less)
+    return app
+
+
+async def collect_less(app: App) -> None:
+    """Leave the start-up heap out of garbage collection and collect the young less often.
+
+    What start-up built (Sanic, the routes, the OpenAPI models, every imported module) lives as
+    long as the server: frozen, no collection walks it again. Serving allocates many short-lived
+    containers (a future and a callback per follower of every live line) and hardly any cycles:
+    with 1,000 followers of a job, the collector took a fifth of the server's CPU (py-spy) and
+    freed nothing, and its full collections paused every stream for up to 0.5 s
+    (``gc.callbacks``). Cycles are still collected, 50,000 allocations apart instead of 700.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

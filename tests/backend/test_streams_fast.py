@@ -29,6 +29,7 @@ from flux_restful_server.streams.frames import (
     run_wire,
     wire,
 )
+from flux_restful_server.streams.transport import Outcome, pump
 
 from .test_streams_support import PY, check_complete, sse_frames, submit, ws_frames, ws_url
 
@@ -202,3 +203,74 @@ async def test_followers_that_keep_up_are_never_cut_off_by_a_burst(server_factor
     assert code == 1000
     assert [f["type"] for f in filtered[:-1]] == ["output"] * 20000
     assert filtered[-1]["type"] == "end"
+
+
+class _GatedSink:
+    """A sink whose sends wait for the test to let them through, writing in their last step."""
+
+    def __init__(self, open_sends: int) -> None:
+        self.sent: list[bytes] = []
+        self.allowed = asyncio.Semaphore(open_sends)
+        self.started = 0
+
+    async def send(self, frames):
+        self.started += 1
+        await self.allowed.acquire()
+        self.sent += [text for frame in frames for text in messages(frame)]
+
+    async def close(self, code=1000, reason=""):
+        pass
+
+    def gone(self):
+        return None
+
+
+async def _batches():
+    for seq in (1, 2, 3):
+        yield [seq]
+    await asyncio.Event().wait()  # then nothing more, ever
+
+
+async def _render(batch):
+    return [wire(encode({"seq": batch[0]}), batch[0])], batch[0], False
+
+
+async def test_a_stream_stopped_during_a_send_resumes_after_what_was_sent():
+    # The third batch's send is held when the server stops: the shutdown frame says since=2,
+    # and the third frame is never written.
+    sink = _GatedSink(open_sends=2)
+    shutdown = asyncio.get_running_loop().create_future()
+    pumping = asyncio.ensure_future(
+        pump(_batches(), _render, sink, since=0, ping=60, shutdown=shutdown)
+    )
+    while sink.started < 3:  # the third send is waiting
+        await asyncio.sleep(0.01)
+    shutdown.set_result(None)
+    await asyncio.sleep(0.05)  # the pump stops the held send
+    sink.allowed.release()  # and the shutdown frame goes through
+    assert await pumping == Outcome("shutdown", 2)
+    assert [json.loads(text) for text in sink.sent] == [
+        {"seq": 1},
+        {"seq": 2},
+        {"type": "shutdown", "since": 2},
+    ]
+
+
+async def test_pings_fill_silences_and_stop_with_the_last_frame():
+    sink = _GatedSink(open_sends=100)
+
+    async def slow():
+        yield [1]
+        await asyncio.sleep(0.35)
+        yield [2]
+
+    async def render(batch):
+        return [wire(encode({"seq": batch[0]}), batch[0])], batch[0], batch[0] == 2
+
+    shutdown = asyncio.get_running_loop().create_future()
+    outcome = await pump(slow(), render, sink, since=0, ping=0.1, shutdown=shutdown)
+    assert outcome == Outcome("end", 2)
+    await asyncio.sleep(0.3)  # no ping after the last frame
+    frames = [json.loads(text) for text in sink.sent]
+    assert frames[0] == {"seq": 1} and frames[-1] == {"seq": 2}
+    assert 2 <= frames.count({"type": "ping"}) == len(frames) - 2 <= 4

@@ -38,7 +38,10 @@ class Subscription(Generic[T]):
         self._chunks: deque[list[T]] = deque()
         self._count = 0
         self._limit = limit
-        self._ready = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._waiter: asyncio.Future[None] | None = None
+        """What :meth:`get_batch` awaits while nothing is queued (one future, not an Event: a
+        subscription has one reader, and this is on the path of every follower of every line)."""
         self.lagged_from: int | None = None
         """Set when the subscriber fell behind: the last seq it was given (resume after it)."""
         self.closed = False
@@ -68,14 +71,19 @@ class Subscription(Generic[T]):
                 self._first_seq = first_seq
             self._chunks.append(items)
             self._count += size
-        self._ready.set()
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     def __len__(self) -> int:
         return self._count
 
     def close(self) -> None:
         self.closed = True
-        self._ready.set()
+        self._wake()
 
     async def get_batch(self) -> list[T]:
         """Wait for entries and return all that are queued (empty once closed).
@@ -90,8 +98,13 @@ class Subscription(Generic[T]):
                 raise SubscriberLagged(self.lagged_from)
             if self.closed:
                 return []
-            self._ready.clear()
-            await self._ready.wait()
+            if self._loop is None:
+                self._loop = asyncio.get_running_loop()
+            self._waiter = self._loop.create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
         if len(self._chunks) == 1:
             batch = self._chunks[0]
         else:
