@@ -252,32 +252,18 @@ class ResponseParsing:
         return self._parse_as(response, CancelResult.from_json)
 
     def _parse_output(self, response: httpx.Response) -> list[str]:
-        body = self._json(response)
-        output = body.get("Output") if isinstance(body, dict) else None
-        if not isinstance(output, list):
-            return []
-        return [item if isinstance(item, str) else str(item.get("data", "")) for item in output]
+        return self._parse_as(response, _output_from_json)
 
     def _parse_labelled_output(self, response: httpx.Response) -> list[OutputLine]:
-        body = self._json(response)
-        output = body.get("Output") if isinstance(body, dict) else None
-        if not isinstance(output, list):
-            return []
-        return [OutputLine.from_json(item) for item in output]
+        return self._parse_as(
+            response, lambda body: [OutputLine.from_json(item) for item in _output_items(body)]
+        )
 
     def _parse_job_events(self, response: httpx.Response) -> list[JobEvent]:
-        body = self._json(response)
-        items = body.get("events") if isinstance(body, dict) else body
-        if not isinstance(items, list):
-            return []
-        return [JobEvent.from_json(item) for item in items if isinstance(item, Mapping)]
+        return self._parse_as(response, _job_events_from_json)
 
     def _parse_nodes(self, response: httpx.Response) -> list[Node]:
-        body = self._json(response)
-        detail = body.get("detail")
-        if isinstance(detail, list):  # ``detail=true``: per-node resources
-            return [Node.from_json(item) for item in detail]
-        return [Node.from_json(item) for item in body.get("nodes", [])]
+        return self._parse_as(response, _nodes_from_json)
 
     def _parse_token(self, response: httpx.Response) -> str:
         return self.auth.parse_login_response(response)
@@ -302,3 +288,28 @@ def _jobs_from_json(body: Any) -> list[JobInfo]:
     if isinstance(body, dict):
         body = body.get("jobs", list(body.values()))
     return [JobInfo.from_json(item) for item in body]
+
+
+def _output_items(body: Any) -> list[Any]:
+    output = body.get("Output") if isinstance(body, dict) else None
+    return output if isinstance(output, list) else []
+
+
+def _output_from_json(body: Any) -> list[str]:
+    return [
+        item if isinstance(item, str) else str(item.get("data", "")) for item in _output_items(body)
+    ]
+
+
+def _job_events_from_json(body: Any) -> list[JobEvent]:
+    items = body.get("events") if isinstance(body, dict) else body
+    if not isinstance(items, list):
+        return []
+    return [JobEvent.from_json(item) for item in items if isinstance(item, Mapping)]
+
+
+def _nodes_from_json(body: Any) -> list[Node]:
+    detail = body.get("detail")
+    if isinstance(detail, list):  # ``detail=true``: per-node resources
+        return [Node.from_json(item) for item in detail]
+    return [Node.from_json(item) for item in body.get("nodes", [])]

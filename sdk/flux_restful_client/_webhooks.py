@@ -14,7 +14,6 @@ import httpx
 import standardwebhooks
 
 from ._exceptions import WebhookVerificationError
-from ._server import not_the_api
 from ._types import JobId
 from .models import Webhook, WebhookDelivery, WebhookSecret
 
@@ -29,6 +28,8 @@ class _Builder(Protocol):
     def _build(self, method: str, path: str, **kwargs: Any) -> httpx.Request: ...
 
     def _json(self, response: httpx.Response) -> Any: ...
+
+    def _parse_as(self, response: httpx.Response, build: Callable[[Any], T]) -> T: ...
 
 
 def verify_webhook(
@@ -127,10 +128,7 @@ class WebhookCalls:
         return self._calls._json(response)
 
     def _parse(self, response: httpx.Response, build: Callable[[Any], T]) -> T:
-        try:
-            return build(self._body(response))
-        except (KeyError, TypeError, ValueError):
-            raise not_the_api(response) from None
+        return self._calls._parse_as(response, build)
 
     def _parse_secret(self, response: httpx.Response) -> WebhookSecret:
         return self._parse(response, WebhookSecret.from_json)

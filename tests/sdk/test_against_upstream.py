@@ -217,3 +217,26 @@ async def test_upstream_before_110_is_known_by_its_404(runner):
     client = runner.mock(handler, ours=False)
     info = await runner.call(client, "server_info")
     assert info.is_upstream and str(info).startswith("upstream flux-restful-api (before 1.1.0)")
+
+
+@pytest.mark.parametrize(
+    ("method", "body"),
+    [
+        ("get_output", {"Output": [1, 2]}),
+        ("get_nodes", ["node-a", "node-b"]),
+        ("get_nodes", {"nodes": [7]}),
+    ],
+    ids=["output", "nodes-list", "nodes-items"],
+)
+async def test_json_of_the_wrong_shape_gets_one_clear_error(runner, method, body):
+    """A proxy or another service answering JSON that is not the API's: the clear error, not an
+    ``AttributeError`` from deep inside a parser."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json=body)
+
+    client = runner.mock(handler, attempts=1)
+    args = () if method == "get_nodes" else (1,)
+    with pytest.raises(UnexpectedAnswerError) as info:
+        await runner.call(client, method, *args)
+    assert "does not answer as a Flux RESTful API" in str(info.value)
