@@ -355,3 +355,36 @@ def test_rows_read_by_id_or_whole_and_kept_only_when_known(count: int, revision:
     assert (first is None) is (count > 500)  # the whole page, not 600 ids in one statement
     assert len(cache.summaries) == (0 if count > 500 or revision is None else count)
     assert again == ([] if count <= 500 and revision is not None else [first])
+
+
+def test_only_changed_rows_are_read_again_and_a_vanished_job_is_not_shown():
+    import asyncio
+
+    from flux_restful_server.domain.query import JobFilter, Page
+    from flux_restful_server.jobs.cache import ResponseCache
+    from flux_restful_server.jobs.info import job_summary
+    from flux_restful_server.jobs.rows import summary_listing
+
+    executor, cache = PagedExecutor(10, 3), ResponseCache()
+    revisions = dict.fromkeys([r["id"] for r in executor.records], 3)
+    executor.row_revisions = lambda ids, summary=False: [revisions[i] for i in ids]  # type: ignore[method-assign]
+
+    def listing() -> bytes:
+        return asyncio.run(summary_listing(executor, cache, JobFilter(), Page()))  # type: ignore[arg-type]
+
+    listing()
+    executor.reads.clear()
+    executor.records[2]["name"] = "renamed"
+    revisions[executor.records[2]["id"]] = 4  # changed: read again, shown as it is now
+    revisions[executor.records[5]["id"]] = 4  # changed, and gone by the time it is read
+    gone = executor.records.pop(5)
+
+    async def ids_with_the_gone_one(filters: Any, page: Any) -> list[int]:
+        return [*[r["id"] for r in executor.records], gone["id"]]
+
+    executor.query_ids = ids_with_the_gone_one  # type: ignore[method-assign]
+    body = listing()
+    assert executor.reads == [frozenset({executor.records[2]["id"], gone["id"]})]
+    ids = [r["id"] for r in executor.records]
+    want = encode({"jobs": [job_summary(r) for r in executor.records]})  # type: ignore[arg-type]
+    assert body == want and gone["id"] not in ids

@@ -36,3 +36,15 @@ def test_cached_finished_job_stays_private(auth_server: Server) -> None:  # noqa
     assert other.json()["detail"] == f"Job {job} not found"
     assert httpx.get(f"{url}/v1/jobs", headers=mallory).json()["jobs"] == []
     assert [j["id"] for j in httpx.get(f"{url}/v1/jobs", headers=alice).json()["jobs"]] == [job]
+
+
+def test_a_bad_listing_query_is_refused_every_time(server: Server, http: httpx.Client) -> None:
+    # What a listing parsed from its query is kept per query string; a refused one never is.
+    for _ in range(2):
+        answer = http.get("/v1/jobs", params={"limit": "-1", "state": "RUN"})
+        assert answer.status_code == 400 and "limit" in answer.json()["detail"]
+    job = http.post("/v1/jobs/submit", params={"command": "true"}).json()["id"]
+    for limit in ("1", "1"):
+        assert [j["id"] for j in http.get("/v1/jobs", params={"limit": limit}).json()["jobs"]] == [
+            job
+        ]

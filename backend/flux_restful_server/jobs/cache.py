@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import orjson
 
@@ -102,6 +102,9 @@ class ResponseCache:
     """The encoded responses of one application."""
 
     def __init__(self, infos: int = 10_000, listings: int = 256, rows: int = 10_000) -> None:
+        self.queries: LRU[tuple[str | None, str, str], Any] = LRU(listings)
+        """(caller scope, route, query string) -> what the route parsed from it (immutable):
+        a dashboard polls with the same query, and parsing it cost as much as the listing."""
         self.infos: LRU[int, EncodedInfo] = LRU(infos)
         """Job id -> encoded full info (shared by ``GET /v1/jobs/{id}`` and detailed listings)."""
         self.listings: LRU[tuple[str | None, str, str], tuple[int, bytes]] = LRU(listings)

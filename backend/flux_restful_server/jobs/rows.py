@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
+from itertools import compress, repeat
+from operator import itemgetter, ne
 
 from ..domain.query import JobFilter, Page
 from ..domain.record import JobRecord
@@ -81,34 +83,40 @@ async def _rows(
     return records, True
 
 
+_MISS = (object(), b"")
+"""A kept row that matches no revision (``None`` included)."""
+_REVISION, _ROW = itemgetter(0), itemgetter(1)
+
+
 async def summary_listing(
     executor: Executor, cache: ResponseCache, filters: JobFilter, page: Page
 ) -> bytes:
-    """The encoded body of ``GET /v1/jobs``: ``{"jobs": [summary, ...]}``."""
+    """The encoded body of ``GET /v1/jobs``: ``{"jobs": [summary, ...]}``.
+
+    The page's kept rows are looked up and checked against the revisions in bulk (``map``
+    over the ids, no Python step per row): per row, that was most of a listing's own time.
+    """
     ids = await executor.query_ids(filters, page)
     revisions = executor.row_revisions(ids, summary=True)
-    kept = cache.summaries.rows
-    rows: dict[int, bytes | None] = {}
-    missing = []
-    for job_id, revision in zip(ids, revisions, strict=True):  # the hot loop: one lookup each
-        hit = kept.get(job_id)
-        if hit is not None and hit[0] == revision:
-            rows[job_id] = hit[1]
-        else:
-            rows[job_id] = None
-            missing.append(job_id)
-    if missing:
+    hits = list(map(cache.summaries.rows.get, ids, repeat(_MISS)))
+    stale = list(map(ne, map(_REVISION, hits), revisions))
+    rows = list(map(_ROW, hits))  # b"" where a row is missing or stale
+    if any(stale):
+        missing = list(compress(ids, stale))
+        at = dict(zip(missing, compress(range(len(ids)), stale), strict=True))
+        for index in at.values():
+            rows[index] = b""  # a stale row is not shown, even if its job is gone now
         by_id = dict(zip(ids, revisions, strict=True))
         records, keep = await _rows(executor, filters, page, missing, by_id, summary=True)
         for record in records:
             job_id = record["id"]
-            if job_id not in rows:
+            if job_id not in at:
                 continue  # a page read whole holds no other jobs but in a race: as ids said
-            rows[job_id] = encoded = encode(job_summary(record))
+            rows[at[job_id]] = encoded = encode(job_summary(record))
             revision = by_id[job_id]
             if keep and revision is not None:
                 cache.summaries.put(job_id, revision, encoded)
-    return b'{"jobs":' + _array(rows.values()) + b"}"
+    return b'{"jobs":[' + b",".join(filter(None, rows)) + b"]}"
 
 
 async def detail_listing(

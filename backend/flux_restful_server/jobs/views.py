@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from sanic import Blueprint
@@ -224,6 +224,15 @@ async def submit_jobspec(request: AppRequest) -> HTTPResponse:
     return await submit_one(request, principal, job_request, dry_run=dry_run)
 
 
+class _ListQuery(NamedTuple):
+    """What ``GET /v1/jobs`` parsed from a query string (kept per caller scope and query)."""
+
+    details: bool
+    listing: bool
+    filters: JobFilter
+    page: Page
+
+
 def _filters_from_query(request: AppRequest, principal: Principal) -> JobFilter:
     states = None
     results = None
@@ -288,20 +297,25 @@ def _filters_from_query(request: AppRequest, principal: Principal) -> JobFilter:
 @openapi.secured("token")
 async def list_jobs(request: AppRequest) -> HTTPResponse:
     principal = await authenticate(request)
-    details = query_bool(request, "details", "detail")
-    listing = query_bool(request, "listing")
-    limit = query_int(request, "limit", minimum=0)
-    after = request.args.get("after")
-    filters = _filters_from_query(request, principal)
-    page = Page(limit=limit, after=parse_job_id(after) if after else None)
+    cache = request.app.ctx.cache
+    # The caller's scope and the query string decide the parse (and the answer, per revision).
+    key = (None if principal.sees_all else principal.name, "jobs", request.query_string)
+    parsed: _ListQuery | None = cache.queries.get(key)
+    if parsed is None:
+        details = query_bool(request, "details", "detail")
+        listing = query_bool(request, "listing")
+        limit = query_int(request, "limit", minimum=0)
+        after = request.args.get("after")
+        page = Page(limit=limit, after=parse_job_id(after) if after else None)
+        parsed = _ListQuery(details, listing, _filters_from_query(request, principal), page)
+        cache.queries.put(key, parsed)  # only a query that parsed (a bad one raised)
+    details, listing, filters, page = parsed
     executor = request.app.ctx.jobs
     revision = executor.revision()
-    key = (None if principal.sees_all else principal.name, "jobs", request.query_string)
     if revision is not None:
-        hit = request.app.ctx.cache.listings.get(key)
+        hit = cache.listings.get(key)
         if hit is not None and hit[0] == revision:
             return raw_json(hit[1])
-    cache = request.app.ctx.cache
     if not details:
         encoded = await summary_listing(executor, cache, filters, page)
         ticking = False
