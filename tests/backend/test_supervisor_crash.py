@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import signal
@@ -100,3 +101,28 @@ def test_submits_answer_503_while_no_supervisor_answers(server: Server) -> None:
         job = submit_when_ready(client, "echo back")
         assert api.wait_done(job)["result"] == "COMPLETED"
         assert api.output(job) == ["back\n"]
+
+
+def test_a_run_request_refused_for_a_locked_log_is_sent_again(server: Server) -> None:
+    """The supervisor refuses to start a job whose log is locked (another supervisor would be
+    running it). The server's own safety check takes that lock for an instant; when the two met,
+    found by bench submit, the request was dropped and the job stayed in RUN for ever."""
+    with httpx.Client(base_url=server.url, timeout=10.0) as client:
+        api = Api(client)
+        job = api.submit(command="echo ran", urgency=0)  # held: its log exists, nothing runs
+        log = server.state_dir / "jobs" / f"{job}.log"
+        refused = f"job {job}: its log is locked"
+        fd = os.open(log, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)  # as the server's check does, only longer
+            release = client.post(f"/v1/jobs/{job}/release")
+            assert release.status_code == 200, release.text
+            wait_for(
+                lambda: refused in (server.state_dir / "supervisor.log").read_text(),
+                what="the supervisor refusing the locked job",
+            )
+        finally:
+            os.close(fd)
+        info = api.wait_done(job, timeout=30)
+        assert info["result"] == "COMPLETED", info
+        assert api.output(job) == ["ran\n"]

@@ -66,8 +66,10 @@ class Recovery(ExecutorState):
         if log_locked(path):
             return  # still running: the supervisor names it to us as it writes
         if not has_start(path):
-            # Allocated but never started (the server stopped before the supervisor got it):
-            # ask again. The supervisor runs a job at most once.
+            # Allocated but never started: the server stopped before the supervisor got the
+            # request, or the supervisor refused it because it found the log locked (for an
+            # instant, by log_locked above, from the safety poll): ask again. The supervisor
+            # runs a job at most once.
             self._launch(job_id, job)
             return
         self._check_lost(job_id, job)

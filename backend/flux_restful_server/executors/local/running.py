@@ -94,7 +94,7 @@ class Running(ExecutorState):
                     # log is read (reading it whole now would flood the followers).
                     pacing = self.pacer.pending(job_id)
                     if job_id in self.active and not job.finished and not pacing:
-                        self._check_lost(job_id, job)
+                        self._recover_running(job_id, job)
                 except Exception:  # one job's trouble must not stop the safety net for all
                     log.exception("checking job %d failed", job_id)
             self.link.reap()

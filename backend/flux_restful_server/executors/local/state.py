@@ -124,7 +124,3 @@ class ExecutorState(ABC):
     @abstractmethod
     def _recover_running(self, job_id: int, job: ActiveJob) -> None:
         """Re-attach, relaunch or fail a job that was running (``recovery``)."""
-
-    @abstractmethod
-    def _check_lost(self, job_id: int, job: ActiveJob) -> None:
-        """Fail a job whose supervisor died before it finished (``recovery``)."""

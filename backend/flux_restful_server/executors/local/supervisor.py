@@ -323,7 +323,11 @@ class Supervisor:
             fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(lock_fd)
-            return  # another supervisor runs it
+            # Another supervisor runs it, or someone checks the lock this instant (the server
+            # asks again while the job has not started).
+            sys.stderr.write(f"job {job_id}: its log is locked; not started now\n")
+            sys.stderr.flush()
+            return
         if has_start(path):
             os.close(lock_fd)
             return  # it ran (or began to) before: never run a job twice
