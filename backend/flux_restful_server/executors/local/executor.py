@@ -109,7 +109,9 @@ class LocalExecutor(Reading, PendingReasons, Recovery, Running, Dependents, Reco
     async def start(self) -> None:
         self._open_state_dir()
         self._check_isolation()
-        self._spares = SpareFiles(self.jobs_dir, most=self.settings.max_batch)
+        self._spares = SpareFiles(
+            self.jobs_dir, most=self.settings.max_batch, idle=lambda: not self.active
+        )
         store = self.store = Store(self.settings.db_path)
         epoch = store.meta("epoch")
         if epoch is None:
