@@ -8,8 +8,9 @@ multi-user jobs), labels every line with stream, rank and time, enforces the tim
 cancellation (SIGTERM to every task's group, SIGKILL after a grace period), and appends
 ``start``, ``exception`` and ``finish`` events to the job's log, and delivers the signals the server
 asks for (``flux job kill``) to every task's process group. After each batch of records it
-sends the job id to the server, which then ingests the log; without a server it just keeps
-writing. It leaves once it has had no job and no server for a while.
+sends the job id to the server, which then ingests the log (a ``start`` record waits up to
+``START_NOTICE`` for the job's next record, so a job that ends at once is read once); without a
+server it just keeps writing. It leaves once it has had no job and no server for a while.
 
 Exactly-once: the supervisor holds an exclusive lock on a job's log for as long as it runs the job,
 and writes ``start`` before any task exists. A run request for a job that is locked or already
@@ -48,6 +49,10 @@ size, all but the last without a newline (like Flux's shell, whose line buffer a
 full), so a job writing without newlines costs bounded memory and stays live for followers."""
 IDLE_EXIT = 10.0
 """Seconds without jobs and without a server after which the supervisor exits."""
+START_NOTICE = 0.01
+"""Seconds the server may wait to be told of a job's ``start`` record, unless the job writes
+something else first: a job that ends sooner (``true``) is then read once, start and finish
+together, instead of twice (a read and a store transaction each)."""
 
 
 def socket_address(state_dir: str) -> str:
@@ -135,6 +140,8 @@ class _Job:
     terminating: bool = False
     kill_at: float = 0.0
     drain_deadline: float = 0.0
+    notice_at: float = 0.0
+    """When to tell the server of records written without telling it (0: none waiting)."""
 
     @property
     def ntasks(self) -> int:
@@ -216,7 +223,7 @@ class Supervisor:
         timeout = 0.01 if self.outbuf else 1.0  # retry soon what the server could not take
         for job in self.jobs.values():
             expiration = 0.0 if job.terminating else job.spec.get("expiration") or 0.0
-            for deadline in (expiration, job.kill_at, job.drain_deadline):
+            for deadline in (expiration, job.kill_at, job.drain_deadline, job.notice_at):
                 if deadline:
                     timeout = min(timeout, max(0.0, deadline - now))
         return timeout
@@ -336,7 +343,8 @@ class Supervisor:
         self.jobs[job_id] = job
         # Written before any task exists: whoever finds no start record knows nothing ran.
         job.event("start", {})
-        self.flush(job)
+        self.flush(job, notify=False)
+        job.notice_at = time.time() + START_NOTICE
         for rank in range(job.ntasks):
             self.spawn(job, rank)
         self.flush(job)
@@ -487,6 +495,9 @@ class Supervisor:
             if job.kill_at and now >= job.kill_at:
                 self.signal_tasks(job, signal.SIGKILL)
                 job.kill_at = 0.0
+            if job.notice_at and now >= job.notice_at:
+                job.notice_at = 0.0
+                self.ring(job.job_id)
             self.maybe_finish(job)
 
     def maybe_finish(self, job: _Job) -> None:
@@ -509,14 +520,17 @@ class Supervisor:
         del self.jobs[job.job_id]
 
     # -- writing ----------------------------------------------------------------------------
-    def flush(self, job: _Job) -> None:
+    def flush(self, job: _Job, *, notify: bool = True) -> None:
+        """Write the job's pending records; tell the server, unless ``notify`` is false."""
         if job.pending:
             data = b"".join(job.pending)
             job.pending.clear()
             view = memoryview(data)
             while view:
                 view = view[os.write(job.log_fd, view) :]
-            self.ring(job.job_id)
+            if notify:
+                job.notice_at = 0.0  # this notification covers the records written before
+                self.ring(job.job_id)
 
     def flush_all(self) -> None:
         for job in self.jobs.values():
