@@ -323,10 +323,13 @@ async def pump(
         return Outcome("eof", sent.position)
 
     async def keepalive() -> None:
-        while True:
-            await asyncio.sleep(sent.at + ping - loop.time())
-            if loop.time() - sent.at >= ping - 0.01:
-                await send([PING])
+        # A ping that fails means the client is gone: the delivering side (or Sanic, which
+        # cancels an SSE handler then) ends the stream; nothing to report from here.
+        with contextlib.suppress(Exception):
+            while True:
+                await asyncio.sleep(sent.at + ping - loop.time())
+                if loop.time() - sent.at >= ping - 0.01:
+                    await send([PING])
 
     delivering = asyncio.ensure_future(deliver())
     pinging = asyncio.ensure_future(keepalive())
