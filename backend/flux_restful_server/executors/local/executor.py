@@ -65,7 +65,7 @@ from .state import ActiveJob, log
 from .statedir import lock_state_dir
 from .store import INFO_COLUMNS, SUMMARY_COLUMNS, Store
 
-__all__ = ["LocalExecutor", "job_account"]
+__all__ = ["LocalExecutor"]
 
 
 class LocalExecutor(Reading, PendingReasons, Recovery, Running, Dependents, Recording, Ingestion):
