@@ -25,6 +25,7 @@ from ._arguments import (
     submit_payload,
 )
 from ._auth import FluxAuth
+from ._exceptions import InvalidRequestError
 from ._types import CommandInput, DurationInput, JobId, SignalInput, TimeoutInput
 from .models import ServerInfo
 
@@ -133,12 +134,17 @@ class RequestBuilding:
         if isinstance(jobs, str | bytes | Mapping):
             raise invalid("jobs must be a list of jobs (each a command or a mapping of fields)")
         entries = []
-        for job in jobs:
+        for index, job in enumerate(jobs):
             fields = dict(job) if isinstance(job, Mapping) else {"command": job}
             if "command" not in fields:
-                raise invalid(f"A batch entry needs a command: {fields!r}")
+                raise invalid(f"Batch entry {index} needs a command: {fields!r}")
             command = fields.pop("command")
-            entries.append(submit_payload(command, {**defaults, **fields}))
+            try:
+                entries.append(submit_payload(command, {**defaults, **fields}))
+            except InvalidRequestError as exc:  # refused before sending: say which entry
+                raise invalid(f"Batch entry {index}: {exc}") from None
+            except TypeError as exc:
+                raise TypeError(f"Batch entry {index}: {exc}") from None
         if not entries:
             raise invalid("A batch needs at least one job")
         params: dict[str, str] = {}

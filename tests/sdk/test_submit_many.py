@@ -127,6 +127,12 @@ async def test_submit_many_cc_and_all_invalid(runner, server):
     assert bad.ids == [None] and bad.failed[0].code == "invalid_request"
     with pytest.raises(InvalidRequestError, match="at least one job"):
         await runner.call(client, "submit_many", [])
+    before = _ids(server)
+    with pytest.raises(InvalidRequestError, match="Batch entry 1: A command list must be non"):
+        await runner.call(client, "submit_many", [["echo", "a"], [], ["echo", "b"]])
+    with pytest.raises(TypeError, match="Batch entry 0: .*nonsense"):
+        await runner.call(client, "submit_many", [{"command": "true", "nonsense": 1}])
+    assert _ids(server) == before  # refused before sending: nothing half-submitted
     with pytest.raises(InvalidRequestError, match="cc must be an idset"):
         await runner.call(client, "submit_many", ["true"], cc="x")
     await runner.close(client)
