@@ -25,7 +25,8 @@ from sanic.response import text
 
 from flux_restful_server.domain.events import OutputLine
 from flux_restful_server.streams import sanic_ws
-from flux_restful_server.streams.frames import TEXT, WS, batch_frames, encode, encode_output, wire
+from flux_restful_server.streams.frames import encode
+from flux_restful_server.streams.wire import TEXT, WS, batch_frames, encode_output, wire
 
 SLICE = 2048
 """Frames per write on ``/fast`` (about what one ingested slice of short lines holds)."""

@@ -8,7 +8,7 @@ import json
 import httpx
 import websockets
 
-from flux_restful_server.streams.frames import MAX_BATCH_BYTES
+from flux_restful_server.streams.wire import MAX_BATCH_BYTES
 
 from .test_streams_support import (
     PY,

@@ -13,23 +13,22 @@ from hypothesis import strategies as st
 from flux_restful_server.domain.errors import SubscriberLagged
 from flux_restful_server.domain.events import JobEvent, OutputLine, OutputRun, entries_after
 from flux_restful_server.executors.hub import Hub
-from flux_restful_server.streams.frames import (
+from flux_restful_server.streams.frames import encode, output_frame
+from flux_restful_server.streams.transport import Outcome, pump
+from flux_restful_server.streams.wire import (
     MAX_BATCH_BYTES,
     SSE,
     TEXT,
     WS,
     batch_frames,
     batch_segments,
-    encode,
     encode_output,
     encode_run,
     join,
     messages,
-    output_frame,
     run_wire,
     wire,
 )
-from flux_restful_server.streams.transport import Outcome, pump
 
 from .test_streams_support import PY, check_complete, sse_frames, submit, ws_frames, ws_url
 

@@ -59,7 +59,7 @@ class OutputRun:
 
     The local executor hands a followed job's output to the hub this way, one object per read
     of the task's pipe rather than one per line, so that a follower that asks for batches can
-    have them encoded in bulk (``streams.frames.encode_run``); any other reader takes
+    have them encoded in bulk (``streams.wire.encode_run``); any other reader takes
     :meth:`lines`, the same entries one by one.
     """
 

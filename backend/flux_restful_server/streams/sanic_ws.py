@@ -46,7 +46,7 @@ from sanic.server.websockets.impl import WebsocketImplProtocol
 from websockets.protocol import OPEN
 from websockets.server import ServerProtocol
 
-from .frames import WS, wire
+from .wire import WS, wire
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -150,7 +150,7 @@ def check() -> None:
 
     Structural (the names exist) and behavioural: a websocket built the way Sanic's handshake
     builds it is open, has no extensions, and the bytes its ``send_text`` produces are exactly
-    the frames :func:`.frames.wire` pre-encodes, so :func:`write_frames` sends what ``ws.send``
+    the frames :func:`.wire.wire` pre-encodes, so :func:`write_frames` sends what ``ws.send``
     would have.
 
     Raises:

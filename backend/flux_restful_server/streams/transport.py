@@ -26,7 +26,8 @@ from ..auth.errors import NotAuthenticated
 from ..domain.errors import SubscriberLagged
 from ..errors import BadRequest
 from . import sanic_ws
-from .frames import SSE, WS, Wire, encode, messages, wire
+from .frames import encode
+from .wire import SSE, WS, Wire, messages, wire
 
 T = TypeVar("T")
 

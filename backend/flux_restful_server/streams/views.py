@@ -24,27 +24,14 @@ from ..http import AppRequest, job_id_arg, query_bool, visible_job
 from ..schemas import EVENTLOG, answers
 from . import sanic_ws
 from .frames import (
-    BATCHES,
-    CACHE,
-    JOIN_AT,
     FeedFilter,
-    Rendering,
-    Segment,
-    Wire,
-    batch_frames,
-    batch_segments,
     encode,
-    encode_output,
     end_frame,
     event_frame,
     feed_frame,
     frame_type,
-    join,
     parse_since,
     parse_types,
-    run_segment,
-    run_wire,
-    wire,
 )
 from .transport import (
     CLOSE_GOING_AWAY,
@@ -65,6 +52,21 @@ from .transport import (
     pump,
     wants_websocket,
     watch,
+)
+from .wire import (
+    BATCHES,
+    CACHE,
+    JOIN_AT,
+    Rendering,
+    Segment,
+    Wire,
+    batch_frames,
+    batch_segments,
+    encode_output,
+    join,
+    run_segment,
+    run_wire,
+    wire,
 )
 
 Frames = list[Wire]
