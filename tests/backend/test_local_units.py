@@ -34,9 +34,9 @@ from flux_restful_server.executors.local.joblog import (
     read_slice,
     read_some,
 )
+from flux_restful_server.executors.local.output import LINE_MAX, has_long_line
 from flux_restful_server.executors.local.resources import Cluster, hostlist, idset
 from flux_restful_server.executors.local.spares import PREFIX, STOCK, SpareFiles
-from flux_restful_server.executors.local.supervisor import LINE_MAX, has_long_line
 
 
 def cluster(nodes: int = 2, cores: int = 4, gpus: int = 0) -> Cluster:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import httpx
 
-from flux_restful_server.executors.local.supervisor import LINE_MAX
+from flux_restful_server.executors.local.output import LINE_MAX
 from tests.conftest import Server, wait_for
 
 from .conftest import Api

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 
-from flux_restful_server.executors.local.supervisor import socket_address
+from flux_restful_server.executors.local.launch import socket_address
 from flux_restful_server.ops import state_dir_unwritable
 from tests.conftest import Server, ServerFactory, wait_for
 

@@ -11,7 +11,7 @@ import time
 
 import httpx
 
-from flux_restful_server.executors.local.supervisor import socket_address
+from flux_restful_server.executors.local.launch import socket_address
 from tests.conftest import Server, wait_for
 
 from .conftest import Api

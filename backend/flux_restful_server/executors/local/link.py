@@ -23,7 +23,7 @@ import orjson
 
 from ...domain.errors import ExecutorUnavailable
 from ...settings import SettingsError
-from .supervisor import socket_address, spawn_supervisor
+from .launch import socket_address, spawn_supervisor
 
 log = logging.getLogger("flux_restful.local")
 

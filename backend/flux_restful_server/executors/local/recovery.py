@@ -12,12 +12,12 @@ import orjson
 
 from ...domain.states import JobState
 from .depend import outstanding
+from .exactly_once import has_start, log_locked
 from .joblog import (
     Cursor,
 )
 from .resources import Allocation
 from .state import ActiveJob, ExecutorState, log
-from .supervisor import has_start, log_locked
 
 
 class Recovery(ExecutorState):

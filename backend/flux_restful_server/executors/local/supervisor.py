@@ -4,20 +4,24 @@ The server starts one supervisor per state dir and talks to it over a Unix socke
 lives in its own session, so it (and every job) survives a server restart or ``kill -9``; a new
 server reconnects to it. For each job it spawns the tasks (``vfork``+``exec`` through
 ``subprocess``, argv only, each task in its own process group, setuid/setgid/setgroups for
-multi-user jobs), labels every line with stream, rank and time, enforces the time limit, handles
-cancellation (SIGTERM to every task's group, SIGKILL after a grace period), and appends
-``start``, ``exception`` and ``finish`` events to the job's log, and delivers the signals the server
-asks for (``flux job kill``) to every task's process group. After each batch of records it
-sends the job id to the server, which then ingests the log (a ``start`` record waits up to
-``START_NOTICE`` for the job's next record, so a job that ends at once is read once); without a
-server it just keeps writing. It leaves once it has had no job and no server for a while.
+multi-user jobs: :mod:`.tasks`), labels every line with stream, rank and time (:mod:`.output`),
+enforces the time limit, handles cancellation (SIGTERM to every task's group, SIGKILL after a
+grace period), and appends ``start``, ``exception`` and ``finish`` events to the job's log, and
+delivers the signals the server asks for (``flux job kill``) to every task's process group. After
+each batch of records it sends the job id to the server, which then ingests the log (a ``start``
+record waits up to ``START_NOTICE`` for the job's next record, so a job that ends at once is read
+once); without a server it just keeps writing. It leaves once it has had no job and no server for
+a while.
 
 Exactly-once: the supervisor holds an exclusive lock on a job's log for as long as it runs the job,
 and writes ``start`` before any task exists. A run request for a job that is locked or already
-has a ``start`` record is ignored, so a job never runs twice, however often it is requested.
+has a ``start`` record is ignored, so a job never runs twice, however often it is requested
+(:mod:`.exactly_once`).
 
-This module imports only the standard library and ``joblog``: it is the whole program of the
-supervisor process (``python -m flux_restful_server.executors.local.supervisor STATE_DIR``).
+This module is the whole program of the supervisor process
+(``python -m flux_restful_server.executors.local.supervisor STATE_DIR``; the server starts it with
+:mod:`.launch`), so it and its siblings here (``exactly_once``, ``launch``, ``output``,
+``tasks``) import only the standard library, ``joblog`` and ``hardening``.
 """
 
 from __future__ import annotations
@@ -25,7 +29,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
-import functools
 import json
 import os
 import selectors
@@ -40,88 +43,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ...hardening import forbid_tracing
-from .joblog import event_record, output_record, output_records
+from .exactly_once import has_start
+from .joblog import event_record, output_record
+from .launch import socket_address
+from .output import READ_SIZE, label
+from .tasks import TaskStartFailed, start_task
 
-READ_SIZE = 1 << 16
-LINE_MAX = 1 << 16
-"""Longest output record payload (64 KiB). A longer line is recorded as pieces of at most this
-size, all but the last without a newline (like Flux's shell, whose line buffer also flushes when
-full), so a job writing without newlines costs bounded memory and stays live for followers."""
 IDLE_EXIT = 10.0
 """Seconds without jobs and without a server after which the supervisor exits."""
 START_NOTICE = 0.01
 """Seconds the server may wait to be told of a job's ``start`` record, unless the job writes
 something else first: a job that ends sooner (``true``) is then read once, start and finish
 together, instead of twice (a read and a store transaction each)."""
-
-
-def socket_address(state_dir: str) -> str:
-    """The supervisor's address: an abstract Unix socket named after the state dir's inode.
-
-    Abstract names have no path length limit; connections are checked with ``SO_PEERCRED``.
-    """
-    st = os.stat(state_dir)
-    return f"\0flux-restful-supervisor-{st.st_dev}-{st.st_ino}"
-
-
-def log_locked(log_path: str) -> bool:
-    """Whether a supervisor is running the job: it locks the job's log for the job's whole life."""
-    try:
-        fd = os.open(log_path, os.O_RDONLY | os.O_CLOEXEC)
-    except FileNotFoundError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)
-    return False
-
-
-def has_start(log_path: str) -> bool:
-    """Whether the job's log has a ``start`` record (so its tasks were, or are being, run)."""
-    try:
-        with open(log_path, "rb") as f:
-            return b' @ - {"name":"start"' in f.read()
-    except FileNotFoundError:
-        return False
-
-
-def split_line(line: bytes) -> list[bytes]:
-    """Cut ``line`` into pieces of at most :data:`LINE_MAX` bytes, never inside a UTF-8 character.
-
-    Only the last piece may be shorter than ``LINE_MAX`` minus 3.
-    """
-    pieces = []
-    start = 0
-    view = memoryview(line)
-    while len(line) - start > LINE_MAX:
-        cut = start + LINE_MAX
-        # Do not begin the next piece with a UTF-8 continuation byte (at most 3 back).
-        for back in range(4):
-            if line[cut - back] & 0xC0 != 0x80:
-                cut -= back
-                break
-        pieces.append(bytes(view[start:cut]))
-        start = cut
-    pieces.append(bytes(view[start:]))
-    return pieces
-
-
-def has_long_line(data: bytes, end: int) -> bool:
-    """Whether a line of ``data[:end]`` (complete lines) is longer than :data:`LINE_MAX`.
-
-    A few searches per read, not one step per line: each looks for the last newline within
-    ``LINE_MAX`` bytes of where the previous line began.
-    """
-    start = 0
-    while end - start > LINE_MAX + 1:
-        newline = data.rfind(b"\n", start, start + LINE_MAX + 1)
-        if newline < 0:
-            return True
-        start = newline + 1
-    return False
 
 
 @dataclass(slots=True)
@@ -351,54 +284,16 @@ class Supervisor:
         self.maybe_finish(job)
 
     def spawn(self, job: _Job, rank: int) -> None:
-        spec = job.spec
-        nodes: list[int] = spec["ranks_nodes"]
-        node = nodes[rank]
-        env = dict(spec["env"])
-        env.update(
-            FLUX_JOB_ID=spec["job_id_f58"],
-            FLUX_JOB_SIZE=str(len(nodes)),
-            FLUX_JOB_NNODES=str(len(set(nodes))),
-            FLUX_TASK_RANK=str(rank),
-            FLUX_TASK_LOCAL_ID=str(nodes[:rank].count(node)),
-            PMI_RANK=str(rank),
-            PMI_SIZE=str(len(nodes)),
-        )
-        uid = spec.get("uid")
-        cwd = spec["cwd"]
         try:
-            proc = subprocess.Popen(
-                spec["argv"],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                # subprocess changes directory before it switches user: for another user's job,
-                # change it afterwards, so the directory is checked with that user's rights.
-                cwd=cwd if uid is None else None,
-                preexec_fn=None if uid is None else functools.partial(os.chdir, cwd),
-                env=env,
-                process_group=0,
-                user=uid,
-                group=spec.get("gid") if uid is not None else None,
-                extra_groups=spec.get("groups") if uid is not None else None,
-                close_fds=True,
-            )
-        except (OSError, subprocess.SubprocessError) as exc:
-            if isinstance(exc, OSError):
-                reason = exc.strerror or str(exc)
-                code = 126 if exc.errno == errno.EACCES else 127
-            else:
-                reason = f"cannot change to directory {cwd!r} as uid {uid}"
-                code = 126
-            where = spec["node_names"][node]
-            note = f"task {rank} ({where}): start failed: {spec['argv'][0]}: {reason}"
+            proc = start_task(job.spec, rank)
+        except TaskStartFailed as exc:
             job.pending.append(
                 output_record(
-                    b"e", rank, f"flux-shell[{rank}]: ERROR: {note}".encode(), time.time()
+                    b"e", rank, f"flux-shell[{rank}]: ERROR: {exc.note}".encode(), time.time()
                 )
             )
-            job.event("exception", {"type": "exec", "severity": 0, "note": note, "userid": -1})
-            job.status[rank] = code << 8
+            job.event("exception", {"type": "exec", "severity": 0, "note": exc.note, "userid": -1})
+            job.status[rank] = exc.code << 8
             return
         job.procs[rank] = proc
         self.by_pid[proc.pid] = (job, rank)
@@ -426,22 +321,7 @@ class Supervisor:
             return
         # partial is shorter than LINE_MAX, so each read copies O(LINE_MAX + READ_SIZE) bytes:
         # the cost is linear in the output, whatever its line lengths.
-        data = job.partial[fd] + chunk
-        end = data.rfind(b"\n") + 1
-        rest = data[end:]
-        pending = job.pending
-        if end and not has_long_line(data, end):
-            pending.append(output_records(full, rank, data[:end], t))  # the common case
-        elif end:
-            for line in data[: end - 1].split(b"\n"):
-                if len(line) > LINE_MAX:
-                    *pieces, line = split_line(line)
-                    pending.extend(output_record(part, rank, piece, t) for piece in pieces)
-                pending.append(output_record(full, rank, line, t))
-        if len(rest) > LINE_MAX:
-            *pieces, rest = split_line(rest)
-            pending.extend(output_record(part, rank, piece, t) for piece in pieces)
-        job.partial[fd] = rest
+        job.partial[fd] = label(job.partial[fd] + chunk, full, part, rank, t, job.pending)
 
     def close_pipe(self, job: _Job, fd: int, t: float) -> None:
         full, part, rank = job.labels[fd]
@@ -536,34 +416,6 @@ class Supervisor:
         for job in self.jobs.values():
             self.flush(job)
         self.send_rings()
-
-
-def supervisor_environment() -> dict[str, str]:
-    """The whole environment of a supervisor: where to import this code from, nothing else.
-
-    Never the server's environment (which may hold its secrets): each job's environment is
-    computed by the server (an allowlist, ``domain/environment.py``) and sent with the job.
-    """
-    package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
-    paths = [package_root, *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
-    return {"PATH": os.defpath, "PYTHONPATH": os.pathsep.join(dict.fromkeys(paths))}
-
-
-def spawn_supervisor(state_dir: str) -> subprocess.Popen[bytes]:
-    """Start a supervisor for ``state_dir`` in its own session (it outlives the caller).
-
-    It gets a minimal environment and no descriptor but its standard streams.
-    """
-    with open(os.path.join(state_dir, "supervisor.log"), "ab") as errors:
-        return subprocess.Popen(
-            [sys.executable, "-m", "flux_restful_server.executors.local.supervisor", state_dir],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=errors,
-            start_new_session=True,
-            close_fds=True,
-            env=supervisor_environment(),
-        )
 
 
 def main() -> None:
