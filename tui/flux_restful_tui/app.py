@@ -238,9 +238,6 @@ class DashboardApp(JobControl):
                 if job.id == screen.job_id:
                     screen.job_changed(job)
 
-    def refetch(self, ids: list[int]) -> None:
-        self.fetch_jobs(ids)
-
     @work(group="fetch")
     async def fetch_jobs(self, ids: list[int]) -> None:
         """Fetch full info of jobs named by feed events."""

@@ -9,6 +9,7 @@ errors never end the app (STYLE.md §6).
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
 from textual import work
 from textual.app import App
@@ -58,9 +59,10 @@ class JobControl(App[None]):
     jobs_screen: JobsScreen
     """The main screen, whose marks are cleared once an action is done."""
 
-    def refetch(self, ids: list[int]) -> None:
-        """Fetch the jobs' info again, once an action changed them (the app does)."""
-        raise NotImplementedError
+    if TYPE_CHECKING:  # the app's own worker, declared here so that this part type-checks
+
+        def fetch_jobs(self, ids: list[int]) -> object:
+            """Fetch the jobs' info again, once an action changed them."""
 
     def confirm_cancel(self, job_ids: Iterable[int]) -> None:
         """Ask, then cancel these jobs."""
@@ -122,7 +124,7 @@ class JobControl(App[None]):
                 action, f"Urgency {value} set for {jobs}"
             )
             self.notify(said, title=title)
-            self.refetch(ids)
+            self.fetch_jobs(ids)
         if self.jobs_screen.is_mounted:
             self.jobs_screen.table.action_clear_marks()
 
