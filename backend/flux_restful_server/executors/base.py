@@ -221,3 +221,15 @@ class Executor(Protocol):
 
         Runs until the executor stops; raises ``SubscriberLagged`` like :meth:`log`.
         """
+
+
+async def submit_one(executor: Executor, request: JobRequest, owner: Owner) -> int:
+    """:meth:`Executor.submit` as a batch of one: both executors accept jobs in ``submit_many``.
+
+    Raises:
+        SubmitRefused: The job's refusal, as ``submit_many`` gave it.
+    """
+    (outcome,) = await executor.submit_many([(0, request)], owner)
+    if isinstance(outcome, SubmitRefused):
+        raise outcome
+    return outcome

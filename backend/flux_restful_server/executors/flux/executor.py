@@ -31,6 +31,7 @@ from ...domain.record import JobRecord
 from ...domain.request import JobRequest, SubmitKey, Submitted
 from ...domain.resources import NodeInfo, ResourceLimits
 from ...settings import Settings
+from ..base import submit_one
 from ..hub import Hub
 from ._connect import Connection, FluxUnavailable, reason, where
 from ._control import Control
@@ -150,10 +151,7 @@ class FluxExecutor:
         return await self._submitter.dry_run(request, owner)
 
     async def submit(self, request: JobRequest, owner: Owner) -> int:
-        (outcome,) = await self.submit_many([(0, request)], owner)
-        if isinstance(outcome, SubmitRefused):
-            raise outcome
-        return outcome
+        return await submit_one(self, request, owner)
 
     async def submit_many(
         self,

@@ -47,7 +47,7 @@ from ...domain.request import JobRequest, SubmitKey, Submitted
 from ...domain.resources import NodeInfo, ResourceLimits
 from ...domain.states import JobState
 from ...settings import Settings
-from ..base import INACTIVE_REVISION
+from ..base import INACTIVE_REVISION, submit_one
 from ..hub import Hub
 from .dependents import Dependents
 from .ingest import Ingestion
@@ -184,10 +184,7 @@ class LocalExecutor(Reading, PendingReasons, Recovery, Running, Dependents, Reco
         return ("default",)
 
     async def submit(self, request: JobRequest, owner: Owner) -> int:
-        (outcome,) = await self.submit_many([(0, request)], owner)
-        if isinstance(outcome, SubmitRefused):
-            raise outcome
-        return outcome
+        return await submit_one(self, request, owner)
 
     async def dry_run(self, request: JobRequest, owner: Owner) -> dict[str, Any] | None:
         self._prepare(request, owner)
