@@ -240,12 +240,7 @@ class LocalExecutor(Reading, PendingReasons, Recovery, Running, Dependents, Reco
         return outcomes
 
     async def cancel(self, job_id: int) -> None:
-        assert self.store is not None
-        job = self.active.get(job_id)
-        if job is None:
-            if self.store.info(job_id) is None:
-                raise JobNotFound(job_id)
-            raise JobInactive("job is inactive")
+        job = self._active_job(job_id)
         if job.state < JobState.RUN:
             self._append(
                 job_id,
