@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -17,6 +18,22 @@ from pathlib import Path
 from typing import IO
 
 import httpx
+
+
+async def subprocess_rate(n: int, concurrency: int) -> float:
+    """``asyncio.create_subprocess_exec("true")`` run ``n`` times, ``concurrency`` at a time, per
+    second: the baseline of the benchmarks that run jobs."""
+    queue = list(range(n))
+
+    async def worker() -> None:
+        while queue:
+            queue.pop()
+            proc = await asyncio.create_subprocess_exec("true")
+            await proc.wait()
+
+    start = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return n / (time.perf_counter() - start)
 
 
 def free_port() -> int:

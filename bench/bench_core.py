@@ -23,7 +23,7 @@ from pathlib import Path
 
 import httpx
 
-from ._common import bare_sanic, flux_restful, rss_kib, seed_jobs, wrk, wrk_submit
+from ._common import bare_sanic, flux_restful, rss_kib, seed_jobs, subprocess_rate, wrk, wrk_submit
 
 
 def _best(url: str, seconds: float, rounds: int) -> float:
@@ -48,20 +48,6 @@ def api_vs_bare(seconds: float, rounds: int) -> None:
                 )
 
 
-async def _subprocess_rate(n: int, concurrency: int) -> float:
-    queue = list(range(n))
-
-    async def worker() -> None:
-        while queue:
-            queue.pop()
-            proc = await asyncio.create_subprocess_exec("true")
-            await proc.wait()
-
-    start = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return n / (time.perf_counter() - start)
-
-
 def _http_rate(url: str, seconds: float) -> float:
     """Jobs per second from the first submit until every submitted job is inactive.
 
@@ -84,7 +70,7 @@ def throughput(seconds: float, rounds: int = 3) -> None:
         for _ in range(rounds):
             rate = _http_rate(url, seconds)
             ours = max(ours, rate)
-            base = max(base, asyncio.run(_subprocess_rate(int(rate * seconds) or 100, 8)))
+            base = max(base, asyncio.run(subprocess_rate(int(rate * seconds) or 100, 8)))
     print(
         f"{'true jobs over HTTP, 8 clients':28s} {ours:8.1f} jobs/s, create_subprocess_exec alone "
         f"{base:8.1f}/s, ratio {ours / base:.2f} (target >= 0.50)"

@@ -30,24 +30,10 @@ from pathlib import Path
 
 import httpx
 
-from ._common import flux_restful, wrk_submit
+from ._common import flux_restful, subprocess_rate, wrk_submit
 
 BATCH = 1000
 CONCURRENCY = 8
-
-
-async def _subprocess_rate(n: int, concurrency: int) -> float:
-    queue = list(range(n))
-
-    async def worker() -> None:
-        while queue:
-            queue.pop()
-            proc = await asyncio.create_subprocess_exec("true")
-            await proc.wait()
-
-    start = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return n / (time.perf_counter() - start)
 
 
 def _wait_inactive(client: httpx.Client) -> None:
@@ -100,7 +86,7 @@ def local_batch(rounds: int) -> None:
                 first = first or rate
                 ours = max(ours, rate)
                 _settle(proc.pid)
-                base = max(base, asyncio.run(_subprocess_rate(BATCH, CONCURRENCY)))
+                base = max(base, asyncio.run(subprocess_rate(BATCH, CONCURRENCY)))
     print(
         f"{'local batch of 1,000 true':34s} {ours:8.1f} jobs/s submit->inactive, "
         f"create_subprocess_exec x{CONCURRENCY}: {base:8.1f}/s, ratio {ours / base:.2f} "
