@@ -9,6 +9,7 @@ from another thread. What differs between stores is passed in, not copied.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 from collections.abc import Iterator
@@ -39,13 +40,11 @@ def connect(
         OSError: The directory or the file's mode cannot be set.
         sqlite3.Error: The file cannot be opened as a SQLite database.
     """
-    new_file = False
     if private:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        new_file = not path.exists()
+        with contextlib.suppress(FileExistsError):  # born 0600: never readable by others
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=busy_timeout)
-    if new_file:
-        os.chmod(path, 0o600)
     db.execute("PRAGMA journal_mode=WAL")
     if synchronous is not None:
         db.execute(f"PRAGMA synchronous={synchronous}")
