@@ -234,7 +234,8 @@ def test_multi_user_jobs_run_as_the_caller(server_factory: ServerFactory, system
     server.start()
     url = server.url
     as_a, as_b = login(url, a.pw_name, "a-pw"), login(url, b.pw_name, "b-pw")
-    job = submit(url, as_a, "sh -c 'id -u; id -g; echo $HOME $USER $LOGNAME; pwd'")
+    show = "id -u; id -g; echo $HOME $USER $LOGNAME; pwd; grep SigIgn /proc/self/status"
+    job = submit(url, as_a, f"sh -c '{show}'")
 
     def output() -> list[str] | None:
         r = httpx.get(f"{url}/v1/jobs/{job}", headers=as_a).json()
@@ -249,6 +250,7 @@ def test_multi_user_jobs_run_as_the_caller(server_factory: ServerFactory, system
         f"{a.pw_gid}\n",
         f"{home} {a.pw_name} {a.pw_name}\n",
         f"{home}\n",
+        "SigIgn:\t0000000000000000\n",  # no signal ignored: the supervisor's are reset
     ]
     assert httpx.get(f"{url}/v1/jobs/{job}", headers=as_a).json()["userid"] == a.pw_uid
     r = httpx.get(f"{url}/v1/jobs/{job}", headers=as_b)

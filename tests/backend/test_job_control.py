@@ -276,6 +276,21 @@ def test_a_signal_reaches_a_running_job(api: Api) -> None:
     assert api.output(job) == ["ready\n", "got USR1\n"]
 
 
+def test_interrupt_and_hangup_are_not_ignored_by_jobs(api: Api) -> None:
+    """A job starts with every signal at its default, so ``signal -s INT`` ends a plain job."""
+    show = "grep SigIgn /proc/self/status; echo ready; exec sleep 120"
+    job = submitted(api, command=["sh", "-c", show])
+    started(api, job)
+    ignored = int(api.output(job)[0].split()[1], 16)
+    for signum in (1, 2, 13):  # SIGHUP, SIGINT, SIGPIPE
+        assert not ignored & (1 << (signum - 1)), f"signal {signum} is ignored in the job"
+    wait_for(lambda: len(api.output(job)) == 2, timeout=60)
+    response = api.client.post(f"/v1/jobs/{job}/signal", json={"signal": "INT"})
+    assert response.status_code == 200, response.text
+    done = api.wait_done(job, timeout=60)
+    assert done["returncode"] == -2 and done["result"] == "FAILED", done  # -signum, as Flux
+
+
 def test_signal_bad_input(api: Api) -> None:
     queued = submitted(api, command="true", urgency=0)
     for value in ["SIGBOGUS", "0", 0, 99999, -3, True, [1], "SIG_DFL"]:

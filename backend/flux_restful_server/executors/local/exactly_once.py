@@ -27,10 +27,36 @@ def log_locked(log_path: str) -> bool:
     return False
 
 
+START = b' @ - {"name":"start"'
+"""How a ``start`` record begins (``joblog.event_record``)."""
+CHUNK = 1 << 16
+
+
 def has_start(log_path: str) -> bool:
     """Whether the job's log has a ``start`` record (so its tasks were, or are being, run)."""
     try:
-        with open(log_path, "rb") as f:
-            return b' @ - {"name":"start"' in f.read()
+        fd = os.open(log_path, os.O_RDONLY | os.O_CLOEXEC)
     except FileNotFoundError:
         return False
+    try:
+        return start_recorded(fd)
+    finally:
+        os.close(fd)
+
+
+def start_recorded(fd: int) -> bool:
+    """:func:`has_start` for a log open for reading as ``fd``, read a chunk at a time.
+
+    The record comes before any output, so the search ends early in a long log, and costs one
+    chunk of memory however long the log is.
+    """
+    offset = 0
+    tail = b""
+    while True:
+        chunk = os.pread(fd, CHUNK, offset)
+        if not chunk:
+            return False
+        if START in tail + chunk:
+            return True
+        offset += len(chunk)
+        tail = chunk[-len(START) :]

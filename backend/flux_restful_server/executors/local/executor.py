@@ -78,7 +78,8 @@ class LocalExecutor(Reading, PendingReasons, Recovery, Running, Dependents, Reco
         # in the part.
         self.settings = settings
         self.hub = hub or Hub()
-        self.state_dir = Path(settings.state_dir)
+        # Absolute: the supervisor is sent the jobs' log paths, and changes directory.
+        self.state_dir = Path(settings.state_dir).absolute()
         self.jobs_dir = self.state_dir / "jobs"
         self._log_prefix = f"{self.jobs_dir}{os.sep}"
         self.cluster = Cluster(settings.nodes, settings.cores_per_node, settings.gpus_per_node)

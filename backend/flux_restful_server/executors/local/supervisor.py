@@ -2,9 +2,9 @@
 
 The server starts one supervisor per state dir and talks to it over a Unix socket. The supervisor
 lives in its own session, so it (and every job) survives a server restart or ``kill -9``; a new
-server reconnects to it. For each job it spawns the tasks (``vfork``+``exec`` through
-``subprocess``, argv only, each task in its own process group, setuid/setgid/setgroups for
-multi-user jobs: :mod:`.tasks`), labels every line with stream, rank and time (:mod:`.output`),
+server reconnects to it. For each job it spawns the tasks (``posix_spawn``, argv only, each
+task in its own process group; ``subprocess`` with setuid/setgid/setgroups for multi-user jobs:
+:mod:`.tasks`), labels every line with stream, rank and time (:mod:`.output`),
 enforces the time limit, handles cancellation (SIGTERM to every task's group, SIGKILL after a
 grace period), and appends ``start``, ``exception`` and ``finish`` events to the job's log, and
 delivers the signals the server asks for (``flux job kill``) to every task's process group. After
@@ -35,7 +35,6 @@ import selectors
 import signal
 import socket
 import struct
-import subprocess
 import sys
 import time
 import traceback
@@ -43,11 +42,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ...hardening import forbid_tracing
-from .exactly_once import has_start
+from .exactly_once import start_recorded
 from .joblog import event_record, output_record
 from .launch import socket_address
 from .output import READ_SIZE, label
-from .tasks import TaskStartFailed, start_task
+from .tasks import Spawner, Task, TaskStartFailed
 
 IDLE_EXIT = 10.0
 """Seconds without jobs and without a server after which the supervisor exits."""
@@ -64,9 +63,9 @@ class _Job:
     job_id: int
     spec: dict[str, Any]
     log_fd: int
-    lock_fd: int
+    """The job's log, open for appending; its exclusive lock is held while the job runs."""
     pending: list[bytes] = field(default_factory=list)
-    procs: dict[int, subprocess.Popen[bytes]] = field(default_factory=dict)
+    tasks: dict[int, Task] = field(default_factory=dict)
     status: dict[int, int] = field(default_factory=dict)
     partial: dict[int, bytes] = field(default_factory=dict)
     labels: dict[int, tuple[bytes, bytes, int]] = field(default_factory=dict)
@@ -100,6 +99,7 @@ class Supervisor:
         """Notifications the server has not taken yet (its socket buffer was full)."""
         self.idle_since = time.monotonic()
         self.host = socket.gethostname()
+        self.spawner = Spawner()
 
     # -- set-up ---------------------------------------------------------------------------------
     def listen(self) -> socket.socket:
@@ -256,23 +256,22 @@ class Supervisor:
         if job_id in self.jobs:
             return
         try:
-            lock_fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            log_fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CLOEXEC)
         except FileNotFoundError:
             return
         try:
-            fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(log_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            os.close(lock_fd)
+            os.close(log_fd)
             # Another supervisor runs it, or someone checks the lock this instant (the server
             # asks again while the job has not started).
             sys.stderr.write(f"job {job_id}: its log is locked; not started now\n")
             sys.stderr.flush()
             return
-        if has_start(path):
-            os.close(lock_fd)
+        if start_recorded(log_fd):
+            os.close(log_fd)
             return  # it ran (or began to) before: never run a job twice
-        log_fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
-        job = _Job(job_id, spec, log_fd, lock_fd)
+        job = _Job(job_id, spec, log_fd)
         self.jobs[job_id] = job
         # Written before any task exists: whoever finds no start record knows nothing ran.
         job.event("start", {})
@@ -284,9 +283,13 @@ class Supervisor:
         self.maybe_finish(job)
 
     def spawn(self, job: _Job, rank: int) -> None:
+        out_r, out_w = os.pipe2(os.O_CLOEXEC)
+        err_r, err_w = os.pipe2(os.O_CLOEXEC)
         try:
-            proc = start_task(job.spec, rank)
+            task = self.spawner.start(job.spec, rank, out_w, err_w)
         except TaskStartFailed as exc:
+            for fd in (out_r, err_r):
+                os.close(fd)
             job.pending.append(
                 output_record(
                     b"e", rank, f"flux-shell[{rank}]: ERROR: {exc.note}".encode(), time.time()
@@ -295,11 +298,12 @@ class Supervisor:
             job.event("exception", {"type": "exec", "severity": 0, "note": exc.note, "userid": -1})
             job.status[rank] = exc.code << 8
             return
-        job.procs[rank] = proc
-        self.by_pid[proc.pid] = (job, rank)
-        assert proc.stdout is not None and proc.stderr is not None
-        for pipe, kinds in ((proc.stdout, (b"o", b"O")), (proc.stderr, (b"e", b"E"))):
-            fd = pipe.fileno()
+        finally:
+            os.close(out_w)
+            os.close(err_w)
+        job.tasks[rank] = task
+        self.by_pid[task.pid] = (job, rank)
+        for fd, kinds in ((out_r, (b"o", b"O")), (err_r, (b"e", b"E"))):
             os.set_blocking(fd, False)
             job.labels[fd] = (kinds[0], kinds[1], rank)
             job.partial[fd] = b""
@@ -331,11 +335,7 @@ class Supervisor:
         job.labels.pop(fd, None)
         self.fd_job.pop(fd, None)
         self.sel.unregister(fd)
-        proc = job.procs.get(rank)
-        if proc is not None:
-            for pipe in (proc.stdout, proc.stderr):
-                if pipe is not None and not pipe.closed and pipe.fileno() == fd:
-                    pipe.close()
+        os.close(fd)
 
     def terminate(self, job: _Job, kind: str, note: str) -> None:
         if job.terminating:
@@ -347,10 +347,10 @@ class Supervisor:
         self.signal_tasks(job, signal.SIGTERM)
 
     def signal_tasks(self, job: _Job, sig: int) -> None:
-        for rank, proc in job.procs.items():
+        for rank, task in job.tasks.items():
             if rank not in job.status:
                 with contextlib.suppress(OSError):
-                    os.killpg(proc.pid, sig)
+                    os.killpg(task.pid, sig)
 
     def reap(self) -> None:
         while self.by_pid:
@@ -363,7 +363,7 @@ class Supervisor:
             owner = self.by_pid.pop(pid, None)
             if owner is not None:
                 job, rank = owner
-                job.procs[rank].returncode = os.waitstatus_to_exitcode(raw)
+                job.tasks[rank].reaped(raw)
                 job.status[rank] = raw
 
     def tick(self) -> None:
@@ -395,8 +395,7 @@ class Supervisor:
                 self.close_pipe(job, fd, time.time())
         job.event("finish", {"status": max(job.status.values(), default=0)})
         self.flush(job)
-        os.close(job.log_fd)
-        os.close(job.lock_fd)  # releases the lock: the job is over
+        os.close(job.log_fd)  # releases the lock: the job is over
         del self.jobs[job.job_id]
 
     # -- writing ----------------------------------------------------------------------------
