@@ -57,8 +57,6 @@ class SupervisorLink:
         self._proc: subprocess.Popen[bytes] | None = None
         self._reader: asyncio.Task[None] | None = None
         self._cancels: set[int] = set()
-        self._outbox: list[bytes] = []
-        """Requests sent during this turn of the event loop, written together at its end."""
         self.closing = False
         """Set when the executor stops: a connection that ends then is not replaced."""
         self.unready: str | None = "the executor has not started"
@@ -90,22 +88,15 @@ class SupervisorLink:
     def send(self, message: dict[str, Any]) -> bool:
         """Send one request; ``False`` when no supervisor is connected.
 
-        Requests are written once per turn of the event loop, all together: a turn that starts
-        several jobs (a notification naming jobs that ended frees their cores) costs one write
-        here and one read in the supervisor, not one each.
+        Written at once, not gathered for the end of the loop's turn: a job's start waits on
+        this message, and a turn that ingests several finished jobs would hold the first one's
+        successor back until the last was stored (0.4 ms of a 6 ms job cycle, in a batch of
+        ``true`` jobs). The transport sends what it can and buffers the rest.
         """
         if self._writer is None or self._writer.is_closing():
             return False
-        if not self._outbox:
-            asyncio.get_running_loop().call_soon(self._flush)
-        self._outbox.append(orjson.dumps(message))
+        self._writer.write(orjson.dumps(message) + b"\n")
         return True
-
-    def _flush(self) -> None:
-        data = b"\n".join(self._outbox) + b"\n"
-        self._outbox.clear()
-        if self._writer is not None and not self._writer.is_closing():
-            self._writer.write(data)  # else lost with the connection, as unsent bytes would be
 
     def cancel(self, job_id: int) -> None:
         """Ask the supervisor to cancel a running job, now or as soon as one is connected."""

@@ -127,6 +127,7 @@ class Supervisor:
         self.sel.register(wake_r, selectors.EVENT_READ, "wake")
         stopping = False
         while True:
+            requests = False
             for key, _ in self.sel.select(self.timeout()):
                 what = key.data
                 try:
@@ -137,14 +138,23 @@ class Supervisor:
                         if signal.SIGTERM in signums:
                             stopping = True
                     elif what == "client":
-                        self.read_client()
+                        requests = True
                     else:
                         self.read_output(key.fd)
                 except Exception:  # one bad event must not take every running job down
                     traceback.print_exc()
+            # Jobs that ended are reported before new ones are started: the server starts the
+            # next jobs on the cores these free, while this process spawns the ones it has.
             self.reap()
             self.tick()
             self.flush_all()
+            if requests:
+                try:
+                    self.read_client()
+                except Exception:
+                    traceback.print_exc()
+                self.tick()
+                self.flush_all()
             if self.jobs or self.client is not None:
                 self.idle_since = time.monotonic()
             elif stopping or time.monotonic() - self.idle_since > IDLE_EXIT:
