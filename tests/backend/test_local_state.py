@@ -100,11 +100,12 @@ def test_a_non_fatal_exception_is_recorded_but_changes_no_state():
     assert changes["exception_severity"] == 3
 
 
-def test_finish_asks_for_cleanup_and_free_gives_the_resources_back_then_schedules():
+def test_finish_ends_the_tasks_and_free_gives_the_resources_back_then_schedules():
     job = Progress(JobState.RUN, 16, alloc=Allocation({0: 1}, {0: 0}, [0]))
     held = job.alloc
     changes, (fin,) = run(job, event("finish", 9.0, status=256))
-    assert fin.cleanup and job.finished and changes["waitstatus"] == 256
+    assert fin == NOTHING and job.finished and job.state is JobState.CLEANUP
+    assert changes["waitstatus"] == 256
     _, (release, free) = run(job, event("release", ranks="all", final=True), event("free"))
     assert release == NOTHING
     assert free.release is held and free.schedule and job.alloc is None

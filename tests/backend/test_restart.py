@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import subprocess
+import time
 from pathlib import Path
 
 import httpx
 import pytest
 
+from flux_restful_server.executors.local.joblog import event_record
+from flux_restful_server.executors.local.resources import Allocation
 from tests.conftest import Server, ServerFactory, free_port, serve_command, wait_for
 
 from .conftest import Api
@@ -136,3 +139,49 @@ def test_second_server_on_same_state_dir_refuses(server: Server, tmp_path: Path)
     assert str(server.proc.pid if server.proc else "") in proc.stderr
     # the first server is unharmed
     assert httpx.get(server.url + "/v1/nodes", timeout=5).status_code == 200
+
+
+def test_a_job_left_finished_without_its_end_is_ended_after_a_restart(
+    server_factory: ServerFactory,
+) -> None:
+    """A log with ``finish`` but no ``clean`` and no lock (what a supervisor of an earlier
+    release left, or a server stopped between the two) is ended when the server comes back."""
+    server = server_factory(args=["--cores-per-node", "2"])
+    with httpx.Client(base_url=server.url, timeout=10.0) as client:
+        job = Api(client).submit(command="true", urgency=0)  # held: its log exists, it never runs
+    server.kill()
+    alloc = {"alloc": Allocation({0: 1}, {0: 0}, [0]).to_json(), "duration": 0.0}
+    t = time.time()
+    records = b"".join(
+        event_record(name, context, t)
+        for name, context in [("alloc", alloc), ("start", {}), ("finish", {"status": 0})]
+    )
+    with open(server.state_dir / "jobs" / f"{job}.log", "ab") as log:
+        log.write(records)
+    server.restart()
+    with httpx.Client(base_url=server.url, timeout=10.0) as client:
+        api = Api(client)
+        info = api.wait_done(job)
+        assert (info["result"], info["returncode"]) == ("COMPLETED", 0), info
+        names = [e["name"] for e in client.get(f"/v1/jobs/{job}/events").json()["events"]]
+        assert names[-5:] == ["start", "finish", "release", "free", "clean"]
+        after = api.submit(command="true")  # the core it held is free again
+        assert api.wait_done(after)["result"] == "COMPLETED"
+
+
+def test_a_damaged_log_does_not_keep_the_server_or_other_jobs_down(
+    server_factory: ServerFactory,
+) -> None:
+    server = server_factory(args=["--cores-per-node", "2"])
+    with httpx.Client(base_url=server.url, timeout=10.0) as client:
+        damaged, fine = (Api(client).submit(command="true", urgency=0) for _ in range(2))
+    server.kill()
+    with open(server.state_dir / "jobs" / f"{damaged}.log", "ab") as log:
+        log.write(event_record("alloc", {"alloc": {"cores": {}}}, time.time()))  # no nodes
+    server.restart()
+    assert "recovering job" in server.log()
+    with httpx.Client(base_url=server.url, timeout=10.0) as client:
+        api = Api(client)
+        assert api.info(damaged)["state"] == "SCHED"
+        assert client.post(f"/v1/jobs/{fine}/release").status_code == 200
+        assert api.wait_done(fine)["result"] == "COMPLETED"

@@ -20,6 +20,7 @@ from ...domain.events import JobEvent, OutputLine, StreamEntry
 from ...domain.record import search_text
 from ...domain.states import STATE_AFTER, JobState
 from .joblog import (
+    ending_events,
     event_record,
     is_event,
     parse_entries,
@@ -156,8 +157,6 @@ class Ingestion(ExecutorState):
                     self.cluster.take(effect.take)
                 if effect.release is not None:
                     self.cluster.release(effect.release)
-                if effect.cleanup:
-                    after_clean.append("cleanup")
                 if effect.schedule:
                     after_clean.append("schedule")
                 if effect.dependents and job_id in self._dependents:
@@ -197,20 +196,17 @@ class Ingestion(ExecutorState):
         if job.state is JobState.INACTIVE:
             del self.active[job_id]
         for action in after_clean:
-            if action == "cleanup":
-                self._finish_cleanup(job_id)
-            elif action == "schedule":
+            if action == "schedule":
                 self._schedule()
             elif action == "dependents":
                 self._queue_resolve(job_id)
 
     def _finish_cleanup(self, job_id: int) -> None:
-        """Write the events that end a job once its tasks are gone (or it never ran)."""
+        """Write the events that end a job that never ran, or whose ``finish`` the server wrote.
+
+        The supervisor writes them itself after a job it ran, in the same write as ``finish``.
+        """
         job = self.active.get(job_id)
         if job is None:
             return
-        events: list[tuple[str, dict[str, Any]]] = []
-        if job.alloc is not None:
-            events += [("release", {"ranks": "all", "final": True}), ("free", {})]
-        events.append(("clean", {}))
-        self._append(job_id, events)
+        self._append(job_id, ending_events(job.alloc is not None))

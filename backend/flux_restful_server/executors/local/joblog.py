@@ -40,6 +40,18 @@ def event_record(name: str, context: Mapping[str, Any], t: float) -> bytes:
     return b"%.6f @ - %s\n" % (t, payload)
 
 
+def ending_events(allocated: bool) -> list[tuple[str, dict[str, Any]]]:
+    """The events that end a job after ``finish``, or after a fatal exception before it ran.
+
+    As Flux's job manager writes them: the resources back (if it held any), then ``clean``.
+    """
+    events: list[tuple[str, dict[str, Any]]] = []
+    if allocated:
+        events += [("release", {"ranks": "all", "final": True}), ("free", {})]
+    events.append(("clean", {}))
+    return events
+
+
 def output_record(kind: bytes, rank: int, line: bytes, t: float) -> bytes:
     """Encode one output line (``line`` without its newline) as one record."""
     return b"%.6f %s %d %s\n" % (t, kind, rank, line)

@@ -53,8 +53,6 @@ class Effect:
     """Mark these resources as held (a job allocated before this server knew of it)."""
     release: Allocation | None = None
     """These resources are free again."""
-    cleanup: bool = False
-    """Write the events that end the job, once this batch is applied."""
     schedule: bool = False
     """Resources were freed: run the scheduler, once this batch is applied."""
     dependents: bool = False
@@ -142,7 +140,7 @@ def apply_event(
         job.state = JobState.CLEANUP
         job.waitstatus = int(ctx["status"])
         changes.update(state=int(job.state), t_cleanup=t, waitstatus=job.waitstatus)
-        return Effect(cleanup=True)
+        # Whoever writes finish writes the release, free and clean that follow it with it.
     elif name == "clean":
         job.state = JobState.INACTIVE
         result = job_result(job)

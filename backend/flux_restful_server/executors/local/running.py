@@ -86,6 +86,11 @@ class Running(ExecutorState):
         while True:
             await asyncio.sleep(SAFETY_POLL)
             for job_id, job in list(self.active.items()):
+                if job.state is JobState.CLEANUP and job.finished:
+                    try:
+                        self._clean_up_after(job_id, job)
+                    except Exception:
+                        log.exception("ending job %d failed", job_id)
                 if job.state is not JobState.RUN:
                     continue
                 try:

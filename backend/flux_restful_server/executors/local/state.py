@@ -97,7 +97,7 @@ class ExecutorState(ABC):
 
     @abstractmethod
     def _finish_cleanup(self, job_id: int) -> None:
-        """Write the events that end a job once its tasks are gone (``ingest``)."""
+        """Write the events that end a job that never ran (``ingest``)."""
 
     @abstractmethod
     def _schedule(self) -> None:
@@ -124,3 +124,7 @@ class ExecutorState(ABC):
     @abstractmethod
     def _recover_running(self, job_id: int, job: ActiveJob) -> None:
         """Re-attach, relaunch or fail a job that was running (``recovery``)."""
+
+    @abstractmethod
+    def _clean_up_after(self, job_id: int, job: ActiveJob) -> None:
+        """End a job left in ``CLEANUP`` whose ending was never written (``recovery``)."""
