@@ -8,9 +8,9 @@
 3. Flux executor: single HTTP submits from 8 concurrent clients (``wrk``) vs 8 threads each
    calling ``flux.job.submit`` in a loop, each with its own handle (target: >= 0.80).
 
-Measured (docs/architecture.md, "A local batch of 1,000 jobs"): the local batch at 0.83-1.01 of
-the baseline when it arrives at an idle server, 0.32-0.58 when it finds no spare files yet (file
-creation on a busy filesystem), on 2 shared cores.
+Measured (docs/architecture.md, "A local batch of 1,000 jobs"): the local batch at 0.86-0.91 of
+the baseline on the quiet 2-core machine when it arrives at an idle server, 0.40-0.65 when it
+finds no spare files yet (file creation on a busy filesystem).
 
 Run: ``python -m bench submit`` (the local half), and inside Flux for the flux half:
 ``flux start --test-size=4 python -m bench submit``. ``--profile`` records where the server's
