@@ -47,7 +47,7 @@ from .exactly_once import start_recorded
 from .joblog import ending_events, event_record, output_record
 from .launch import socket_address
 from .output import READ_SIZE, label
-from .tasks import Spawner, Task, TaskStartFailed
+from .tasks import Spawner, Task, TaskStartFailed, ignored_signals
 
 IDLE_EXIT = 10.0
 """Seconds without jobs and without a server after which the supervisor exits."""
@@ -100,7 +100,8 @@ class Supervisor:
         """Notifications the server has not taken yet (its socket buffer was full)."""
         self.idle_since = time.monotonic()
         self.host = socket.gethostname()
-        self.spawner = Spawner()
+        self.spawner: Spawner | None = None
+        """Made once this process's signal dispositions are set (``run``)."""
 
     # -- set-up ---------------------------------------------------------------------------------
     def listen(self) -> socket.socket:
@@ -124,6 +125,7 @@ class Supervisor:
         signal.set_wakeup_fd(wake_w)
         signal.signal(signal.SIGCHLD, lambda *_: None)
         signal.signal(signal.SIGTERM, lambda *_: None)
+        self.spawner = Spawner(ignored_signals())
         self.sel.register(srv, selectors.EVENT_READ, "listen")
         self.sel.register(wake_r, selectors.EVENT_READ, "wake")
         stopping = False
@@ -297,6 +299,7 @@ class Supervisor:
         out_r, out_w = os.pipe2(os.O_CLOEXEC)
         err_r, err_w = os.pipe2(os.O_CLOEXEC)
         try:
+            assert self.spawner is not None
             task = self.spawner.start(job.spec, rank, out_w, err_w)
         except TaskStartFailed as exc:
             for fd in (out_r, err_r):

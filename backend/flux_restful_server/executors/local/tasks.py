@@ -1,8 +1,10 @@
 """Starting one task of a job: its environment and the process, as the job's user if it has one.
 
 Each task runs in its own process group, stdin on ``/dev/null`` and stdout and stderr on the
-pipes the supervisor reads, with every signal at its default disposition (the supervisor itself
-ignores ``SIGPIPE``, ``SIGINT`` and ``SIGHUP``; a job must not inherit that). A job of the
+pipes the supervisor reads, with every signal at its default disposition: an ignored signal
+survives ``exec``, and the supervisor ignores ``SIGPIPE``, ``SIGINT`` and ``SIGHUP`` (and whatever
+the shell that started the server ignored, such as ``SIGINT`` for a background job); a job must
+inherit none of that. A job of the
 server's own account is started with ``posix_spawn`` (``vfork``+``exec`` without ``subprocess``'s
 bookkeeping: a third of the supervisor's time per job went there), in the job's directory, which
 the supervisor changes to first; a job of another user (multi-user mode) goes through
@@ -21,8 +23,15 @@ import subprocess
 from dataclasses import dataclass
 from typing import Any
 
-RESET_SIGNALS = (signal.SIGPIPE, signal.SIGINT, signal.SIGHUP, signal.SIGXFSZ)
-"""Signals the supervisor ignores, or Python changed: back to their defaults in every task."""
+
+def ignored_signals() -> frozenset[int]:
+    """The signals this process ignores: what a task would inherit through ``exec``."""
+    fixed = (signal.SIGKILL, signal.SIGSTOP)
+    return frozenset(
+        s
+        for s in signal.valid_signals()
+        if s not in fixed and signal.getsignal(s) == signal.SIG_IGN
+    )
 
 
 class TaskStartFailed(Exception):
@@ -67,9 +76,14 @@ def task_environment(spec: dict[str, Any], rank: int) -> dict[str, str]:
 
 
 class Spawner:
-    """Starts tasks; holds ``/dev/null`` open for their stdin and knows the current directory."""
+    """Starts tasks; holds ``/dev/null`` open for their stdin and knows the current directory.
 
-    def __init__(self) -> None:
+    Args:
+        reset: The signals to set back to their defaults in every task (the ignored ones).
+    """
+
+    def __init__(self, reset: frozenset[int]) -> None:
+        self._reset = reset
         self._devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
         self._cwd: str | None = None
         """The directory the supervisor was last changed to (``None``: not changed yet)."""
@@ -113,7 +127,7 @@ class Spawner:
                 (os.POSIX_SPAWN_DUP2, stderr, 2),
             ],
             setpgroup=0,
-            setsigdef=RESET_SIGNALS,
+            setsigdef=self._reset,
         )
         return Task(pid)
 
@@ -125,7 +139,7 @@ class Spawner:
             stderr=stderr,
             # subprocess changes directory before it switches user: change it afterwards, so
             # the directory is checked with that user's rights.
-            preexec_fn=_Preexec(spec["cwd"]),
+            preexec_fn=_Preexec(spec["cwd"], self._reset),
             env=env,
             process_group=0,
             user=spec["uid"],
@@ -141,9 +155,10 @@ class _Preexec:
     """What a task of another user does before ``exec``: change directory, reset signals."""
 
     cwd: str
+    reset: frozenset[int]
 
     def __call__(self) -> None:
-        for signum in RESET_SIGNALS:
+        for signum in self.reset:
             signal.signal(signum, signal.SIG_DFL)
         os.chdir(self.cwd)
 
