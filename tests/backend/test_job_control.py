@@ -289,7 +289,9 @@ def test_interrupt_and_hangup_are_not_ignored_by_jobs(api: Api) -> None:
     response = api.client.post(f"/v1/jobs/{job}/signal", json={"signal": "INT"})
     assert response.status_code == 200, response.text
     done = api.wait_done(job, timeout=60)
-    assert done["returncode"] == -2 and done["result"] == "FAILED", done  # -signum, as Flux
+    # The local executor reports the task's signal (-2, as upstream's returncode does); Flux's
+    # shell, which forwarded the signal to the task, exits 128 + 2 (checked on flux-core 0.88).
+    assert done["returncode"] in (-2, 130) and done["result"] == "FAILED", done
 
 
 def test_signal_bad_input(api: Api) -> None:
