@@ -8,7 +8,7 @@
 3. Flux executor: single HTTP submits from 8 concurrent clients (``wrk``) vs 8 threads each
    calling ``flux.job.submit`` in a loop, each with its own handle (target: >= 0.80).
 
-Measured (docs/architecture.md, "A local batch of 1,000 jobs"): the local batch at 0.86-0.91 of
+Measured (docs/architecture.md, "A local batch of 1,000 jobs"): the local batch at 0.80-0.91 of
 the baseline on the quiet 2-core machine when it arrives at an idle server, 0.40-0.65 when it
 finds no spare files yet (file creation on a busy filesystem).
 
