@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import sqlite3
 import threading
 import time
@@ -680,6 +681,17 @@ def test_workdir(api: Api, tmp_path: Path) -> None:
     info = api.wait_done(job)
     assert info["cwd"] == str(tmp_path)
     assert api.output(job) == [f"{tmp_path}\n"]
+
+
+def test_a_workdir_removed_and_made_again_is_the_new_one(api: Api, tmp_path: Path) -> None:
+    """A workflow that clears its directory between jobs: the next job runs in the new one."""
+    work = tmp_path / "work"
+    work.mkdir()
+    assert api.wait_done(api.submit(command="touch first", workdir=str(work)))["returncode"] == 0
+    shutil.rmtree(work)
+    work.mkdir()
+    assert api.wait_done(api.submit(command="touch second", workdir=str(work)))["returncode"] == 0
+    assert sorted(p.name for p in work.iterdir()) == ["second"]
 
 
 def test_runtime_limit_times_out(api: Api) -> None:

@@ -76,7 +76,7 @@ def task_environment(spec: dict[str, Any], rank: int) -> dict[str, str]:
 
 
 class Spawner:
-    """Starts tasks; holds ``/dev/null`` open for their stdin and knows the current directory.
+    """Starts tasks; holds ``/dev/null`` open for their stdin.
 
     Args:
         reset: The signals to set back to their defaults in every task (the ignored ones).
@@ -85,8 +85,6 @@ class Spawner:
     def __init__(self, reset: frozenset[int]) -> None:
         self._reset = reset
         self._devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
-        self._cwd: str | None = None
-        """The directory the supervisor was last changed to (``None``: not changed yet)."""
 
     def start(self, spec: dict[str, Any], rank: int, stdout: int, stderr: int) -> Task:
         """Start task ``rank`` of the job ``spec`` describes, its output on these descriptors.
@@ -111,11 +109,8 @@ class Spawner:
             raise TaskStartFailed(note, code) from None
 
     def _spawn(self, spec: dict[str, Any], env: dict[str, str], stdout: int, stderr: int) -> Task:
-        cwd = spec["cwd"]
-        if cwd != self._cwd:
-            self._cwd = None
-            os.chdir(cwd)
-            self._cwd = cwd
+        # Every time, even to the same path: it may have been removed and made again since.
+        os.chdir(spec["cwd"])
         argv = spec["argv"]
         pid = os.posix_spawn(
             executable(argv[0], env),
