@@ -312,6 +312,10 @@ class Supervisor:
             job.event("exception", {"type": "exec", "severity": 0, "note": exc.note, "userid": -1})
             job.status[rank] = exc.code << 8
             return
+        except BaseException:
+            for fd in (out_r, err_r):
+                os.close(fd)
+            raise
         finally:
             os.close(out_w)
             os.close(err_w)
