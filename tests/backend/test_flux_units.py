@@ -13,6 +13,7 @@ import json
 
 import pytest
 
+from flux_restful_server.domain.environment import JobEnvironments
 from flux_restful_server.domain.events import JobEvent, OutputLine
 from flux_restful_server.domain.owner import Owner
 from flux_restful_server.domain.query import JobFilter, Page
@@ -303,8 +304,7 @@ def test_the_jobspec_carries_every_request_field():
             request,
             owner,
             server_options={"verbose": "0", "output.stdout.type": "kvs"},
-            passthrough=(),
-            server_env={"PATH": "/usr/bin", "SECRET": "x"},
+            environments=JobEnvironments({"PATH": "/usr/bin", "SECRET": "x"}),
         )
     )
     system = spec["attributes"]["system"]
@@ -330,8 +330,7 @@ def test_a_jobspec_without_a_name_lets_flux_derive_it_and_without_a_workdir_uses
             JobRequest(("/bin/true",)),
             Owner(user=None, home="/home/ada"),
             server_options={},
-            passthrough=(),
-            server_env={},
+            environments=JobEnvironments({}),
         )
     )
     system = spec["attributes"]["system"]
@@ -348,6 +347,5 @@ def test_a_request_flux_cannot_shape_is_refused_with_its_reason():
             JobRequest(("true",), exclusive=True),
             Owner(),
             server_options={},
-            passthrough=(),
-            server_env={},
+            environments=JobEnvironments({}),
         )

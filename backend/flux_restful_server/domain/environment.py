@@ -75,3 +75,32 @@ def job_environment(
             env["USER"] = env["LOGNAME"] = owner.login
     env.update({str(k): str(v) for k, v in envars.items()})
     return env
+
+
+class JobEnvironments:
+    """:func:`job_environment` for many jobs of one server, its server part computed once.
+
+    Matching the allowlist's patterns against every server variable is most of the cost of a
+    job's environment (a seventh of the flux executor's submit, profiled in a batch). The server
+    part depends only on the owner, so it is kept per owner (at most :attr:`KEEP` of them);
+    filtering is idempotent and the user's variables are applied last, so :meth:`build` is
+    ``job_environment(server_env, envars, owner, passthrough)``.
+    """
+
+    KEEP = 1024
+
+    def __init__(self, server_env: Mapping[str, str], passthrough: tuple[str, ...] = ()) -> None:
+        self._passthrough = passthrough
+        self._server = job_environment(server_env, {}, Owner(), passthrough)
+        self._bases: dict[Owner, dict[str, str]] = {}
+
+    def build(self, envars: Mapping[str, str], owner: Owner) -> dict[str, str]:
+        """The environment of a job of ``owner`` that asks for ``envars``."""
+        base = self._bases.get(owner)
+        if base is None:
+            if len(self._bases) >= self.KEEP:
+                self._bases.clear()
+            base = self._bases[owner] = job_environment(self._server, {}, owner, self._passthrough)
+        env = dict(base)
+        env.update({str(k): str(v) for k, v in envars.items()})
+        return env

@@ -8,7 +8,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from ...domain.environment import job_environment
+from ...domain.environment import JobEnvironments
 from ...domain.owner import Owner
 from ...domain.request import JobRequest
 
@@ -30,8 +30,7 @@ def build_jobspec(
     owner: Owner,
     *,
     server_options: Mapping[str, str],
-    passthrough: tuple[str, ...],
-    server_env: Mapping[str, str] | None = None,
+    environments: JobEnvironments,
     queue: str | None = None,
     key: Mapping[str, Any] | None = None,
 ) -> str:
@@ -46,14 +45,11 @@ def build_jobspec(
         ValueError: Flux rejects the shape of the request (for example ``exclusive`` without a
             node count); the message says why.
     """
-    env = os.environ if server_env is None else server_env
     if request.jobspec is not None:
         document = copy.deepcopy(dict(request.jobspec))
         system = document.setdefault("attributes", {}).setdefault("system", {})
         given = system.get("environment")
-        system["environment"] = job_environment(
-            env, given if isinstance(given, dict) else {}, owner, passthrough
-        )
+        system["environment"] = environments.build(given if isinstance(given, dict) else {}, owner)
         system.setdefault("cwd", request.workdir or owner.home or os.getcwd())
         system["user"] = owner.user  # never the document's own claim
         system.pop(KEY_ATTRIBUTE, None)
@@ -76,7 +72,7 @@ def build_jobspec(
         exclusive=request.exclusive,
     )
     jobspec.cwd = request.workdir or owner.home or os.getcwd()
-    jobspec.environment = job_environment(env, request.envars, owner, passthrough)
+    jobspec.environment = environments.build(request.envars, owner)
     if request.runtime > 0:
         jobspec.duration = request.runtime
     if request.name or request.job_name != os.path.basename(request.command[0]):

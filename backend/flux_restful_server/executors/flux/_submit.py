@@ -13,6 +13,7 @@ import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from ...domain.environment import JobEnvironments
 from ...domain.errors import ExecutorUnavailable, SubmitRefused
 from ...domain.owner import Owner
 from ...domain.request import JobRequest, SubmitKey
@@ -37,8 +38,8 @@ class Submitter:
         """The largest job the instance can ever run (learnt from its resources)."""
         self.queues: tuple[str, ...] = ()
         """The instance's named queues (``[queues]`` in its config); empty: one anonymous."""
-        self.server_env: dict[str, str] | None = None
-        """The server's share of every job's environment, filtered once (costly per submit)."""
+        self.environments = JobEnvironments(os.environ, settings.env_passthrough)
+        """Every job's environment (the server's share filtered once per owner: costly)."""
 
     def jobspec(
         self, request: JobRequest, owner: Owner, key: SubmitKey | None = None, index: int = 0
@@ -53,7 +54,7 @@ class Submitter:
         try:
             jobspec = build_jobspec(
                 request, owner, server_options=s.option_flags,
-                passthrough=s.env_passthrough, server_env=self.server_env,
+                environments=self.environments,
                 queue=request.queue if self.queues else None,
                 key=None if key is None else {"key": key.key, "fingerprint": key.fingerprint,
                                               "index": index},

@@ -18,11 +18,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-from ...domain.environment import job_environment
 from ...domain.errors import SubmitRefused
 from ...domain.events import JobEvent, LogEntry, OutputLine
 from ...domain.owner import Owner
@@ -80,9 +78,6 @@ class FluxExecutor:
         Raises:
             FluxUnavailable: No bindings, or no instance answers (with what to do).
         """
-        self._submitter.server_env = job_environment(
-            os.environ, {}, Owner(), self.settings.env_passthrough
-        )
         reactor = await self._conn.open()
         try:
             await asyncio.wait_for(self.nodes(), 30)

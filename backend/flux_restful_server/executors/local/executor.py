@@ -30,7 +30,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ...domain.environment import job_environment
+from ...domain.environment import JobEnvironments
 from ...domain.errors import (
     ExecutorUnavailable,
     JobInactive,
@@ -101,8 +101,7 @@ class LocalExecutor(Reading, PendingReasons, Recovery, Running, Dependents, Reco
         self._resolving = False
         self._poller: asyncio.Task[None] | None = None
         self._stopping = False
-        self._server_env = job_environment(os.environ, {}, Owner(), settings.env_passthrough)
-        self._environments = {}
+        self._environments = JobEnvironments(os.environ, settings.env_passthrough)
         self._job_account = job_account(settings.job_user) if settings.job_user else None
         self.event_hook = None
 

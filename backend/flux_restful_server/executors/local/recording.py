@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from ...domain.environment import job_environment
+from ...domain.environment import JobEnvironments
 from ...domain.errors import (
     ExecutorUnavailable,
     SubmitRefused,
@@ -53,10 +53,8 @@ class Recording(ExecutorState):
 
     _job_account: Owner | None
     """The system account every job runs as (``--job-user``), or ``None``."""
-    _server_env: dict[str, str]
-    """The server's environment, filtered by the allowlist once."""
-    _environments: dict[Owner, dict[str, str]]
-    """The server's part of the job environment, by owner (see ``_environment``)."""
+    _environments: JobEnvironments
+    """Every job's environment: the allowlisted server part (kept per owner), then its own."""
     _spares: SpareFiles
     """Empty files made ahead, renamed into place as jobs' logs."""
 
@@ -90,7 +88,7 @@ class Recording(ExecutorState):
         Raises:
             ExecutorUnavailable: The log cannot be created.
         """
-        env = self._environment(request, owner)
+        env = self._environments.build(request.envars, owner)
         spec = {
             "argv": list(request.command),
             "env": env,
@@ -165,19 +163,3 @@ class Recording(ExecutorState):
         for dependency in waiting:
             self._dependents.setdefault(dependency.job_id, set()).add(job_id)
         return row, job, first
-
-    def _environment(self, request: JobRequest, owner: Owner) -> dict[str, str]:
-        """The job's environment (``job_environment``), its server part computed once per owner."""
-        base = self._environments.get(owner)
-        if base is None:
-            if len(self._environments) >= 1024:
-                self._environments.clear()
-            base = self._environments[owner] = job_environment(
-                self._server_env, {}, owner, self.settings.env_passthrough
-            )
-        # Filtering is idempotent and the user's variables are applied last, so this is
-        # job_environment(server_env, request.envars, owner, ...) without matching the
-        # allowlist's patterns again for every job.
-        env = dict(base)
-        env.update({str(k): str(v) for k, v in request.envars.items()})
-        return env
