@@ -70,9 +70,11 @@ def build_jobspec(
         gpus_per_task=request.gpus_per_task or None,
         num_nodes=request.num_nodes,
         exclusive=request.exclusive,
+        # Given here, not set afterwards: without it the factory copies os.environ first
+        # (three quarters of its time, for an environment replaced at once).
+        environment=environments.build(request.envars, owner),
+        cwd=request.workdir or owner.home or os.getcwd(),
     )
-    jobspec.cwd = request.workdir or owner.home or os.getcwd()
-    jobspec.environment = environments.build(request.envars, owner)
     if request.runtime > 0:
         jobspec.duration = request.runtime
     if request.name or request.job_name != os.path.basename(request.command[0]):
