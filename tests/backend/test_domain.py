@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from flux_restful_server.domain.environment import job_environment
+from flux_restful_server.domain.environment import JobEnvironments, job_environment
 from flux_restful_server.domain.errors import SubmitRefused, UnsatisfiableRequest
 from flux_restful_server.domain.owner import Owner, system_account
 from flux_restful_server.domain.record import search_text
@@ -118,6 +118,30 @@ def test_environment_of_another_account_uses_its_home_and_name_not_the_servers_p
     owner = Owner(user="ada", uid=1001, gid=1001, home="/home/ada", login="ada")
     env = job_environment(server, {}, owner)
     assert env == {"HOME": "/home/ada", "USER": "ada", "LOGNAME": "ada"}
+
+
+_NAMES = st.sampled_from(
+    ["PATH", "HOME", "USER", "LC_ALL", "PYTHONPATH", "FLUX_TOKEN", "MY_X", "Z"]
+)
+_OWNERS = st.sampled_from(
+    [Owner(), Owner(user="ada"), Owner(user="bo", uid=1002, gid=1002, home="/h/bo", login="bo")]
+)
+
+
+@given(
+    server=st.dictionaries(_NAMES, st.text(max_size=3)),
+    jobs=st.lists(st.tuples(st.dictionaries(_NAMES, st.text(max_size=3)), _OWNERS), max_size=5),
+)
+def test_kept_environments_are_what_job_environment_builds(
+    server: dict[str, str], jobs: list[tuple[dict[str, str], Owner]]
+) -> None:
+    """The per-owner cache of both executors changes nothing, whatever the order of jobs."""
+    environments = JobEnvironments(server, ("MY_*",))
+    for envars, owner in jobs:
+        built = environments.build(envars, owner)
+        assert built == job_environment(server, envars, owner, ("MY_*",))
+        built["PATH"] = "changed"  # a job's environment is its own: the kept part is not shared
+        assert environments.build({}, owner) == job_environment(server, {}, owner, ("MY_*",))
 
 
 def test_system_account_describes_a_real_account_and_refuses_unknown_names():
