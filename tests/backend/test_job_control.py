@@ -397,6 +397,48 @@ def test_a_job_waiting_for_cores_says_how_many_are_free(api: Api) -> None:
     assert api.wait_done(waiter, timeout=60)["pending_reason"] == ""
 
 
+async def _announcement(client: httpx.AsyncClient, job: int) -> dict:
+    """The job's first ``annotations`` frame in the event feed."""
+    sse = {"Accept": "text/event-stream"}
+    async with client.stream("GET", "/v1/events", params={"ids": str(job)}, headers=sse) as stream:
+        async for line in stream.aiter_lines():
+            frame = json.loads(line[6:]) if line.startswith("data: ") else {}
+            if frame.get("event") == "annotations":
+                return frame
+    raise AssertionError(f"the feed ended without announcing job {job}")
+
+
+async def test_the_event_feed_says_when_a_job_waits_for_cores(
+    control_server: Server, executor: str
+) -> None:
+    """A job still short of cores at the poll after it queued: an ``annotations`` event, as
+    Flux's journal has them, whose ``sched.reason_pending`` the feed gives as ``reason``; once
+    for each kind of wait, not at every poll."""
+    if executor == "flux":
+        pytest.skip("Flux's sched-simple (the test instance's scheduler) sets no reason_pending")
+    async with httpx.AsyncClient(base_url=control_server.url, timeout=30) as client:
+
+        async def submit_(**fields: object) -> int:
+            return int((await client.post("/v1/jobs/submit", json=fields)).json()["id"])
+
+        nodes = (await client.get("/v1/nodes", params={"detail": "true"})).json()["detail"]
+        total = sum(int(n["cores"]) for n in nodes)
+        hog = await submit_(command="sleep 120", num_tasks=total)
+        waiter = await submit_(command="true", num_tasks=2)
+        first = await _announcement(client, waiter)
+        # A job queued behind it is announced at a later poll: by then the first was looked
+        # at again, and not announced again.
+        later = await submit_(command="true")
+        second = await _announcement(client, later)
+        events = (await client.get(f"/v1/jobs/{waiter}/events")).json()["events"]
+        await client.post("/v1/jobs/cancel", json={"ids": [hog, waiter, later]})
+    assert first["reason"] == f"waiting for 2 cores (0 free of {total})"
+    assert first["state"] is None  # it changes no state
+    assert first["context"]["annotations"]["sched"]["reason_pending"] == first["reason"]
+    assert second["reason"] == f"waiting for 1 core (0 free of {total})"
+    assert [e["name"] for e in events].count("annotations") == 1
+
+
 async def test_the_event_feed_says_why_jobs_wait(control_server: Server) -> None:
     async with httpx.AsyncClient(base_url=control_server.url, timeout=30) as client:
         response = await client.post("/v1/jobs/submit", json={"command": "true", "urgency": 0})

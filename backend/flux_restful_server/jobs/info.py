@@ -76,7 +76,8 @@ def event_reason(name: str, context: Mapping[str, Any]) -> str | None:
     """The pending reason an eventlog event gives its job, for the event feed; ``None`` if none.
 
     ``dependency-add`` says what the job waits on, a ``priority`` or ``urgency`` of 0 that it is
-    held, a ``dependency`` exception that it can never run.
+    held, a ``dependency`` exception that it can never run, an ``annotations`` event with
+    ``sched.reason_pending`` why the scheduler has not started it.
     """
     if name == "dependency-add" and isinstance(context.get("description"), str):
         return f"waiting on {dependency_text(context['description'])}"
@@ -86,6 +87,12 @@ def event_reason(name: str, context: Mapping[str, Any]) -> str | None:
         return HELD
     if name == "exception" and context.get("type") == "dependency":
         return f"can never run: {context.get('note') or 'a dependency failed'}"
+    if name == "annotations":  # Flux's scheduler (and the local one) say why a job waits
+        annotations = context.get("annotations")
+        sched = annotations.get("sched") if isinstance(annotations, dict) else None
+        reason = sched.get("reason_pending") if isinstance(sched, dict) else None
+        if isinstance(reason, str) and reason:
+            return reason
     return None
 
 

@@ -83,8 +83,13 @@ class Running(ExecutorState):
         }})  # fmt: skip
 
     async def _poll(self) -> None:
+        waiting: set[int] = set()
         while True:
             await asyncio.sleep(SAFETY_POLL)
+            try:
+                waiting = self._announce_waits(waiting)
+            except Exception:
+                log.exception("announcing pending reasons failed")
             for job_id, job in list(self.active.items()):
                 if job.state is JobState.CLEANUP and job.finished:
                     try:

@@ -48,6 +48,8 @@ class ActiveJob(Progress):
     """The executor's revision when the job's record last changed (its ``row_revisions`` entry)."""
     waiting: list[Dependency] = field(default_factory=list)
     """Dependencies not met yet, while the job is in ``DEPEND``."""
+    announced: str = ""
+    """The kind of wait last announced in the feed (``reasons.wait_kind``), if any."""
 
 
 class ExecutorState(ABC):
@@ -124,6 +126,10 @@ class ExecutorState(ABC):
     @abstractmethod
     def _recover_running(self, job_id: int, job: ActiveJob) -> None:
         """Re-attach, relaunch or fail a job that was running (``recovery``)."""
+
+    @abstractmethod
+    def _announce_waits(self, seen: set[int]) -> set[int]:
+        """Tell the feed why jobs wait for resources (``reasons``)."""
 
     @abstractmethod
     def _clean_up_after(self, job_id: int, job: ActiveJob) -> None:
