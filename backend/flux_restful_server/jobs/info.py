@@ -87,7 +87,7 @@ def event_reason(name: str, context: Mapping[str, Any]) -> str | None:
         return HELD
     if name == "exception" and context.get("type") == "dependency":
         return f"can never run: {context.get('note') or 'a dependency failed'}"
-    if name == "annotations":  # Flux's scheduler (and the local one) say why a job waits
+    if name == "annotations":  # a scheduler (Flux's, when it sets one, or ours) says why
         annotations = context.get("annotations")
         sched = annotations.get("sched") if isinstance(annotations, dict) else None
         reason = sched.get("reason_pending") if isinstance(sched, dict) else None
