@@ -62,3 +62,14 @@ def test_follow_is_for_one_job(cli):
     out = cli("submit", "--follow", "--cc", "0-1", "true")
     assert out.returncode == 2
     assert "--follow follows one job" in out.stderr
+
+
+def test_fluxs_short_options_shape_the_job(cli):
+    """flux submit's -n, -c, -N and -q mean the same here."""
+    out = cli(
+        "submit", "-n", "2", "-c", "1", "-N", "1", "-q", "default", "printenv", "FLUX_JOB_SIZE"
+    )
+    assert out.returncode == 0, out.stderr
+    job = str(json.loads(out.stdout)["id"])
+    assert cli("wait", job).returncode == 0
+    assert cli("logs", job).stdout == "2\n2\n"

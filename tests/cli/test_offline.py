@@ -98,3 +98,10 @@ def test_dashboard_is_the_tui_command(offline_cli):
     assert out.returncode == 0, out.stderr
     assert "Usage: flux-restful-cli dashboard" in out.stdout
     assert "--read-only" in out.stdout
+
+
+def test_submit_refuses_an_option_it_does_not_know_instead_of_running_it(offline_cli):
+    out = offline_cli("submit", "--ntasks", "2", "sleep", "1")
+    assert out.returncode == 2
+    assert "no such option: --ntasks" in out.stderr
+    assert "before the command" in out.stderr

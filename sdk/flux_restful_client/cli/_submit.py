@@ -61,15 +61,18 @@ def _env_pairs(pairs: Iterable[str]) -> dict[str, str]:
 
 @cli.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
 @click.option("--workdir", help="Working directory of the job.")
-@click.option("--num_tasks", "--num-tasks", "num_tasks", type=int, help="Number of tasks.")
+@click.option("--num_tasks", "--num-tasks", "-n", "num_tasks", type=int, help="Number of tasks.")
 @click.option(
-    "--cores_per_task", "--cores-per-task", "cores_per_task", type=int, help="Cores per task."
-)
+    "--cores_per_task", "--cores-per-task", "-c", "cores_per_task", type=int,
+    help="Cores per task.",
+)  # fmt: skip
 @click.option(
-    "--gpus_per_task", "--gpus-per-task", "gpus_per_task", type=int, help="GPUs per task."
+    "--gpus_per_task", "--gpus-per-task", "-g", "gpus_per_task", type=int, help="GPUs per task."
 )
-@click.option("--num_nodes", "--num-nodes", "num_nodes", type=int, help="Number of nodes.")
-@click.option("--exclusive", is_flag=True, default=None, help="Whole nodes (needs --num_nodes).")
+@click.option("--num_nodes", "--num-nodes", "-N", "num_nodes", type=int, help="Number of nodes.")
+@click.option(
+    "--exclusive", "-x", is_flag=True, default=None, help="Whole nodes (needs --num_nodes)."
+)
 @click.option(
     "--is_launcher",
     "--is-launcher",
@@ -86,7 +89,7 @@ def _env_pairs(pairs: Iterable[str]) -> dict[str, str]:
 )
 @click.option("--runtime", type=int, help="Time limit in seconds (0: none).")
 @click.option("--name", help="Job name ({cc} is replaced by the copy's id with --cc).")
-@click.option("--queue", help="Queue to submit to (the local executor has one: default).")
+@click.option("--queue", "-q", help="Queue to submit to (the local executor has one: default).")
 @click.option(
     "--cc",
     metavar="IDSET",
@@ -137,9 +140,17 @@ def submit(
 ) -> None:
     """Submit a job: flux-restful-cli submit [OPTIONS] [--] COMMAND...
 
-    With --cc or --from-file, many jobs go in one request (a batch): the ids are printed in
-    order, and any job that was refused with its reason (the command exits 1 then).
+    The short options are Flux's (flux submit -n 4 -c 2 -N 1 -x -q batch). With --cc or
+    --from-file, many jobs go in one request (a batch): the ids are printed in order, and any
+    job that was refused with its reason (the command exits 1 then).
     """
+    if command and command[0].startswith("-"):
+        # Everything from the first word that is not an option of ours is the command: an
+        # option we do not know would become the program to run.
+        raise click.UsageError(
+            f"no such option: {command[0]} (submit's options come before the command; "
+            "a command cannot start with '-')"
+        )
     if from_file is not None and command:
         raise click.UsageError("Give a COMMAND or --from-file, not both")
     if not command and from_file is None:
