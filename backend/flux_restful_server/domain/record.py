@@ -7,6 +7,9 @@ from typing import Any, Required, TypedDict
 
 from .states import JobResult, JobState
 
+HELD = "held (urgency 0)"
+"""The pending reason of a held job, on both executors (in job info, listings and the feed)."""
+
 
 class JobRecord(TypedDict, total=False):
     """One job as Flux's job-list describes it, plus ``user`` (the API user).

@@ -7,7 +7,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from ..domain.record import JobRecord
+from ..domain.record import HELD, JobRecord
 from ..domain.request import dependency_text
 from ..domain.states import JobResult, JobState
 
@@ -67,9 +67,6 @@ def pending_reason(record: JobRecord) -> str:
     ):
         return f"can never run: {record.get('exception_note') or 'a dependency failed'}"
     return ""
-
-
-HELD = "held (urgency 0)"
 
 
 def event_reason(name: str, context: Mapping[str, Any]) -> str | None:

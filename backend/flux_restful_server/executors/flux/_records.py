@@ -16,7 +16,7 @@ from typing import Any
 
 from ...domain.errors import JobNotFound, SubmitRefused
 from ...domain.query import JobFilter, Page
-from ...domain.record import JobRecord, search_text
+from ...domain.record import HELD, JobRecord, search_text
 from ...domain.request import dependency_text
 from ...domain.resources import NodeInfo
 from ...domain.states import JobState
@@ -220,7 +220,7 @@ def pending_reason(record: JobRecord, free: tuple[int, int] | None = None) -> st
     if state == JobState.DEPEND and isinstance(dependencies, list) and dependencies:
         return "waiting on " + ", ".join(dependency_text(str(d)) for d in dependencies)
     if record.get("urgency") == 0:
-        return "held (urgency 0)"
+        return HELD
     annotations = record.get("annotations")
     sched = annotations.get("sched") if isinstance(annotations, dict) else None
     why = sched.get("reason_pending") if isinstance(sched, dict) else None

@@ -10,7 +10,7 @@ short of resources), at most :data:`ANNOUNCE_MOST` a poll.
 from __future__ import annotations
 
 from ...domain.ids import f58
-from ...domain.record import JobRecord
+from ...domain.record import HELD, JobRecord
 from ...domain.states import JobState
 from .depend import waiting_reason
 from .resources import shortfall
@@ -21,7 +21,6 @@ ANNOUNCE_MOST = 256
 ANNOUNCE_QUEUE_MOST = 20_000
 """Past this many active jobs no wait is announced: working out every reason each second would
 hold the event loop (job info and listings still give each job's reason)."""
-HELD = "held (urgency 0)"
 NEXT = "about to start"
 
 
