@@ -97,6 +97,33 @@ def test_nonexistent_command(capi: Api) -> None:
     assert "definitely-not-a-program-here" in info["exception"]["note"]
 
 
+def test_the_command_is_found_in_the_jobs_own_path(capi: Api, tmp_path) -> None:
+    # As execvp: a PATH entry holding a file that cannot be run is passed over for a later one.
+    denied, found = tmp_path / "denied", tmp_path / "found"
+    denied.mkdir()
+    found.mkdir()
+    (denied / "where-am-i").write_text("#!/bin/sh\necho denied\n")
+    (found / "where-am-i").write_text("#!/bin/sh\necho found\n")
+    (found / "where-am-i").chmod(0o755)
+    path = f"{denied}:{found}:/usr/bin:/bin"
+    response = capi.client.post(
+        "/v1/jobs/submit", json={"command": "where-am-i", "envars": {"PATH": path}}
+    )
+    assert response.status_code == 200, response.text
+    job = response.json()["id"]
+    assert capi.wait_done(job, timeout=60)["result"] == "COMPLETED"
+    assert capi.output(job) == ["found\n"]
+    # Only the file that cannot be run: refused as a shell refuses it (126, not "not found").
+    response = capi.client.post(
+        "/v1/jobs/submit", json={"command": "where-am-i", "envars": {"PATH": str(denied)}}
+    )
+    job = response.json()["id"]
+    info = capi.wait_done(job, timeout=60)
+    assert info["result"] == "FAILED"
+    assert info["returncode"] == 126
+    assert "Permission denied" in info["exception"]["note"]
+
+
 def test_output_stream(capi: Api, executor_server: Server) -> None:
     job = capi.submit(command="sh -c 'echo a; sleep 0.3; echo b'")
     with (
