@@ -7,6 +7,7 @@ only after a job submitted later has finished, never after a sleep.
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import json
 import os
@@ -430,8 +431,17 @@ async def test_the_event_feed_says_when_a_job_waits_for_cores(control_server: Se
         later = await submit_(command="true")
         second = await _announcement(client, later)
         events = (await client.get(f"/v1/jobs/{waiter}/events")).json()["events"]
+        info = (await client.get(f"/v1/jobs/{waiter}")).json()
         await client.post("/v1/jobs/cancel", json={"ids": [hog, waiter, later]})
+        for _ in range(600):  # a pending job's cancel ends it at once; allow for a slow machine
+            ended = (await client.get(f"/v1/jobs/{waiter}")).json()
+            if ended["state"] == "INACTIVE":
+                break
+            await asyncio.sleep(0.05)
     assert first["reason"] == f"waiting for 2 cores (0 free of {total})"
+    # Job info carries the scheduler's annotation while the job waits, as Flux's job-list does.
+    assert info["annotations"] == {"sched": {"reason_pending": first["reason"]}}
+    assert ended["annotations"] == {}
     assert first["state"] is None  # it changes no state
     assert first["context"]["annotations"]["sched"]["reason_pending"] == first["reason"]
     assert second["reason"] == f"waiting for 1 core (0 free of {total})"

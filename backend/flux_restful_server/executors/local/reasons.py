@@ -102,6 +102,11 @@ class PendingReasons(ExecutorState):
         return waiting
 
     def _with_reasons(self, records: list[JobRecord]) -> list[JobRecord]:
+        """Give the waiting jobs among ``records`` their pending reason.
+
+        A wait for resources is also the job's ``sched.reason_pending`` annotation, as Flux's
+        job-list shows a scheduler's (holds and dependencies are not the scheduler's to say).
+        """
         pending = [r for r in records if r["state"] in (JobState.DEPEND, JobState.SCHED)]
         if pending:
             reasons = self._pending_reasons()
@@ -109,4 +114,6 @@ class PendingReasons(ExecutorState):
                 reason = reasons.get(record["id"])
                 if reason is not None:
                     record["pending_reason"] = reason
+                    if record["state"] == JobState.SCHED and wait_kind(reason):
+                        record["annotations"] = {"sched": {"reason_pending": reason}}
         return records
