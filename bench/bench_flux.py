@@ -22,8 +22,8 @@ from ._common import flux_restful, wrk_submit
 
 
 def _flux_rate(count: int) -> float:
-    import flux  # type: ignore[import-not-found]
-    from flux.job import JobspecV1  # type: ignore[import-not-found]
+    import flux
+    from flux.job import JobspecV1
 
     handle = flux.Flux()
     jobspec = JobspecV1.from_command(["true"])

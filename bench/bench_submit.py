@@ -107,7 +107,7 @@ def local_batch(rounds: int) -> None:
 
 
 def _native_jobspecs(count: int) -> list[str]:
-    from flux.job import JobspecV1  # type: ignore[import-not-found]
+    from flux.job import JobspecV1
 
     specs = []
     for _ in range(count):
@@ -119,8 +119,8 @@ def _native_jobspecs(count: int) -> list[str]:
 
 
 def _native_batch(count: int) -> float:
-    import flux  # type: ignore[import-not-found]
-    import flux.job  # type: ignore[import-not-found]
+    import flux
+    import flux.job
 
     handle = flux.Flux()
     specs = _native_jobspecs(count)
@@ -218,8 +218,8 @@ def _summarise(path: Path, top: int = 12) -> None:
         own[leaf] = own.get(leaf, 0) + int(count)
         total += int(count)
     print(f"server profile during the flux batches ({total} samples), most self time:")
-    for name, count in sorted(own.items(), key=lambda kv: -kv[1])[:top]:
-        print(f"  {100 * count / max(total, 1):5.1f}%  {name[:110]}")
+    for name, samples in sorted(own.items(), key=lambda kv: -kv[1])[:top]:
+        print(f"  {100 * samples / max(total, 1):5.1f}%  {name[:110]}")
 
 
 def main(argv: list[str] | None = None) -> None:
