@@ -9,8 +9,9 @@
    calling ``flux.job.submit`` in a loop, each with its own handle (target: >= 0.80).
 
 Measured (docs/architecture.md, "A local batch of 1,000 jobs"): the local batch at 0.87-0.96 of
-the baseline (median 0.91) on one quiet 2-core machine and 0.54-0.72 on another, when it
-arrives at an idle server; 0.29-0.65 when it finds no spare files yet (file creation).
+the baseline (median 0.91) on one quiet 2-core machine, 0.54-0.72 on a second and 0.76-0.89 on
+a third (interleaved medians 0.83-0.85), when it arrives at an idle server; 0.29-0.77 when it
+finds no spare files yet (file creation).
 
 Run: ``python -m bench submit`` (the local half), and inside Flux for the flux half:
 ``flux start --test-size=4 python -m bench submit``. ``--profile`` records where the server's
