@@ -7,7 +7,6 @@ only after a job submitted later has finished, never after a sleep.
 
 from __future__ import annotations
 
-import asyncio
 import importlib.util
 import json
 import os
@@ -22,7 +21,7 @@ from click.testing import CliRunner
 
 from flux_restful_server.auth.commands import add_user
 from flux_restful_server.domain.ids import f58
-from tests.conftest import Server, wait_for
+from tests.conftest import Server, wait_for, wait_for_async
 
 from .conftest import Api, start_server
 
@@ -433,11 +432,13 @@ async def test_the_event_feed_says_when_a_job_waits_for_cores(control_server: Se
         events = (await client.get(f"/v1/jobs/{waiter}/events")).json()["events"]
         info = (await client.get(f"/v1/jobs/{waiter}")).json()
         await client.post("/v1/jobs/cancel", json={"ids": [hog, waiter, later]})
-        for _ in range(600):  # a pending job's cancel ends it at once; allow for a slow machine
-            ended = (await client.get(f"/v1/jobs/{waiter}")).json()
-            if ended["state"] == "INACTIVE":
-                break
-            await asyncio.sleep(0.05)
+
+        async def waiter_info() -> dict:
+            return dict((await client.get(f"/v1/jobs/{waiter}")).json())
+
+        ended = await wait_for_async(
+            waiter_info, 30, until=lambda i: i["state"] == "INACTIVE", what="waiter ended"
+        )
     assert first["reason"] == f"waiting for 2 cores (0 free of {total})"
     # Job info carries the scheduler's annotation while the job waits, as Flux's job-list does.
     assert info["annotations"] == {"sched": {"reason_pending": first["reason"]}}
