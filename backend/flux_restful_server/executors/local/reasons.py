@@ -9,6 +9,8 @@ short of resources), at most :data:`ANNOUNCE_MOST` a poll.
 
 from __future__ import annotations
 
+from typing import Any
+
 from ...domain.ids import f58
 from ...domain.record import HELD, JobRecord
 from ...domain.states import JobState
@@ -31,6 +33,11 @@ def wait_kind(reason: str) -> str:
     if reason in (HELD, NEXT) or reason.startswith("waiting on"):
         return ""  # holds and dependencies have feed events of their own
     return "short"
+
+
+def sched_annotations(reason: str) -> dict[str, Any]:
+    """A wait for resources as Flux's scheduler annotates it (the feed's event, job info)."""
+    return {"sched": {"reason_pending": reason}}
 
 
 class PendingReasons(ExecutorState):
@@ -97,8 +104,8 @@ class PendingReasons(ExecutorState):
             if job_id in seen and job.announced != kind and posted < ANNOUNCE_MOST:
                 job.announced = kind
                 posted += 1
-                annotation = {"sched": {"reason_pending": reason}}
-                self._append(job_id, [("annotations", {"annotations": annotation})])
+                annotations = sched_annotations(reason)
+                self._append(job_id, [("annotations", {"annotations": annotations})])
         return waiting
 
     def _with_reasons(self, records: list[JobRecord]) -> list[JobRecord]:
@@ -115,5 +122,5 @@ class PendingReasons(ExecutorState):
                 if reason is not None:
                     record["pending_reason"] = reason
                     if record["state"] == JobState.SCHED and wait_kind(reason):
-                        record["annotations"] = {"sched": {"reason_pending": reason}}
+                        record["annotations"] = sched_annotations(reason)
         return records
