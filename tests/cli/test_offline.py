@@ -38,7 +38,11 @@ def test_global_flags_without_subcommand_exit_1(offline_cli):
 
 
 def test_version(offline_cli):
-    assert offline_cli("version").stdout.strip() == __version__
+    # Pointed at a port nobody serves: a server on the default port must not change the answer.
+    host = f"http://127.0.0.1:{free_port()}"
+    out = offline_cli("--attempts", "1", "--host", host, "version", env={"FLUX_RESTFUL_HOST": ""})
+    assert out.stdout.strip() == __version__
+    assert "server: not identified" in out.stderr
     assert offline_cli("--version").stdout.strip() == __version__
 
 
