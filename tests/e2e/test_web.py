@@ -290,6 +290,8 @@ def test_a_pending_job_is_held_and_released_from_its_page(web: httpx.Client) -> 
     assert "Release job" in page and "Hold job" not in page
     assert job_state(web, held)["pending_reason"] == "held (urgency 0)"
     assert "held (urgency 0)" in page  # the page's *Waiting because* row
+    table = web.get("/jobs").text  # the table says it too, under the state
+    assert '<small class="reason">held (urgency 0)</small>' in table
     page = web.get(f"/job/{after}").text
     assert "Hold job" in page and "waiting on afterok:" in html.unescape(page)
     token = CSRF.search(page).group(1)  # type: ignore[union-attr]

@@ -108,6 +108,36 @@ def test_submit_watch_and_cancel_in_a_browser(browser: Any, server: Server, tmp_
     context.close()
 
 
+def test_the_table_says_why_a_job_waits_and_its_page_releases_it(
+    browser: Any, server: Server, tmp_path: Path
+) -> None:
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    base = server.url
+    held = httpx.post(
+        base + "/v1/jobs/submit", json={"command": "true", "name": "on-hold", "urgency": 0}
+    ).json()["id"]
+
+    page.goto(base + "/jobs")
+    row = page.locator("#jobs tbody tr", has_text="on-hold")
+    expect(row.locator(".reason")).to_have_text("held (urgency 0)")
+    expect(page.locator("#live")).to_have_text("live")
+    shot(page, tmp_path, "jobs-held")
+    page.click(f"a[href='/job/{held}']")
+    expect(page.locator('[data-field="pending_reason"]')).to_have_text("held (urgency 0)")
+    page.get_by_role("button", name="Release job").click()
+    page.wait_for_url(re.compile(rf"/job/{held}\?msg=released$"))
+    expect(page.locator('[data-field="result"]')).to_have_text("COMPLETED")
+    page.goto(base + "/jobs")
+    expect(row).to_contain_text("COMPLETED")
+    expect(row.locator(".reason")).to_have_count(0)  # no longer waiting: nothing said
+    assert errors == []
+    context.close()
+
+
 def test_jobs_table_loads_under_auth_with_basic(
     browser: Any, server_factory: ServerFactory
 ) -> None:

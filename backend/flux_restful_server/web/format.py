@@ -99,12 +99,19 @@ def auth_summary(service: AuthService) -> str:
     )
 
 
+def _state_cell(info: Mapping[str, Any]) -> Safe:
+    """The state badge and, for a pending job, why it waits (``held (urgency 0)``, ...)."""
+    state = badge("state", info["state"])
+    reason = info.get("pending_reason")
+    return join([state, tag("small", reason, class_="reason")]) if reason else state
+
+
 def _job_row(info: Mapping[str, Any]) -> Safe:
     cells = [
         tag("a", info["id"], href=f"/job/{info['id']}"),
         esc(info.get("name")),
         esc(info.get("user") or ""),
-        badge("state", info["state"]),
+        _state_cell(info),
         badge("result", info["result"]) if info["result"] else esc(""),
         esc(info.get("returncode")),
         esc(seconds(info.get("runtime"))),

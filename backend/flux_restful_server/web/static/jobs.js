@@ -42,6 +42,15 @@
     return text("span", shown, "badge " + kind + "-" + shown.toLowerCase());
   }
 
+  // The state badge and, for a pending job, why it waits (as the server renders it).
+  function stateCell(job) {
+    if (!job.pending_reason) return badge("state", job.state);
+    var cell = document.createDocumentFragment();
+    cell.appendChild(badge("state", job.state));
+    cell.appendChild(text("small", job.pending_reason, "reason"));
+    return cell;
+  }
+
   function when(t) {
     if (!t) return "";
     return new Date(t * 1000).toISOString().replace("T", " ").slice(0, 19) + " UTC";
@@ -55,7 +64,7 @@
       link,
       document.createTextNode(job.name || ""),
       document.createTextNode(job.user || ""),
-      badge("state", job.state),
+      stateCell(job),
       job.result ? badge("result", job.result) : document.createTextNode(""),
       document.createTextNode(job.returncode === "" ? "" : String(job.returncode)),
       document.createTextNode(job.runtime === "" ? "" : Number(job.runtime).toFixed(1) + "s"),
