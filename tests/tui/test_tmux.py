@@ -65,7 +65,7 @@ def tmux(tmp_path: Path) -> Iterator[Callable[[str, dict[str, str]], Tmux]]:
     config = tmp_path / "tmux.conf"  # a fixed size even with no client attached
     config.write_text(f"set -g default-size {WIDTH}x{HEIGHT}\n")
 
-    def start(url: str, env: dict[str, str]) -> Tmux:
+    def start(url: str, env: dict[str, str], prefix: str = "") -> Tmux:
         session = Tmux(socket, config, f"tui-{uuid.uuid4().hex[:8]}")
         tui = str(Path(sys.executable).with_name("flux-restful-tui"))
         if not os.path.exists(tui):
@@ -74,7 +74,7 @@ def tmux(tmp_path: Path) -> Iterator[Callable[[str, dict[str, str]], Tmux]]:
         cmd = " ".join(f"{k}={v}" for k, v in exports.items()) + f" {tui} --host {url}"
         session.run(
             "new-session", "-d", "-s", session.name, "-x", str(WIDTH), "-y", str(HEIGHT),
-            f"env -u COLUMNS -u LINES {cmd}",
+            f"{prefix}env -u COLUMNS -u LINES {cmd}",
         )  # fmt: skip
         sessions.append(session)
         return session
@@ -82,6 +82,26 @@ def tmux(tmp_path: Path) -> Iterator[Callable[[str, dict[str, str]], Tmux]]:
     yield start
     if sessions:
         subprocess.run(["tmux", "-S", str(socket), "kill-server"], capture_output=True)
+
+
+def _exited(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] in "ZX"
+    except FileNotFoundError:
+        return True
+
+
+def test_the_dashboard_quits_when_its_terminal_goes_away_without_a_sighup(
+    server: Server, tmux
+) -> None:
+    # `just tui` takes the terminal's SIGHUP for itself; here the shell ignores it, which the
+    # dashboard inherits. Either way only the dead terminal tells the dashboard to go.
+    term = tmux(server.url, {}, "trap '' HUP; exec ")
+    term.wait_for(lambda s: "live" in s, "the jobs view, live")
+    pid = int(term.run("display-message", "-p", "-t", term.name, "#{pane_pid}"))
+    assert b"flux-restful-tui" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    term.run("kill-session", "-t", term.name)
+    wait_for(lambda: _exited(pid), 10.0, 0.1, what=f"the dashboard (pid {pid}) to exit")
 
 
 def test_submit_watch_log_cancel_and_quit_in_tmux(server: Server, tmux) -> None:

@@ -8,6 +8,7 @@ answers the screens' requests for navigation; job control (confirm, then act) is
 from __future__ import annotations
 
 import gc
+import os
 import time
 from collections.abc import Callable, Iterable
 from typing import ClassVar
@@ -47,6 +48,7 @@ from .screens.nodes import NodesScreen
 from .screens.submit import SubmitScreen
 from .screens.unreachable import UnreachableScreen
 from .store import JobFilter, JobStore
+from .terminal import HUNG_UP, hung_up, terminal_fd
 
 __all__ = ["DashboardApp"]
 
@@ -122,6 +124,9 @@ class DashboardApp(JobControl):
     def on_mount(self) -> None:
         self.set_interval(0.1, self.flush)
         self.set_interval(1.0, self.tick)
+        terminal = None if self.is_headless else terminal_fd()
+        if terminal is not None:
+            self.set_interval(1.0, lambda: self._check_terminal(terminal))
         if self.follow:
             self.start_feed()
             self.identify()
@@ -260,6 +265,13 @@ class DashboardApp(JobControl):
         self.store.activity.sample(self.store.clock(), self.store.running_count())
         if self.jobs_screen.is_mounted:
             self.jobs_screen.tick()
+
+    def _check_terminal(self, fd: int) -> None:
+        if hung_up(fd):
+            # Nobody can see or type here any more (see ``terminal``). Textual's own shutdown
+            # writes to the terminal to restore it, and blocks on a dead one: end the process
+            # as the SIGHUP that never came would have.
+            os._exit(HUNG_UP)
 
     # -- navigation and actions (screens ask by message) ---------------------------------------
     @on(LogRequested)
