@@ -12,7 +12,11 @@ from __future__ import annotations
 
 import os
 import sys
-import termios
+
+try:
+    import termios
+except ImportError:  # Windows: no terminal hangs up there in this way
+    termios = None  # type: ignore[assignment]
 
 __all__ = ["HUNG_UP", "hung_up", "terminal_fd"]
 
@@ -24,7 +28,7 @@ a process that SIGHUP ended."""
 def terminal_fd() -> int | None:
     """The descriptor of the terminal the dashboard reads keys from; ``None`` if not a terminal."""
     stream = sys.__stdin__
-    if stream is None:
+    if stream is None or termios is None:
         return None
     try:
         fd = stream.fileno()
@@ -35,6 +39,7 @@ def terminal_fd() -> int | None:
 
 def hung_up(fd: int) -> bool:
     """Whether the terminal on ``fd`` has hung up (its settings cannot be read any more)."""
+    assert termios is not None  # terminal_fd gave no descriptor without it
     try:
         termios.tcgetattr(fd)
     except (termios.error, OSError):  # termios.error is not an OSError
