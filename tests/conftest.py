@@ -1,4 +1,4 @@
-"""Shared fixtures: real servers on 127.0.0.1 with ephemeral ports and temporary state dirs."""
+"""Shared fixtures: real servers on 127.0.0.1 on ports of their own and temporary state dirs."""
 
 from __future__ import annotations
 
@@ -81,11 +81,50 @@ def _detach() -> None:
 _PR_SET_PDEATHSIG = 1
 
 
+def _port_range() -> range:
+    """Ports this pytest process hands out: below the kernel's ephemeral range, a slice per worker.
+
+    Below the ephemeral range, because that is where ``bind(("", 0))`` picks and also where
+    every outgoing connection takes its local port: a port picked there and bound a moment later
+    was once taken in between by another test's client connection (CI: "port … is already in
+    use"). A slice per xdist worker, so two workers never hand out the same port.
+    """
+    try:
+        ephemeral_low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        ephemeral_low = 32768
+    low, high = 10000, max(ephemeral_low, 20000)
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+    size = (high - low) // max(workers, 1)
+    return range(low + worker * size, low + (worker + 1) * size)
+
+
+_PORTS = _port_range()
+_next_port = 0
+
+
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A TCP port on 127.0.0.1 that nothing listens on now and that no other test is given.
+
+    Each call hands out the next port of this process's slice (:func:`_port_range`) that binds,
+    so no two servers or "nothing listens here" probes of one run share a port.
+    """
+    global _next_port
+    for _ in range(len(_PORTS)):
+        port = _PORTS[_next_port % len(_PORTS)]
+        _next_port += 1
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port on 127.0.0.1 in {_PORTS}")
+
+
+class _PortTaken(RuntimeError):
+    """The server exited at start because something else listens on its port."""
 
 
 @dataclass
@@ -100,6 +139,8 @@ class Server:
     log_path: Path | None = None
     ca: Path | None = None
     """CA bundle of the server's certificate when it serves HTTPS (``--tls-cert``)."""
+    started: bool = False
+    """Whether it has answered once (a restart then keeps its port)."""
 
     @property
     def url(self) -> str:
@@ -111,6 +152,21 @@ class Server:
         return ssl.create_default_context(cafile=str(self.ca)) if self.ca else True
 
     def start(self, timeout: float = 60.0) -> Server:
+        """Start the server and wait until it answers.
+
+        A server that never ran yet and finds its port taken (by a process outside this run)
+        moves to another free port; a restart keeps its port, which its clients know.
+        """
+        for attempt in range(5):
+            try:
+                return self._start(timeout)
+            except _PortTaken:
+                if self.started or attempt == 4:
+                    raise
+                self.port = free_port()
+        raise AssertionError("unreachable")
+
+    def _start(self, timeout: float) -> Server:
         self.log_path = self.state_dir.parent / f"server-{self.port}-{time.monotonic_ns()}.log"
         cmd = serve_command(self.port, self.state_dir, *self.args)
         with open(self.log_path, "wb") as log:
@@ -120,9 +176,11 @@ class Server:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited {self.proc.returncode}:\n{self.log()}")
+                error = _PortTaken if "is already in use" in self.log() else RuntimeError
+                raise error(f"server exited {self.proc.returncode}:\n{self.log()}")
             try:
                 httpx.get(self.url + "/v1/auth", timeout=1.0, verify=self.verify)
+                self.started = True
                 return self
             except httpx.TransportError:
                 time.sleep(0.05)
