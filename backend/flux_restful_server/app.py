@@ -7,7 +7,6 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from sanic import Sanic
 from sanic.config import Config
 from sanic.response import HTTPResponse, json
 from sanic_ext import openapi
@@ -17,6 +16,7 @@ from . import browser, errors
 from .executors.hub import Hub
 from .http import App, AppContext, AppRequest, dumps
 from .http.limits import refuse_malformed_body
+from .http.startup import add_automatic_routes_at_once, stop_on_signals_from_the_first_answer
 from .settings import Settings
 
 if TYPE_CHECKING:
@@ -47,7 +47,7 @@ def create_app(settings: Settings | None = None, *, name: str | None = None) -> 
     config.REQUEST_MAX_SIZE = settings.request_max_size  # 413 past it (errors.py says the limit)
     config.RESPONSE_TIMEOUT = settings.response_timeout  # 503 past it
     config.WEBSOCKET_MAX_SIZE = 64 * 1024  # clients send one small auth frame (close 1009 past it)
-    app: App = Sanic(
+    app = App(
         name or f"flux_restful_{next(_names)}",
         config=config,
         ctx=AppContext(settings=settings, hub=Hub(settings.stream_buffer)),
@@ -60,6 +60,8 @@ def create_app(settings: Settings | None = None, *, name: str | None = None) -> 
     errors.install(app)
     browser.install(app)
     app.on_request(refuse_malformed_body)
+    add_automatic_routes_at_once(app)
+    stop_on_signals_from_the_first_answer(app)
 
     from .auth.install import setup_auth
     from .jobs.control import control_bp

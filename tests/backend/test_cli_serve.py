@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import free_port, server_env
+from tests.conftest import ServerFactory, free_port, server_env
 
 
 def serve(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -163,3 +164,23 @@ def test_tls_variables_are_read(tmp_path: Path, pem_pair) -> None:
     env = {"FLUX_TLS_CERT": str(cert), "FLUX_TLS_KEY": str(other)}
     proc = serve("--port", str(free_port()), "--state-dir", str(tmp_path / "state"), env=env)
     assert "is not the private key of --tls-cert" in error_line(proc)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_server_stopped_the_moment_it_answers_stops_cleanly(
+    server_factory: ServerFactory, signum: signal.Signals
+) -> None:
+    # The port answers before Sanic has installed its signal handlers, and while it runs its
+    # last start-up steps: a signal then killed the server (-15), raised a KeyboardInterrupt
+    # traceback, or stopped nothing at all (it served on until killed).
+    server = server_factory()
+    assert server.proc is not None
+    server.proc.send_signal(signum)
+    try:
+        status = server.proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"{signum.name} sent as the server first answered: still serving 10 s later")
+    log = server.log()
+    assert status == 0, log
+    assert "Traceback" not in log
+    assert "Server Stopped" in log

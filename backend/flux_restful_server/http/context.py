@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeAlias
 
@@ -55,5 +56,39 @@ class AppContext:
         return self.executor
 
 
-App: TypeAlias = Sanic[Config, AppContext]
+class App(Sanic[Config, AppContext]):
+    """The server's Sanic application: Sanic's, with a stop that is kept until the server runs."""
+
+    __slots__ = ()
+
+    def stop(self, terminate: bool = True, unregister: bool = False) -> None:
+        """Stop the server, now if it serves, else as soon as it does.
+
+        Sanic stops on SIGTERM and SIGINT by calling this, which stops the event loop. Before
+        it runs the loop for serving (``run_forever``) it runs its start-up steps with
+        ``run_until_complete``, and the port already answers during them: a stop then ended
+        that step, not the server, which served on until it was killed. Whoever starts the
+        server, waits for it to answer and stops it at once (systemd, a script, a test) hit
+        that every time.
+        """
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        if getattr(self.state, "is_running", True) or loop is None:  # a Sanic without it: as before
+            super().stop(terminate, unregister)
+            return
+        task = loop.create_task(self._stop_once_running(terminate, unregister))
+        _STOPPING.add(task)
+        task.add_done_callback(_STOPPING.discard)
+
+    async def _stop_once_running(self, terminate: bool, unregister: bool) -> None:
+        while not self.state.is_running:  # Sanic sets it just before it runs the loop to serve
+            await asyncio.sleep(0.01)
+        super().stop(terminate, unregister)
+
+
+_STOPPING: set[asyncio.Task[None]] = set()
+"""Stops waiting for the server to run (the loop keeps only weak references to tasks)."""
+
 AppRequest: TypeAlias = Request[App, Any]
