@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.markup import escape
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -30,6 +31,12 @@ class ConfirmScreen(ModalScreen[bool]):
     def compose(self) -> ComposeResult:
         with Vertical(id="confirm-dialog", classes="dialog"):
             yield Label(self.question, id="confirm-question")
+            yield Label(
+                f"[b]y[/b] {escape(self.confirm_label)}   [b]n[/b]/[b]Esc[/b] No   "
+                "[b]Tab[/b]/[b]Enter[/b] buttons",
+                id="confirm-keys",
+                classes="hint",
+            )
             with Horizontal(classes="buttons"):
                 yield Button(self.confirm_label, variant="error", id="confirm-yes")
                 yield Button("No", variant="primary", id="confirm-no")
