@@ -166,13 +166,16 @@ def test_tls_variables_are_read(tmp_path: Path, pem_pair) -> None:
     assert "is not the private key of --tls-cert" in error_line(proc)
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+@pytest.mark.parametrize(
+    "signum", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP], ids=["SIGTERM", "SIGINT", "SIGHUP"]
+)
 def test_a_server_stopped_the_moment_it_answers_stops_cleanly(
     server_factory: ServerFactory, signum: signal.Signals
 ) -> None:
     # The port answers before Sanic has installed its signal handlers, and while it runs its
     # last start-up steps: a signal then killed the server (-15), raised a KeyboardInterrupt
-    # traceback, or stopped nothing at all (it served on until killed).
+    # traceback, or stopped nothing at all (it served on until killed). Sanic leaves SIGHUP (the
+    # terminal closed) to its default: an unclean death (-1).
     server = server_factory()
     assert server.proc is not None
     server.proc.send_signal(signum)

@@ -32,19 +32,24 @@ def add_automatic_routes_at_once(app: App) -> None:
 
 
 def stop_on_signals_from_the_first_answer(app: App) -> None:
-    """Handle SIGTERM and SIGINT from the moment the port answers, not a moment later.
+    """Stop gracefully on SIGTERM, SIGINT and a hangup, from the moment the port answers.
 
     Sanic installs its handlers after it starts serving; a signal in between met the default
     action: SIGTERM killed the server uncleanly (status -15, nothing shut down), SIGINT raised
     a KeyboardInterrupt traceback. This installs the same handler (``app.stop``, which keeps a
     stop asked during start-up until the server runs) before serving starts; Sanic's own
-    replaces it after.
+    replaces it after. Sanic leaves SIGHUP alone, so closing the server's terminal killed it
+    uncleanly: it now stops as on SIGTERM, unless SIGHUP was ignored when it started (``nohup``,
+    ``just``), which keeps it serving.
     """
 
     @app.listener("before_server_start", priority=-_FIRST)
     def _install(app: App) -> None:
         loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
+        signals = [signal.SIGINT, signal.SIGTERM]
+        if signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:
+            signals.append(signal.SIGHUP)
+        for signum in signals:
             loop.add_signal_handler(signum, partial(app.stop, terminate=False))
 
 
