@@ -68,7 +68,7 @@ def serve_command(port: int, state_dir: Path, *args: str) -> list[str]:
 
 
 def _detach() -> None:
-    """In a server's child before exec: a session of its own, and SIGTERM when pytest dies.
+    """In a server's child before exec: its own session, SIGTERM when pytest dies, SIGHUP default.
 
     The session, because Sanic kills its workers' whole process group when one fails to start,
     which must not take pytest with it; the signal, because a pytest killed by a timeout runs no
@@ -76,6 +76,7 @@ def _detach() -> None:
     """
     os.setsid()
     ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)  # as from a terminal, even if pytest runs nohup
 
 
 _PR_SET_PDEATHSIG = 1
