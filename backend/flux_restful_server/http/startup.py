@@ -39,11 +39,11 @@ def stop_on_signals_from_the_first_answer(app: App) -> None:
     a KeyboardInterrupt traceback. This installs the same handler (``app.stop``, which keeps a
     stop asked during start-up until the server runs) before serving starts; Sanic's own
     replaces it after. Sanic leaves SIGHUP alone, so closing the server's terminal killed it
-    uncleanly: it now stops as on SIGTERM, unless SIGHUP was ignored when it started (``nohup``,
-    ``just``), which keeps it serving.
+    uncleanly: it now stops as on SIGTERM, unless SIGHUP was ignored when it started
+    (``nohup``), which keeps it serving.
     """
 
-    @app.listener("before_server_start", priority=-_FIRST)
+    @app.listener("before_server_start", priority=_LAST)
     def _install(app: App) -> None:
         loop = asyncio.get_running_loop()
         signals = [signal.SIGINT, signal.SIGTERM]
@@ -53,5 +53,5 @@ def stop_on_signals_from_the_first_answer(app: App) -> None:
             loop.add_signal_handler(signum, partial(app.stop, terminate=False))
 
 
-_FIRST = 1_000_000
-"""A listener priority before every other listener's of the same event (its negative: after)."""
+_LAST = -1_000_000
+"""A listener priority after every other listener's of the same event."""
