@@ -16,7 +16,11 @@ from . import browser, errors
 from .executors.hub import Hub
 from .http import App, AppContext, AppRequest, dumps
 from .http.limits import refuse_malformed_body
-from .http.startup import add_automatic_routes_at_once, stop_on_signals_from_the_first_answer
+from .http.startup import (
+    add_automatic_routes_at_once,
+    inspect_openapi_models_once,
+    stop_on_signals_from_the_first_answer,
+)
 from .settings import Settings
 
 if TYPE_CHECKING:
@@ -30,6 +34,7 @@ _names = itertools.count()
 
 def create_app(settings: Settings | None = None, *, name: str | None = None) -> App:
     """Build the server application. Nothing is opened until the server starts."""
+    inspect_openapi_models_once()  # before the views' OpenAPI decorators run (their import)
     settings = settings or Settings.from_env()
     config = Config()
     config.FALLBACK_ERROR_FORMAT = "json"

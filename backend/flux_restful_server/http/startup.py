@@ -1,12 +1,15 @@
-"""Start-up fixes: sanic-ext's automatic routes added at once; stop signals handled early."""
+"""Start-up fixes: sanic-ext's routes and OpenAPI models built faster; early stop signals."""
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import signal
 from functools import partial
+from typing import Any
 
 from sanic_ext.config import PRIORITY
+from sanic_ext.extensions.openapi import types as openapi_types
 
 from .context import App
 
@@ -29,6 +32,31 @@ def add_automatic_routes_at_once(app: App) -> None:
     @app.listener("before_server_start", priority=PRIORITY - 1)
     def _after(app: App) -> None:
         app.state.is_started = True
+
+
+def inspect_openapi_models_once() -> None:
+    """Make sanic-ext inspect an OpenAPI model object once, not once per keyword it was given.
+
+    Every ``openapi.parameter``/``response``/``body`` of the views builds model objects, and
+    sanic-ext's ``Definition.guard`` recomputed ``_properties(self)`` (``getmembers`` and
+    ``get_type_hints``) inside its comprehension, for each keyword: 1,307 inspections for our
+    routes, 0.45 s of every start. The replacement is the same filter with the inspection done
+    once (nothing it reads changes in between). A sanic-ext whose ``guard`` reads differently is
+    left as it is.
+    """
+    definition: Any = openapi_types.Definition
+    if getattr(definition.guard, "inspects_once", False):
+        return
+    if "_properties(self).keys()" not in inspect.getsource(definition.guard):
+        return
+
+    def guard(self: object, fields: dict[str, Any]) -> dict[str, Any]:
+        known = openapi_types._properties(self)
+        return {k: v for k, v in fields.items() if k in known or k.startswith("x-")}
+
+    guard.inspects_once = True  # type: ignore[attr-defined]
+    guard.replaces = definition.guard  # type: ignore[attr-defined]
+    definition.guard = guard
 
 
 def stop_on_signals_from_the_first_answer(app: App) -> None:
