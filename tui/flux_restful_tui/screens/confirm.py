@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from rich.markup import escape
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.markup import escape
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label
 
@@ -35,7 +35,6 @@ class ConfirmScreen(ModalScreen[bool]):
                 f"[b]y[/b] {escape(self.confirm_label)}   [b]n[/b]/[b]Esc[/b] No   "
                 "[b]Tab[/b]/[b]Enter[/b] buttons",
                 id="confirm-keys",
-                classes="hint",
             )
             with Horizontal(classes="buttons"):
                 yield Button(self.confirm_label, variant="error", id="confirm-yes")
