@@ -155,6 +155,33 @@ def test_invalid_json_body(client: httpx.Client) -> None:
     assert errors == ["The JSON body must be an object"]
 
 
+@pytest.mark.parametrize(
+    ("content_type", "body", "needle"),
+    [
+        # curl -d '{...}' without -H: JSON sent as a form
+        ("application/x-www-form-urlencoded", b' {"command": "true"}', "looks like JSON"),
+        ("application/yaml", b"command: true\n", "of type 'application/yaml' is not read"),
+        ("text/plain", b"true", "of type 'text/plain' is not read"),
+        ("", b'{"command": "true"}', "of type 'application/octet-stream' is not read"),
+    ],
+)
+def test_a_body_submit_does_not_read_is_refused_saying_how_to_send_it(
+    client: httpx.Client, content_type: str, body: bytes, needle: str
+) -> None:
+    headers = {"content-type": content_type} if content_type else {}
+    newest = [job["id"] for job in client.get("/v1/jobs", params={"limit": 1}).json()["jobs"]]
+    response = client.post("/v1/jobs/submit", content=body, headers=headers)
+    assert response.status_code == 400
+    (error,) = response.json()["Errors"]
+    assert needle in error
+    assert [
+        job["id"] for job in client.get("/v1/jobs", params={"limit": 1}).json()["jobs"]
+    ] == newest
+    # the same fields as a real form are read
+    response = client.post("/v1/jobs/submit", data={"command": "true", "name": "form-read"})
+    assert response.status_code == 200, response.text
+
+
 def test_nonexistent_command_fails_the_job(api: Api) -> None:
     job = api.submit(command="no-such-program-xyz --flag")
     info = api.wait_done(job)

@@ -79,6 +79,35 @@ def collect_fields(
     return fields
 
 
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+def unread_body(content_type: str, body: bytes) -> str | None:
+    """Why submit would not read this body, or None when it reads it (JSON, a form, nothing).
+
+    A body submit skips would leave its fields unseen and answer "command is required", which
+    names the wrong problem: a YAML jobspec posted here, or JSON sent as curl -d's default form.
+    """
+    if not body.strip():
+        return None
+    kind = content_type.split(";")[0].strip().lower()
+    if kind.startswith("application/json"):
+        return None
+    if kind in FORM_TYPES:
+        if kind == FORM_TYPES[0] and body.lstrip()[:1] in (b"{", b"["):
+            return (
+                "The body looks like JSON but is sent as a form (Content-Type: "
+                "application/x-www-form-urlencoded, curl -d's default): send it with "
+                "Content-Type: application/json"
+            )
+        return None
+    return (
+        f"A body of type '{kind or 'application/octet-stream'}' is not read here: send the "
+        "fields as JSON (Content-Type: application/json), as a form or in the query string; a "
+        "Flux jobspec (JSON or YAML) goes to POST /v1/jobs/jobspec"
+    )
+
+
 def parse_submit(fields: Mapping[str, Any], policy: SubmitPolicy) -> JobRequest:
     """Validate submit fields into a job request.
 

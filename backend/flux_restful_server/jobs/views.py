@@ -59,7 +59,7 @@ from .idempotency import HEADER, REPLAYED
 from .info import job_info
 from .jobspec import jobspec_request, load_jobspec, with_queue
 from .rows import detail_listing, keep_info, summary_listing
-from .submit import SubmitError, collect_fields
+from .submit import SubmitError, collect_fields, unread_body
 from .submitting import (
     INVALID,
     dry_run_flag,
@@ -140,6 +140,9 @@ async def submit(request: AppRequest) -> HTTPResponse:
     query = {k: v[0] for k, v in request.args.items()}
     if len(request.args.getlist("dependency")) > 1:  # Flux's --dependency may be repeated
         query["dependency"] = ",".join(request.args.getlist("dependency"))
+    unread = unread_body(request.content_type or "", request.body or b"")
+    if unread:
+        return json({"Message": INVALID, "Errors": [unread]}, status=400)
     form = {k: v[0] for k, v in request.form.items()} if request.form else None
     body = None
     if request.body and (request.content_type or "").startswith("application/json"):
