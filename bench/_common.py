@@ -186,8 +186,21 @@ wrk.path = "/v1/jobs/submit?command=true"
 """
 
 
+class ToolMissing(RuntimeError):
+    """A program a benchmark needs is not installed (``python -m bench`` reports it and goes on)."""
+
+
 def wrk_submit(url: str, seconds: float, connections: int = 8) -> tuple[float, int]:
-    """Submit ``true`` jobs with ``wrk`` (one thread) for ``seconds``: requests/s and count."""
+    """Submit ``true`` jobs with ``wrk`` (one thread) for ``seconds``: requests/s and count.
+
+    Raises:
+        ToolMissing: wrk is not on PATH (a Python load generator would take the CPU measured).
+    """
+    if shutil.which("wrk") is None:
+        raise ToolMissing(
+            "wrk is not on PATH (Debian: apt-get install wrk); submits are sent with it so the "
+            "load generator's CPU stays out of the figures on a 2-core machine"
+        )
     with tempfile.NamedTemporaryFile("w", suffix=".lua") as script:
         script.write(_SUBMIT_LUA)
         script.flush()
