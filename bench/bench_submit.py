@@ -10,8 +10,8 @@
 
 Measured (docs/architecture.md, "A local batch of 1,000 jobs"): the local batch at 0.87-0.96 of
 the baseline (median 0.91) on one quiet 2-core machine, 0.54-0.72 on a second and 0.76-0.89 on
-a third (interleaved medians 0.83-0.85), when it arrives at an idle server; 0.29-0.77 when it
-finds no spare files yet (file creation).
+a third (interleaved medians 0.83-0.85) and 1.01-1.08 on a fourth (nine runs), when it arrives
+at an idle server; 0.29-0.97 when it finds no spare files yet (file creation).
 The CPU line shows why on the third: both sides keep the cores full, and ours spends 1.46 s a
 batch against the baseline's 1.19 s (CPU ratio 0.82), the tasks' own 0.74 s being the same.
 
