@@ -38,7 +38,7 @@ class AsyncFluxRestfulClient(AsyncClient):
 
     async def submit(self, command: CommandInput, **kwargs: Unpack[SubmitFields]) -> JSON:
         """Submit a job: ``{"Message": "Job submit.", "id": ...}`` (or the refusal's JSON)."""
-        return self._compat(await self._submit(command, kwargs), none_on_404=True)
+        return self._compat(await self._submit(command, kwargs))
 
     async def cancel(self, jobid: JobId) -> JSON:
         """Ask for a job to be cancelled: ``{"Message": ..., "id": ...}``."""

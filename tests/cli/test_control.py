@@ -45,6 +45,9 @@ def test_hold_release_urgency_and_dependency(cli):
     assert "Traceback" not in bad.stderr
     bad_dep = cli("submit", "--dependency", "sometime:1", "--", "true")
     assert bad_dep.returncode != 0 and "unknown scheme" in bad_dep.stdout + bad_dep.stderr
+    no_such = cli("submit", "--dependency", "afterok:999999", "--", "true")
+    assert no_such.returncode == 1
+    assert "job 999999 not found" in json.loads(no_such.stdout)["detail"]
     cli("release", str(gate))
     _until(lambda: _info(cli, job)["state"] == "INACTIVE")
     assert _info(cli, job)["result"] == "COMPLETED"
