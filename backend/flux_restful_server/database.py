@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -45,11 +46,34 @@ def connect(
         with contextlib.suppress(FileExistsError):  # born 0600: never readable by others
             os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=busy_timeout)
-    db.execute("PRAGMA journal_mode=WAL")
+    try:
+        _into_wal(db, busy_timeout)
+    except sqlite3.Error:
+        db.close()
+        raise
     if synchronous is not None:
         db.execute(f"PRAGMA synchronous={synchronous}")
     db.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
     return db
+
+
+def _into_wal(db: sqlite3.Connection, busy_timeout: float) -> None:
+    """Switch ``db`` to WAL, waiting out another connection doing the same.
+
+    On a new file, two processes switching at once (the workers of ``--workers N`` starting)
+    can meet a lock that SQLite reports busy at once, without its busy handler: the second
+    server failed to start with "database is locked". Once the file is in WAL (it stays so),
+    the switch is a no-op.
+    """
+    deadline = time.monotonic() + busy_timeout
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 @contextmanager
