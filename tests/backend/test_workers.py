@@ -6,6 +6,7 @@ worker; with the flux executor, Flux holds the state and every worker serves the
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -55,3 +56,32 @@ def test_two_flux_workers_share_jobs_and_tokens(server_factory: ServerFactory) -
     for job_id in submitted:
         info = httpx.get(f"{server.url}/v1/jobs/{job_id}", headers=headers, timeout=10)
         assert info.status_code == 200, info.text
+
+
+@pytest.mark.flux
+@pytest.mark.skipif(not flux_available()[0], reason="needs a Flux instance (just test-flux)")
+@pytest.mark.parametrize("signum", [signal.SIGHUP, signal.SIGTERM, signal.SIGINT])
+def test_a_signal_sent_to_the_process_manager_as_workers_come_up_stops_every_worker(
+    server_factory: ServerFactory, signum: int
+) -> None:
+    # Sent the moment both workers say they are ready, the signal often lands while the manager
+    # still reads their acknowledgements: Sanic's own handler then hung the manager for good.
+    server = server_factory(args=["--executor", "flux", "--workers", "2"])
+    wait_for(lambda: server.log().count("Worker ready") == 2, timeout=60)
+    assert server.proc is not None
+    workers = [
+        int(pid)
+        for pid in Path(f"/proc/{server.proc.pid}/task/{server.proc.pid}/children")
+        .read_text()
+        .split()
+    ]
+    server.proc.send_signal(signum)  # to the manager alone, as `kill -HUP` would
+    try:
+        server.proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"the manager did not stop:\n{server.log()}")
+    assert server.proc.returncode == 0, server.log()
+    assert f"Received signal {signal.Signals(signum).name}. Shutting down." in server.log()
+    wait_for(lambda: not any(Path(f"/proc/{pid}").exists() for pid in workers), timeout=30)
+    with pytest.raises(httpx.TransportError):
+        httpx.get(server.url + "/v1/jobs", timeout=5)

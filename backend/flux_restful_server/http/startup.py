@@ -8,6 +8,7 @@ import signal
 from functools import partial
 from typing import Any
 
+from sanic.log import logger
 from sanic_ext.config import PRIORITY
 from sanic_ext.extensions.openapi import types as openapi_types
 
@@ -68,17 +69,50 @@ def stop_on_signals_from_the_first_answer(app: App) -> None:
     stop asked during start-up until the server runs) before serving starts; Sanic's own
     replaces it after. Sanic leaves SIGHUP alone, so closing the server's terminal killed it
     uncleanly: it now stops as on SIGTERM, unless SIGHUP was ignored when it started
-    (``nohup``), which keeps it serving.
+    (``nohup``), which keeps it serving. With ``--workers N`` the process manager gets the same
+    three signals, through :func:`_stop_the_manager_from_its_loop`.
     """
+    signals = [signal.SIGINT, signal.SIGTERM]
+    if signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:
+        signals.append(signal.SIGHUP)
 
     @app.listener("before_server_start", priority=_LAST)
     def _install(app: App) -> None:
         loop = asyncio.get_running_loop()
-        signals = [signal.SIGINT, signal.SIGTERM]
-        if signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:
-            signals.append(signal.SIGHUP)
         for signum in signals:
             loop.add_signal_handler(signum, partial(app.stop, terminate=False))
+
+    @app.listener("main_process_ready")
+    def _install_in_the_manager(app: App) -> None:  # only with several workers
+        _stop_the_manager_from_its_loop(app.manager, signals)
+
+
+def _stop_the_manager_from_its_loop(manager: Any, signals: list[signal.Signals]) -> None:
+    """Have ``--workers N``'s process manager stop from its monitor loop, not in the handler.
+
+    Sanic's manager shuts down inside its signal handler, which writes the shared worker state
+    through a ``multiprocessing`` proxy; a signal that lands while the manager's loop is itself
+    inside a proxy call (it polls the workers' acknowledgements as they come up) interleaves two
+    calls on one connection, and the manager waited forever for an answer, its workers already
+    gone (seen with SIGTERM a moment after "Worker ready"). Here the handler only posts
+    Sanic's own ``__TERMINATE__`` message to the manager's monitor pipe, and the loop shuts
+    down when it reads it; a second signal kills the workers at once, as Sanic's does. SIGHUP,
+    which Sanic's manager does not handle (a hangup killed it and left its workers serving), is
+    handled the same way. A Sanic whose manager lacks these pieces keeps its own handlers.
+    """
+    if not all(hasattr(manager, n) for n in ("monitor_publisher", "_handle_terminate", "kill")):
+        return
+    asked: list[int] = []
+
+    def stop(signum: int, _frame: Any) -> None:
+        if asked:
+            manager.kill()  # raises ServerKilled out of serve(), as Sanic's second signal does
+        asked.append(signum)
+        logger.info("Received signal %s. Shutting down.", signal.Signals(signum).name)
+        manager.monitor_publisher.send("__TERMINATE__")
+
+    for signum in signals:
+        signal.signal(signum, stop)
 
 
 _LAST = -1_000_000
