@@ -55,6 +55,11 @@ async def test_hold_release_and_urgency_keys_are_confirmed(aclient: AsyncClient)
         await until(pilot, lambda: isinstance(app.screen, UrgencyScreen))
         field = app.screen.query_one("#urgency-value", Input)
         assert field.value == "16"  # starts from the job's urgency
+        question = app.screen.query_one("#urgency-question")
+        dialog = app.screen.query_one("#urgency-dialog")
+        # the whole question shows, wrapped inside the dialog (it was cut at the border)
+        assert question.outer_size.width <= dialog.content_size.width
+        assert question.size.height > 1
         field.value = "99"
         await pilot.press("enter")
         assert isinstance(app.screen, UrgencyScreen)  # refused in the dialog: not an urgency
