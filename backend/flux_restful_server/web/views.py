@@ -248,7 +248,7 @@ async def job_page(request: AppRequest, job_id: str) -> HTTPResponse:
             "name": info.get("name"),
             "active": "true" if active else "false",
             "rows": detail_rows(info),
-            "cancel": join([hold, cancel]),
+            "actions": join([hold, cancel]),
             "output": output,
             "empty": ""
             if output or active or number > 1
