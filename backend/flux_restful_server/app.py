@@ -19,6 +19,7 @@ from .http.limits import refuse_malformed_body
 from .http.startup import (
     add_automatic_routes_at_once,
     inspect_openapi_models_once,
+    say_where_it_serves,
     stop_on_signals_from_the_first_answer,
 )
 from .settings import Settings
@@ -67,6 +68,7 @@ def create_app(settings: Settings | None = None, *, name: str | None = None) -> 
     app.on_request(refuse_malformed_body)
     add_automatic_routes_at_once(app)
     stop_on_signals_from_the_first_answer(app)
+    say_where_it_serves(app)
 
     from .auth.install import setup_auth
     from .jobs.control import control_bp

@@ -293,6 +293,10 @@ def serve(
     from sanic import Sanic
     from sanic.worker.loader import AppLoader
 
+    # Sanic's own "running in PRODUCTION mode, consider --debug or --dev" names flags of the
+    # sanic command, not of this one.
+    os.environ.setdefault("SANIC_IGNORE_PRODUCTION_WARNING", "1")
+
     loader = AppLoader(factory=partial(worker_app, settings))
     try:
         app = loader.load()

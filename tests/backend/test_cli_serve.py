@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ServerFactory, free_port, server_env
+from tests.conftest import Server, ServerFactory, free_port, server_env
 
 
 def serve(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -187,3 +187,8 @@ def test_a_server_stopped_the_moment_it_answers_stops_cleanly(
     assert status == 0, log
     assert "Traceback" not in log
     assert "Server Stopped" in log
+
+
+def test_the_log_says_where_it_serves(server: Server) -> None:
+    log = server.log()
+    assert f"serving on {server.url} (web UI at /, API docs at /docs); Ctrl-C stops it" in log

@@ -52,6 +52,11 @@ def test_cli_submits_and_follows_a_job_over_https(tls_server, pki, home) -> None
     assert json.loads(listed.stdout)["returncode"] == 3
 
 
+def test_the_log_says_the_server_answers_https(tls_server) -> None:
+    assert f"serving on {tls_server.url} (web UI at /, API docs at /docs)" in tls_server.log()
+    assert tls_server.url.startswith("https://")
+
+
 def test_plain_http_to_the_https_port_gets_no_answer(tls_server) -> None:
     with pytest.raises(httpx.TransportError):
         httpx.get(f"http://127.0.0.1:{tls_server.port}/v1/auth", timeout=5)

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import logging
 import signal
 from functools import partial
 from typing import Any
 
-from sanic.log import logger
+from sanic.log import logger as sanic_log
 from sanic_ext.config import PRIORITY
 from sanic_ext.extensions.openapi import types as openapi_types
 
 from .context import App
+
+log = logging.getLogger("flux_restful")
 
 
 def add_automatic_routes_at_once(app: App) -> None:
@@ -87,6 +90,18 @@ def stop_on_signals_from_the_first_answer(app: App) -> None:
         _stop_the_manager_from_its_loop(app.manager, signals)
 
 
+def say_where_it_serves(app: App) -> None:
+    """Log the address each server process answers on, once its port is open.
+
+    Sanic's banner (``motd``) is off, and nothing else said where to point a browser or a client.
+    """
+
+    @app.after_server_start
+    def _serving(app: App) -> None:
+        where = app.serve_location
+        log.info("serving on %s (web UI at /, API docs at /docs); Ctrl-C stops it", where)
+
+
 def _stop_the_manager_from_its_loop(manager: Any, signals: list[signal.Signals]) -> None:
     """Have ``--workers N``'s process manager stop from its monitor loop, not in the handler.
 
@@ -108,7 +123,7 @@ def _stop_the_manager_from_its_loop(manager: Any, signals: list[signal.Signals])
         if asked:
             manager.kill()  # raises ServerKilled out of serve(), as Sanic's second signal does
         asked.append(signum)
-        logger.info("Received signal %s. Shutting down.", signal.Signals(signum).name)
+        sanic_log.info("Received signal %s. Shutting down.", signal.Signals(signum).name)
         manager.monitor_publisher.send("__TERMINATE__")
 
     for signum in signals:
