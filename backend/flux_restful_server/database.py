@@ -71,7 +71,8 @@ def _into_wal(db: sqlite3.Connection, busy_timeout: float) -> None:
             db.execute("PRAGMA journal_mode=WAL")
             return
         except sqlite3.OperationalError as exc:
-            if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY or time.monotonic() > deadline:
+            busy = getattr(exc, "sqlite_errorcode", 0) & 0xFF == sqlite3.SQLITE_BUSY  # any BUSY_*
+            if not busy or time.monotonic() > deadline:
                 raise
             time.sleep(0.01)
 

@@ -182,6 +182,16 @@ def test_a_body_submit_does_not_read_is_refused_saying_how_to_send_it(
     assert response.status_code == 200, response.text
 
 
+def test_a_json_body_is_read_whatever_the_case_of_its_type(client: httpx.Client) -> None:
+    for content_type in ("Application/JSON", "application/json; charset=UTF-8"):
+        response = client.post(
+            "/v1/jobs/submit",
+            content=b'{"command": "true", "name": "cased"}',
+            headers={"content-type": content_type},
+        )
+        assert response.status_code == 200, (content_type, response.text)
+
+
 def test_nonexistent_command_fails_the_job(api: Api) -> None:
     job = api.submit(command="no-such-program-xyz --flag")
     info = api.wait_done(job)

@@ -22,6 +22,7 @@ import hashlib
 from collections.abc import AsyncIterator, Mapping
 
 from ..errors import AppError, BadRequest
+from .submit import media_type
 
 HEADER = "Idempotency-Key"
 MAX_KEY = 255
@@ -70,7 +71,7 @@ def request_key(headers: Mapping[str, str]) -> str | None:
 def fingerprint(route: str, query: Mapping[str, list[str]], content_type: str, body: bytes) -> str:
     """Digest of what makes two submits the same request: route, query, content type, body."""
     digest = hashlib.sha256()
-    for part in (route, content_type.split(";")[0].strip().lower()):
+    for part in (route, media_type(content_type)):
         digest.update(part.encode())
         digest.update(b"\0")
     for name in sorted(query):

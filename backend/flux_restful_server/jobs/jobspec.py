@@ -17,7 +17,7 @@ import yaml
 
 from ..domain.request import JobRequest
 from ..limits import show
-from .submit import SubmitError, SubmitPolicy, parse_submit
+from .submit import SubmitError, SubmitPolicy, media_type, parse_submit
 
 JSON_TYPES = ("application/json",)
 YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
@@ -36,7 +36,7 @@ def load_jobspec(body: bytes, content_type: str) -> dict[str, Any]:
     Raises:
         SubmitError: Not JSON or YAML, malformed, or not an object.
     """
-    kind = content_type.split(";")[0].strip().lower()
+    kind = media_type(content_type)
     if not body.strip():
         raise SubmitError(["The request body must be a Flux jobspec (JSON or YAML)"])
     if kind in YAML_TYPES:

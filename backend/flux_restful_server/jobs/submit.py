@@ -82,6 +82,16 @@ def collect_fields(
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
+def media_type(content_type: str) -> str:
+    """The media type of a ``Content-Type`` value, without parameters, in lower case."""
+    return content_type.split(";")[0].strip().lower()
+
+
+def is_json(content_type: str) -> bool:
+    """Whether a body of this ``Content-Type`` is read as JSON."""
+    return media_type(content_type).startswith("application/json")
+
+
 def unread_body(content_type: str, body: bytes) -> str | None:
     """Why submit would not read this body, or None when it reads it (JSON, a form, nothing).
 
@@ -90,9 +100,9 @@ def unread_body(content_type: str, body: bytes) -> str | None:
     """
     if not body.strip():
         return None
-    kind = content_type.split(";")[0].strip().lower()
-    if kind.startswith("application/json"):
+    if is_json(content_type):
         return None
+    kind = media_type(content_type)
     if kind in FORM_TYPES:
         if kind == FORM_TYPES[0] and body.lstrip()[:1] in (b"{", b"["):
             return (

@@ -59,7 +59,7 @@ from .idempotency import HEADER, REPLAYED
 from .info import job_info
 from .jobspec import jobspec_request, load_jobspec, with_queue
 from .rows import detail_listing, keep_info, summary_listing
-from .submit import SubmitError, collect_fields, unread_body
+from .submit import SubmitError, collect_fields, is_json, unread_body
 from .submitting import (
     INVALID,
     dry_run_flag,
@@ -145,7 +145,7 @@ async def submit(request: AppRequest) -> HTTPResponse:
         return json({"Message": INVALID, "Errors": [unread]}, status=400)
     form = {k: v[0] for k, v in request.form.items()} if request.form else None
     body = None
-    if request.body and (request.content_type or "").startswith("application/json"):
+    if request.body and is_json(request.content_type or ""):
         try:
             body = request.json
         except Exception:
