@@ -165,9 +165,12 @@ def bare_sanic_process(body: bytes) -> Iterator[tuple[str, subprocess.Popen[byte
 
 
 def wrk(url: str, seconds: float = 5.0, connections: int = 16, threads: int = 1) -> float:
-    """Requests per second that ``wrk`` measures against ``url``."""
-    if shutil.which("wrk") is None:
-        return _python_load(url, seconds, connections)
+    """Requests per second that ``wrk`` measures against ``url``.
+
+    Raises:
+        ToolMissing: wrk is not on PATH.
+    """
+    _need_wrk()
     out = subprocess.run(
         ["wrk", f"-t{threads}", f"-c{connections}", f"-d{max(1, int(seconds))}s", url],
         capture_output=True,
@@ -190,17 +193,21 @@ class ToolMissing(RuntimeError):
     """A program a benchmark needs is not installed (``python -m bench`` reports it and goes on)."""
 
 
+def _need_wrk() -> None:
+    if shutil.which("wrk") is None:
+        raise ToolMissing(
+            "wrk is not on PATH (Debian: apt-get install wrk); the load is sent with it, a C "
+            "client, so the load generator's CPU stays out of the figures on a 2-core machine"
+        )
+
+
 def wrk_submit(url: str, seconds: float, connections: int = 8) -> tuple[float, int]:
     """Submit ``true`` jobs with ``wrk`` (one thread) for ``seconds``: requests/s and count.
 
     Raises:
-        ToolMissing: wrk is not on PATH (a Python load generator would take the CPU measured).
+        ToolMissing: wrk is not on PATH.
     """
-    if shutil.which("wrk") is None:
-        raise ToolMissing(
-            "wrk is not on PATH (Debian: apt-get install wrk); submits are sent with it so the "
-            "load generator's CPU stays out of the figures on a 2-core machine"
-        )
+    _need_wrk()
     with tempfile.NamedTemporaryFile("w", suffix=".lua") as script:
         script.write(_SUBMIT_LUA)
         script.flush()
@@ -223,26 +230,6 @@ def wrk_submit(url: str, seconds: float, connections: int = 8) -> tuple[float, i
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     count = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     return rate, count
-
-
-def _python_load(url: str, seconds: float, connections: int) -> float:
-    import asyncio
-
-    async def run() -> float:
-        count = 0
-        deadline = time.monotonic() + seconds
-        async with httpx.AsyncClient(limits=httpx.Limits(max_connections=connections)) as client:
-
-            async def worker() -> None:
-                nonlocal count
-                while time.monotonic() < deadline:
-                    (await client.get(url)).raise_for_status()
-                    count += 1
-
-            await asyncio.gather(*(worker() for _ in range(connections)))
-        return count / seconds
-
-    return asyncio.run(run())
 
 
 def seed_jobs(state_dir: Path, count: int, *, logs: bool = True) -> list[int]:
