@@ -20,8 +20,8 @@ from .http.startup import (
     add_automatic_routes_at_once,
     inspect_openapi_models_once,
     say_where_it_serves,
-    stop_on_signals_from_the_first_answer,
 )
+from .http.stopping import stop_on_signals_from_the_first_answer
 from .settings import Settings
 
 if TYPE_CHECKING:

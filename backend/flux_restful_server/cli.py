@@ -5,7 +5,9 @@ from __future__ import annotations
 import errno
 import gc
 import logging
+import multiprocessing
 import os
+import signal
 import socket
 from functools import partial
 from pathlib import Path
@@ -74,11 +76,21 @@ GC_THRESHOLDS = (50_000, 20, 100)
 def worker_app(settings: Settings) -> App:
     """Build the app in a server process (the main one, and each worker Sanic spawns)."""
     forbid_tracing()  # a spawned worker is a fresh exec: make it non-dumpable too
+    if multiprocessing.parent_process() is not None:
+        # A worker the manager stops while it starts (SIGINT, before any handler of Sanic's or
+        # ours) exits quietly, not with a KeyboardInterrupt traceback out of an import. It
+        # started with SIGINT blocked (``http.stopping``), so one sent before this line waited.
+        signal.signal(signal.SIGINT, _stop_starting)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     from .app import create_app
 
     app = create_app(settings, name=APP_NAME)
     app.after_server_start(collect_less)
     return app
+
+
+def _stop_starting(_signum: int, _frame: object) -> None:
+    raise SystemExit(0)
 
 
 async def collect_less(app: App) -> None:
@@ -318,6 +330,9 @@ def serve(
         else:
             # Each worker is a fresh process that builds its own app from the same settings
             # (they travel pickled through the process manager, not through the environment).
+            from .http.stopping import spare_the_worker_state_process
+
+            spare_the_worker_state_process(app)
             Sanic.serve(primary=app, app_loader=loader)
     except SettingsError as exc:
         raise click.ClickException(str(exc)) from None
