@@ -69,6 +69,17 @@ async def test_upstream_methods_return_upstream_json(runner, server):
     await runner.close(client)
 
 
+async def test_upstream_submit_returns_a_404s_reason(runner, server, capsys):
+    # Upstream's client printed its "no job" notice and returned None for any 404 of a submit;
+    # here the only one is a dependency on a job that does not exist, and the reason is kept.
+    client = runner.client(host=server.url)
+    answer = await runner.call(client, "submit", "true", dependency="afterok:999999")
+    assert answer["code"] == "not_found"
+    assert "job 999999 not found" in answer["detail"]
+    assert "There is no job for that identifier." not in capsys.readouterr().out
+    await runner.close(client)
+
+
 async def test_unknown_job_is_none_upstream_style_and_not_found_typed(runner, server, capsys):
     client = runner.client(host=server.url)
     assert await runner.call(client, "jobs", 123456789) is None
