@@ -98,18 +98,17 @@ def _stop_the_manager_from_its_loop(manager: Any, signals: list[signal.Signals])
     needed = ("_all_workers_ack", "_poll_monitor", "shutdown", "start")
     if not all(hasattr(manager, n) for n in needed):
         return
-    from sanic.exceptions import ServerKilled
     from sanic.worker.manager import MonitorCycle
 
     asked: list[int] = []
     all_acked, poll = manager._all_workers_ack, manager._poll_monitor
 
     def stop(signum: int, _frame: Any) -> None:
-        if asked:
+        if asked:  # the workers die at once; the manager's loop, wherever it is, then ends
             for process in list(manager.processes):
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(process.pid, signal.SIGKILL)
-            raise ServerKilled  # out of serve(), which ends with status 1
+            return
         asked.append(signum)
         sanic_log.info("Received signal %s. Shutting down.", signal.Signals(signum).name)
 
