@@ -16,7 +16,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
 from schemathesis.pytest.lazy import LazySchema
@@ -209,6 +209,7 @@ FIELDS = st.dictionaries(
 
 
 @given(FIELDS)
+@example({"command": "0", "runtime": -1e270})  # its reason once held all 271 digits
 @settings(max_examples=1000, deadline=None)
 def test_submit_fields_parse_or_give_reasons(fields: dict[str, object]) -> None:
     try:

@@ -373,7 +373,8 @@ def _runtime(value: Any, errors: list[str]) -> float:
         errors.append(f"runtime must be at most {int(MAX_RUNTIME)} seconds, not {show(value)}")
         return 0.0
     if runtime < 0:
-        shown = int(runtime) if runtime.is_integer() else runtime
+        # upstream's words ("found -5"); a huge value as Python writes floats, not 270 digits
+        shown = int(runtime) if runtime.is_integer() and runtime > -1e15 else runtime
         errors.append(f"Runtime must be >= 0, found {shown}")
     return max(runtime, 0.0)
 
