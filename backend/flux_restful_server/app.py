@@ -76,7 +76,7 @@ def create_app(settings: Settings | None = None, *, name: str | None = None) -> 
     from .ops import setup_ops
     from .service import service_bp
     from .streams.views import streams_bp
-    from .web import apidocs, web_bp
+    from .web import apidocs, notfound, web_bp
     from .webhooks import setup_webhooks
 
     app.blueprint(jobs_bp)
@@ -87,6 +87,7 @@ def create_app(settings: Settings | None = None, *, name: str | None = None) -> 
     app.blueprint(web_bp)
     setup_webhooks(app)
     apidocs.install(app)
+    notfound.install(app)
     setup_auth(app)
 
     app.add_route(openapi_json, "/openapi.json", name="openapi_json")

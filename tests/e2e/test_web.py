@@ -63,6 +63,23 @@ def test_pages_render_with_assets_and_security_headers(web: httpx.Client) -> Non
     assert web.get("/static/..%2Fviews.py").status_code == 404
 
 
+def test_a_browser_gets_a_page_for_an_unknown_path_and_clients_keep_json(
+    web: httpx.Client,
+) -> None:
+    browser = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
+    page = web.get("/no-such-page", headers=browser)
+    assert page.status_code == 404
+    assert page.headers["content-type"].startswith("text/html")
+    assert "<h1>Page not found" in page.text and 'href="/jobs"' in page.text
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    for path, headers in [("/no-such-page", {}), ("/v1/no-such-route", browser)]:
+        answer = web.get(path, headers=headers)  # API clients and API paths: upstream's JSON
+        assert answer.status_code == 404
+        assert answer.json() == {"detail": "Not Found", "code": "not_found"}
+    refused = web.post("/no-such-page", headers=browser)
+    assert refused.status_code == 404 and refused.json()["code"] == "not_found"
+
+
 def test_submit_form_has_every_field(web: httpx.Client) -> None:
     text = web.get("/jobs/submit").text
     for name in (
