@@ -25,6 +25,7 @@ from typing import IO, TYPE_CHECKING, Any
 import orjson
 
 from .auth.tokens import HandshakeError, decode_handshake
+from .media import media_type
 from .settings import SettingsError
 
 if TYPE_CHECKING:
@@ -230,7 +231,7 @@ def _token_id(request: Request[Any, Any]) -> str | None:
 
 
 def _grant_type(request: Request[Any, Any]) -> str:
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    content_type = media_type(request.headers.get("content-type", ""))
     try:
         if content_type == "application/json":
             body = orjson.loads(request.body or b"{}")
@@ -281,7 +282,7 @@ def _user(request: Request[Any, Any]) -> str | None:
 
 
 def _login_name(request: Request[Any, Any]) -> str | None:
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    content_type = media_type(request.headers.get("content-type", ""))
     try:
         if content_type == "application/json":
             body = orjson.loads(request.body or b"{}")

@@ -18,6 +18,7 @@ from sanic.response import json as json_response
 from sanic_ext import openapi
 
 from .._version import __version__
+from ..media import media_type
 from ..schemas import (
     ME,
     TOKEN_CREATED,
@@ -81,7 +82,7 @@ async def token(request: Request[Any, Any]) -> HTTPResponse:
 
 
 def _login_fields(request: Request[Any, Any]) -> dict[str, str]:
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    content_type = media_type(request.headers.get("content-type", ""))
     if content_type == "application/json":
         try:
             # orjson: its nesting limit raises a ValueError where json's raises RecursionError.

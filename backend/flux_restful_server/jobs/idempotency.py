@@ -22,7 +22,7 @@ import hashlib
 from collections.abc import AsyncIterator, Mapping
 
 from ..errors import AppError, BadRequest
-from .submit import media_type
+from ..media import media_type
 
 HEADER = "Idempotency-Key"
 MAX_KEY = 255

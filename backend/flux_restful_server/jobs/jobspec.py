@@ -17,7 +17,8 @@ import yaml
 
 from ..domain.request import JobRequest
 from ..limits import show
-from .submit import SubmitError, SubmitPolicy, media_type, parse_submit
+from ..media import media_type
+from .submit import SubmitError, SubmitPolicy, parse_submit
 
 JSON_TYPES = ("application/json",)
 YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")

@@ -24,6 +24,7 @@ from ..limits import (
     bounded_int,
     show,
 )
+from ..media import media_type
 from ..settings import FALSE_WORDS, TRUE_WORDS
 from .dependencies import parse_dependencies
 
@@ -80,11 +81,6 @@ def collect_fields(
 
 
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
-
-
-def media_type(content_type: str) -> str:
-    """The media type of a ``Content-Type`` value, without parameters, in lower case."""
-    return content_type.split(";")[0].strip().lower()
 
 
 def is_json(content_type: str) -> bool:
